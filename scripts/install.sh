@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The one install command: everything the tests need on a fresh machine of this kind
+# (Debian + rustup toolchain + python3 + node). Safe to run again; each step skips work
+# that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages the tests use: strace (tracer benchmark peer), busybox-static (a static
+# binary the LD_PRELOAD tracer cannot see).
+apt_packages=(strace busybox-static)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# Build the whole workspace once so the test command starts from compiled artifacts.
+cargo build --workspace --all-targets --locked

@@ -1,0 +1,343 @@
+//! Command-line interface: argument parsing and the commands.
+
+use std::fmt::Write as _;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::Error;
+use crate::exec::{CacheMode, DirectExecutor, Executor, TaskContext};
+use crate::output::{Printer, Style};
+use crate::plan::{Plan, Selection};
+use crate::scheduler::{self, RunOptions};
+use crate::workspace::Workspace;
+
+/// runwire: a task runner with a content-addressed cache and a protocol through which the
+/// tools it spawns declare what they depend on.
+#[derive(Debug, Parser)]
+#[command(name = "runwire", version, about, long_about = None)]
+pub struct Cli {
+    /// Run as if started in this directory.
+    #[arg(short = 'C', long = "cwd", value_name = "DIR", global = true)]
+    pub cwd: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a task (and the tasks it depends on), replaying cached results when nothing changed.
+    Run(RunArgs),
+    /// Show why a task would hit or miss: the full difference between now and each cached variant.
+    Explain(SelectArgs),
+    /// Inspect or clear the cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Where the cache is and how much it holds.
+    Info,
+    /// Delete every cached entry and blob.
+    Clean,
+}
+
+/// Which packages and task.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Task name: a runwire.json task or a package.json script.
+    pub task: String,
+    /// Run the task in every workspace package, in dependency order.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Only packages whose name matches (glob), or whose directory matches when it starts
+    /// with `./`. Repeatable.
+    #[arg(long, value_name = "NAME|GLOB")]
+    pub filter: Vec<String>,
+}
+
+// Each flag is its own switch on the command line.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Do not read or write the cache.
+    #[arg(long, conflicts_with = "force")]
+    pub no_cache: bool,
+    /// Run even when a cached result is valid, then store the new result.
+    #[arg(long)]
+    pub force: bool,
+    /// Print what would run and why, without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON on stdout.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+    /// How many tasks may run at once (default: number of cores).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Extra arguments appended to the selected task's command.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+/// Chooses how tasks are executed; the cached pipeline replaces the direct one when the
+/// cache is enabled.
+pub type ExecutorFactory = fn(&Workspace, CacheMode) -> Result<Box<dyn Executor>, Error>;
+
+/// The executor used when no cached pipeline is available.
+pub fn direct_executor(_ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Executor>, Error> {
+    let reason = match mode {
+        CacheMode::Off => "--no-cache",
+        _ => "no cache in this build",
+    };
+    Ok(Box::new(DirectExecutor {
+        reason: reason.into(),
+    }))
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn main(cli: Cli, make_executor: ExecutorFactory) -> Result<i32, Error> {
+    let cwd = match &cli.cwd {
+        Some(dir) => std::path::absolute(dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?,
+        None => std::env::current_dir().map_err(|source| Error::Io {
+            path: ".".into(),
+            source,
+        })?,
+    };
+    let printer = Printer::from_env();
+    match cli.command {
+        Command::Run(args) => run(&cwd, &args, &printer, make_executor),
+        Command::Explain(args) => explain(&cwd, &args, &printer, make_executor),
+        Command::Cache { command } => cache(&cwd, &command, &printer),
+    }
+}
+
+fn load(
+    cwd: &std::path::Path,
+    select: &SelectArgs,
+    extra: Vec<String>,
+) -> Result<(Workspace, Plan), Error> {
+    let ws = Workspace::load(cwd)?;
+    let selection = Selection::new(
+        &ws,
+        cwd,
+        &select.task,
+        select.recursive,
+        &select.filter,
+        extra,
+    )?;
+    let plan = Plan::build(&ws, &selection)?;
+    Ok((ws, plan))
+}
+
+fn run(
+    cwd: &std::path::Path,
+    args: &RunArgs,
+    printer: &Printer,
+    make_executor: ExecutorFactory,
+) -> Result<i32, Error> {
+    let (ws, plan) = load(cwd, &args.select, args.args.clone())?;
+    let mode = if args.no_cache {
+        CacheMode::Off
+    } else if args.force {
+        CacheMode::Force
+    } else {
+        CacheMode::Normal
+    };
+    let executor = make_executor(&ws, mode)?;
+    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    if args.dry_run {
+        return dry_run(
+            &ws,
+            &plan,
+            executor.as_ref(),
+            &full_env,
+            mode,
+            args.json,
+            printer,
+        );
+    }
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        |j| j as usize,
+    );
+    let summary = scheduler::run(
+        &ws,
+        &plan,
+        executor.as_ref(),
+        printer,
+        &full_env,
+        RunOptions { jobs, mode },
+    );
+    Ok(summary.exit_code)
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DryRunTask<'a> {
+    label: &'a str,
+    package: &'a str,
+    package_dir: &'a str,
+    task: &'a str,
+    command: &'a str,
+    command_source: crate::plan::CommandSource,
+    cwd: &'a str,
+    depends_on: Vec<&'a str>,
+    cache: crate::exec::Preview,
+}
+
+fn dry_run(
+    ws: &Workspace,
+    plan: &Plan,
+    executor: &dyn Executor,
+    full_env: &[(OsString, OsString)],
+    mode: CacheMode,
+    json: bool,
+    printer: &Printer,
+) -> Result<i32, Error> {
+    let mut rows = Vec::with_capacity(plan.tasks.len());
+    for task in &plan.tasks {
+        let ctx = TaskContext {
+            ws,
+            task,
+            full_env,
+            mode,
+        };
+        rows.push(DryRunTask {
+            label: &task.label,
+            package: &task.package_name,
+            package_dir: &task.package_rel,
+            task: &task.task,
+            command: &task.command,
+            command_source: task.source,
+            cwd: &task.cwd_rel,
+            depends_on: task
+                .deps
+                .iter()
+                .map(|&d| plan.tasks[d].label.as_str())
+                .collect(),
+            cache: executor.preview(&ctx)?,
+        });
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "tasks": rows }))
+            .map_err(|e| Error::Task(format!("cannot encode the plan: {e}")))?;
+        println!("{text}");
+        return Ok(0);
+    }
+    for row in &rows {
+        let mut text = format!(
+            "{} {} (in {})",
+            printer.paint(Style::Label, row.label),
+            printer.paint(Style::Dim, &format!("$ {}", row.command)),
+            row.cwd
+        );
+        if !row.depends_on.is_empty() {
+            let _ = write!(text, "\n  after: {}", row.depends_on.join(", "));
+        }
+        let _ = write!(text, "\n  cache: {}", row.cache.status);
+        for reason in &row.cache.reasons {
+            let _ = write!(text, "\n  - {reason}");
+        }
+        printer.message(&text);
+    }
+    Ok(0)
+}
+
+fn explain(
+    cwd: &std::path::Path,
+    args: &SelectArgs,
+    printer: &Printer,
+    make_executor: ExecutorFactory,
+) -> Result<i32, Error> {
+    let (ws, plan) = load(cwd, args, Vec::new())?;
+    let executor = make_executor(&ws, CacheMode::Normal)?;
+    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for task in &plan.tasks {
+        let ctx = TaskContext {
+            ws: &ws,
+            task,
+            full_env: &full_env,
+            mode: CacheMode::Normal,
+        };
+        let preview = executor.preview(&ctx)?;
+        let mut text = format!(
+            "{} {}\n  cwd: {}\n  cache: {}",
+            printer.paint(Style::Label, &task.label),
+            printer.paint(Style::Dim, &format!("$ {}", task.command)),
+            task.cwd_rel,
+            preview.status
+        );
+        for reason in &preview.reasons {
+            let _ = write!(text, "\n  - {reason}");
+        }
+        printer.message(&text);
+    }
+    Ok(0)
+}
+
+/// The cache directory: `RUNWIRE_CACHE_DIR`, else `<root>/node_modules/.cache/runwire`.
+pub fn cache_dir(ws: &Workspace) -> PathBuf {
+    match std::env::var_os("RUNWIRE_CACHE_DIR") {
+        Some(dir) if !dir.is_empty() => ws.root.join(dir),
+        _ => ws.root.join("node_modules").join(".cache").join("runwire"),
+    }
+}
+
+fn dir_usage(dir: &std::path::Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Result<i32, Error> {
+    let ws = Workspace::load(cwd)?;
+    let dir = cache_dir(&ws);
+    let shown = dir
+        .strip_prefix(&ws.root)
+        .unwrap_or(&dir)
+        .display()
+        .to_string();
+    match command {
+        CacheCommand::Info => {
+            let (files, bytes) = dir_usage(&dir);
+            printer.message(&format!(
+                "cache: {shown}\nfiles: {files}\nsize: {bytes} bytes"
+            ));
+        }
+        CacheCommand::Clean => {
+            let (files, bytes) = dir_usage(&dir);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(Error::Io { path: dir, source }),
+            }
+            printer.message(&format!("removed {shown}: {files} files, {bytes} bytes"));
+        }
+    }
+    Ok(0)
+}

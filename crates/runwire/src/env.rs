@@ -1,0 +1,215 @@
+//! The strict environment a task runs with.
+//!
+//! A task does not inherit the user's shell environment: a variable it sees but the cache
+//! does not know about would make a hit replay output built for another value. It gets:
+//!
+//! - the pass-through defaults below (what every process needs to run and print: paths,
+//!   locale, terminal, CI and color switches), untracked;
+//! - the task's `env` names/globs from runwire.json, tracked (their values are in the
+//!   spawn key);
+//! - the task's `passThroughEnv` names/globs, untracked;
+//! - `RUNWIRE_SOCKET` and the client variables the runner adds for a run.
+//!
+//! `PATH` gets the `node_modules/.bin` directories of the package and of every directory up
+//! to the workspace root in front, as npm does for scripts. Anything else a tool needs it
+//! asks for through the protocol (`getEnv`), answered from the runner's full environment.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use crate::config::TaskConfig;
+
+/// Names and globs passed to every task without being tracked.
+pub const DEFAULT_PASS_THROUGH: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "COLORTERM",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TMPDIR",
+    "TZ",
+    "CI",
+    "NO_COLOR",
+    "FORCE_COLOR",
+];
+
+/// Matches an env name against a pattern where `*` is any run of bytes and `?` one byte.
+/// Names are bytes because an environment need not be UTF-8.
+pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    // Iterative wildcard match with one backtrack point: linear enough for env names.
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+fn matches_any<S: AsRef<str>>(patterns: &[S], name: &OsStr) -> bool {
+    patterns
+        .iter()
+        .any(|p| glob_match(p.as_ref().as_bytes(), name.as_bytes()))
+}
+
+/// The user-tracked variables of a task: every set variable matching `env`, plus each
+/// literal name of `env` that is unset (as `None`, so setting it later is a change).
+/// Sorted by name.
+pub fn tracked(
+    full: &[(OsString, OsString)],
+    config: &TaskConfig,
+) -> Vec<(OsString, Option<OsString>)> {
+    let mut out: Vec<(OsString, Option<OsString>)> = full
+        .iter()
+        .filter(|(name, _)| matches_any(&config.env, name))
+        .map(|(n, v)| (n.clone(), Some(v.clone())))
+        .collect();
+    for pattern in &config.env {
+        let literal = !pattern.contains(['*', '?']);
+        if literal && !out.iter().any(|(n, _)| n.as_bytes() == pattern.as_bytes()) {
+            out.push((OsString::from(pattern), None));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `node_modules/.bin` of `dir` and each parent up to and including `root`.
+pub fn bin_dirs(root: &Path, dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for ancestor in dir.ancestors() {
+        dirs.push(ancestor.join("node_modules").join(".bin"));
+        if ancestor == root || !ancestor.starts_with(root) {
+            break;
+        }
+    }
+    dirs
+}
+
+/// Builds the child's environment from the runner's full one.
+pub fn child_env(
+    full: &[(OsString, OsString)],
+    config: &TaskConfig,
+    bin_dirs: &[PathBuf],
+    extra: &[(OsString, OsString)],
+) -> Vec<(OsString, OsString)> {
+    let mut out: Vec<(OsString, OsString)> = full
+        .iter()
+        .filter(|(name, _)| {
+            matches_any(DEFAULT_PASS_THROUGH, name)
+                || matches_any(&config.env, name)
+                || matches_any(&config.pass_through_env, name)
+        })
+        .cloned()
+        .collect();
+    let path_index = out.iter().position(|(n, _)| n == "PATH");
+    let mut path: Vec<u8> = Vec::new();
+    for dir in bin_dirs {
+        path.extend_from_slice(dir.as_os_str().as_bytes());
+        path.push(b':');
+    }
+    if let Some(i) = path_index {
+        path.extend_from_slice(out[i].1.as_bytes());
+        out[i].1 = OsString::from_vec(path);
+    } else {
+        // No PATH at all: the POSIX default after the bin dirs.
+        path.extend_from_slice(b"/usr/local/bin:/usr/bin:/bin");
+        out.push(("PATH".into(), OsString::from_vec(path)));
+    }
+    for (name, value) in extra {
+        out.retain(|(n, _)| n != name);
+        out.push((name.clone(), value.clone()));
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect()
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"VITE_*", b"VITE_API"));
+        assert!(glob_match(b"VITE_*", b"VITE_"));
+        assert!(!glob_match(b"VITE_*", b"VITEX"));
+        assert!(glob_match(b"*_URL", b"API_URL"));
+        assert!(glob_match(b"A?C", b"ABC"));
+        assert!(!glob_match(b"A?C", b"AC"));
+        assert!(glob_match(b"*a*b", b"xxaxxb"));
+        assert!(!glob_match(b"*a*b", b"xxaxxbc"));
+        assert!(glob_match(b"LC_*", b"LC_ALL"));
+    }
+
+    #[test]
+    fn strict_env_drops_undeclared() {
+        let full = os(&[
+            ("PATH", "/bin"),
+            ("SECRET", "x"),
+            ("VITE_A", "1"),
+            ("KEEP", "k"),
+            ("LC_ALL", "C"),
+        ]);
+        let config = TaskConfig {
+            env: vec!["VITE_*".into()],
+            pass_through_env: vec!["KEEP".into()],
+            ..TaskConfig::default()
+        };
+        let env = child_env(
+            &full,
+            &config,
+            &[PathBuf::from("/w/node_modules/.bin")],
+            &[],
+        );
+        let names: Vec<_> = env.iter().map(|(n, _)| n.to_str().unwrap()).collect();
+        assert_eq!(names, ["KEEP", "LC_ALL", "PATH", "VITE_A"]);
+        assert_eq!(env[2].1, "/w/node_modules/.bin:/bin");
+    }
+
+    #[test]
+    fn tracked_includes_unset_literals() {
+        let full = os(&[("NODE_ENV", "production"), ("VITE_B", "2")]);
+        let config = TaskConfig {
+            env: vec!["VITE_*".into(), "API_URL".into(), "NODE_ENV".into()],
+            ..TaskConfig::default()
+        };
+        let t = tracked(&full, &config);
+        assert_eq!(
+            t,
+            vec![
+                ("API_URL".into(), None),
+                ("NODE_ENV".into(), Some("production".into())),
+                ("VITE_B".into(), Some("2".into())),
+            ]
+        );
+    }
+}

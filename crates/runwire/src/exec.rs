@@ -1,0 +1,199 @@
+//! The task-execution seam: the scheduler hands each planned task to an [`Executor`] and
+//! reports what it returns. [`DirectExecutor`] runs the command with the strict env and no
+//! cache; the cached, traced executor plugs in behind the same trait.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::env;
+use crate::error::Error;
+use crate::output::{Stream, TaskOutput};
+use crate::plan::PlannedTask;
+use crate::workspace::Workspace;
+
+/// How the cache may be used for this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Look up, run on a miss, store.
+    Normal,
+    /// `--no-cache`: neither look up nor store.
+    Off,
+    /// `--force`: run without looking up, then store.
+    Force,
+}
+
+/// Everything an executor needs about one task.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskContext<'a> {
+    pub ws: &'a Workspace,
+    pub task: &'a PlannedTask,
+    /// The runner's full environment (the user's shell env).
+    pub full_env: &'a [(OsString, OsString)],
+    pub mode: CacheMode,
+}
+
+/// What happened with the cache for one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheReport {
+    /// Replayed from the cache; `saved` is the duration of the original run.
+    Hit { saved: Duration },
+    /// Ran. `miss` lists why no entry matched (every reason); `not_cached` lists why the
+    /// result was not stored (empty when it was).
+    Ran {
+        miss: Vec<String>,
+        not_cached: Vec<String>,
+    },
+    /// Caching did not apply: `cache: false`, `--no-cache`, or no cache in this build.
+    Off { reason: String },
+}
+
+/// The result of one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// 0 on success; the child's exit code, or 128 + signal number.
+    pub exit_code: i32,
+    pub duration: Duration,
+    pub cache: CacheReport,
+}
+
+/// What `--dry-run` says about a task.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preview {
+    /// `hit`, `miss` or `off`.
+    pub status: &'static str,
+    /// Why (miss reasons, or why caching is off).
+    pub reasons: Vec<String>,
+}
+
+/// Runs one task. Implementations must be usable from several worker threads at once.
+pub trait Executor: Sync {
+    /// What running the task would do, without running it.
+    fn preview(&self, ctx: &TaskContext<'_>) -> Result<Preview, Error>;
+    /// Runs (or replays) the task, writing its output to `out`.
+    fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error>;
+}
+
+/// The child's strict environment for a task, plus `extra` (such as `RUNWIRE_SOCKET`).
+pub fn task_env(
+    ctx: &TaskContext<'_>,
+    extra: &[(OsString, OsString)],
+) -> Vec<(OsString, OsString)> {
+    let bins = env::bin_dirs(&ctx.ws.root, &ctx.ws.packages[ctx.task.package].dir);
+    env::child_env(ctx.full_env, &ctx.task.config, &bins, extra)
+}
+
+/// A `sh -c <command>` command for a task with its cwd and env, stdio piped for capture.
+pub fn shell_command(task: &PlannedTask, env: &[(OsString, OsString)]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(&task.command)
+        .current_dir(&task.cwd)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Exit code of a finished child: its code, or 128 + signal like a shell.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Copies a child's stdout and stderr into `out` until both close. Reads happen on two
+/// threads so neither pipe can fill up and block the child; chunks are forwarded in the
+/// order they arrive.
+pub fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, out: &mut TaskOutput<'_>)
+where
+    O: Read + Send,
+    E: Read + Send,
+{
+    let (tx, rx) = std::sync::mpsc::channel::<(Stream, Vec<u8>)>();
+    std::thread::scope(|scope| {
+        fn reader<R: Read>(
+            mut r: R,
+            stream: Stream,
+            tx: &std::sync::mpsc::Sender<(Stream, Vec<u8>)>,
+        ) {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if tx.send((stream, buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        if let Some(r) = stdout {
+            let tx = tx.clone();
+            scope.spawn(move || reader(r, Stream::Stdout, &tx));
+        }
+        if let Some(r) = stderr {
+            let tx = tx.clone();
+            scope.spawn(move || reader(r, Stream::Stderr, &tx));
+        }
+        drop(tx);
+        for (stream, bytes) in rx {
+            out.write(stream, &bytes);
+        }
+    });
+    out.finish();
+}
+
+/// Runs a command (stdout/stderr piped) to completion, forwarding its output.
+pub fn run_command(mut cmd: Command, out: &mut TaskOutput<'_>, what: &Path) -> Result<i32, Error> {
+    let mut child = cmd.spawn().map_err(|source| Error::Io {
+        path: what.to_owned(),
+        source,
+    })?;
+    pump(child.stdout.take(), child.stderr.take(), out);
+    let status = child.wait().map_err(|source| Error::Io {
+        path: what.to_owned(),
+        source,
+    })?;
+    Ok(exit_code(status))
+}
+
+/// Runs every task with the strict env, never caching. The baseline executor and the one
+/// used with `--no-cache`.
+#[derive(Debug, Default)]
+pub struct DirectExecutor {
+    /// Why caching is off, shown to the user.
+    pub reason: String,
+}
+
+impl Executor for DirectExecutor {
+    fn preview(&self, _ctx: &TaskContext<'_>) -> Result<Preview, Error> {
+        Ok(Preview {
+            status: "off",
+            reasons: vec![self.reason.clone()],
+        })
+    }
+
+    fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
+        let start = Instant::now();
+        let env = task_env(ctx, &[]);
+        let exit_code = run_command(shell_command(ctx.task, &env), out, Path::new("sh"))?;
+        Ok(Outcome {
+            exit_code,
+            duration: start.elapsed(),
+            cache: CacheReport::Off {
+                reason: self.reason.clone(),
+            },
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! The `runwire` command-line tool: loads `runwire.json` and the workspace's packages,
+//! resolves a task and its `dependsOn` graph, and runs each task through an executor that
+//! traces it, serves the protocol and caches the result. This library holds everything;
+//! `main.rs` only parses arguments and prints errors.
+
+pub mod cli;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod exec;
+pub mod output;
+pub mod plan;
+pub mod pnpm;
+pub mod scheduler;
+pub mod workspace;
+
+pub use error::Error;

@@ -1,0 +1,183 @@
+//! Runs a plan: every task after its dependencies, up to `jobs` at once, stopping new work
+//! after the first failure. The exit code is the first failing task's code.
+
+use std::fmt::Write as _;
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::sync::mpsc;
+
+use crate::exec::{CacheMode, CacheReport, Executor, Outcome, TaskContext};
+use crate::output::{Printer, Style, TaskOutput, format_duration};
+use crate::plan::Plan;
+use crate::workspace::Workspace;
+
+/// Result of a whole run.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// 0, or the exit code of the first task that failed.
+    pub exit_code: i32,
+    /// Per task (plan order): `None` when it never ran.
+    pub outcomes: Vec<Option<Outcome>>,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub jobs: usize,
+    pub mode: CacheMode,
+}
+
+/// Runs `plan` with `executor`, printing headers, output and results.
+pub fn run(
+    ws: &Workspace,
+    plan: &Plan,
+    executor: &dyn Executor,
+    printer: &Printer,
+    full_env: &[(OsString, OsString)],
+    options: RunOptions,
+) -> RunSummary {
+    let n = plan.tasks.len();
+    let jobs = options.jobs.max(1);
+    // Prefixes only help when output of several tasks can interleave.
+    let prefixed = n > 1 && jobs > 1;
+    let mut waiting: Vec<usize> = plan.tasks.iter().map(|t| t.deps.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, task) in plan.tasks.iter().enumerate() {
+        for &d in &task.deps {
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    let mut exit_code = 0;
+    let mut running = 0usize;
+    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    std::thread::scope(|scope| {
+        loop {
+            while exit_code == 0 && running < jobs {
+                let Some(i) = ready.pop_front() else { break };
+                running += 1;
+                let tx = tx.clone();
+                let task = &plan.tasks[i];
+                scope.spawn(move || {
+                    let ctx = TaskContext {
+                        ws,
+                        task,
+                        full_env,
+                        mode: options.mode,
+                    };
+                    let outcome = run_one(&ctx, executor, printer, prefixed);
+                    // The receiver lives until every task is done.
+                    let _ = tx.send((i, outcome));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, outcome)) = rx.recv() else { break };
+            running -= 1;
+            if outcome.exit_code == 0 {
+                for &d in &dependents[i] {
+                    waiting[d] -= 1;
+                    if waiting[d] == 0 {
+                        ready.push_back(d);
+                    }
+                }
+            } else if exit_code == 0 {
+                exit_code = outcome.exit_code;
+            }
+            outcomes[i] = Some(outcome);
+        }
+    });
+    let skipped = outcomes.iter().filter(|o| o.is_none()).count();
+    if exit_code != 0 && skipped > 0 {
+        printer.message(&printer.paint(
+            Style::Warn,
+            &format!("{skipped} task(s) not run because a task failed"),
+        ));
+    }
+    RunSummary {
+        exit_code,
+        outcomes,
+    }
+}
+
+fn run_one(
+    ctx: &TaskContext<'_>,
+    executor: &dyn Executor,
+    printer: &Printer,
+    prefixed: bool,
+) -> Outcome {
+    let task = ctx.task;
+    let label = printer.paint(Style::Label, &task.label);
+    printer.message(&format!(
+        "{label} {}",
+        printer.paint(Style::Dim, &format!("$ {}", task.command))
+    ));
+    let mut out = TaskOutput::new(printer, prefixed.then(|| task.label.clone()));
+    let outcome = match executor.execute(ctx, &mut out) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            printer.message(&format!(
+                "{label} {}",
+                printer.paint(Style::Bad, &format!("error[{}]: {e}", e.code()))
+            ));
+            return Outcome {
+                exit_code: 1,
+                duration: std::time::Duration::ZERO,
+                cache: CacheReport::Off {
+                    reason: "the task could not be started".into(),
+                },
+            };
+        }
+    };
+    printer.message(&result_message(printer, &label, &outcome));
+    outcome
+}
+
+/// The lines printed after a task: result, cache status, every reason.
+pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> String {
+    let time = format_duration(outcome.duration);
+    let mut text = if outcome.exit_code == 0 {
+        format!("{label} {}", printer.paint(Style::Good, "done"))
+    } else {
+        format!(
+            "{label} {}",
+            printer.paint(
+                Style::Bad,
+                &format!("failed with exit code {}", outcome.exit_code)
+            )
+        )
+    };
+    match &outcome.cache {
+        CacheReport::Hit { saved } => {
+            let _ = write!(
+                text,
+                ", {}",
+                printer.paint(
+                    Style::Good,
+                    &format!("cache hit, saved {}", format_duration(*saved))
+                )
+            );
+        }
+        CacheReport::Ran { miss, not_cached } => {
+            let _ = write!(text, " in {time}, cache miss");
+            for reason in miss {
+                let _ = write!(text, "\n  - {reason}");
+            }
+            if not_cached.is_empty() {
+                text.push_str("\n  cached");
+            } else {
+                let _ = write!(text, "\n  {}", printer.paint(Style::Warn, "not cached:"));
+                for reason in not_cached {
+                    let _ = write!(text, "\n  - {reason}");
+                }
+            }
+        }
+        CacheReport::Off { reason } => {
+            let _ = write!(text, " in {time} (cache off: {reason})");
+        }
+    }
+    text
+}

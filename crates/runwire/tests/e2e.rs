@@ -1,0 +1,224 @@
+//! End-to-end tests: the real `runwire` binary on fixture repositories.
+//!
+//! One directory per case under `tests/fixtures/<case>/`:
+//! - `repo/`: copied to a fresh temporary directory before the case runs (a directory
+//!   named `_node_modules` becomes `node_modules`, which git would not keep);
+//! - `steps`: what to do, one step a line (see `Step`);
+//! - `transcript.snap`: the expected transcript (insta snapshot), timings and the temporary
+//!   path masked.
+//!
+//! Steps: `runwire ARGS...` runs the binary, `sh COMMAND` runs a shell command (to change
+//! files between runs or to show marker files), `cd DIR` (relative to the repo root),
+//! `export NAME=VALUE`, `unset NAME`; `#` starts a comment. Every step's exit code and
+//! output go into the transcript.
+
+use std::fmt::Write as _;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        // Git ignores `node_modules/`, so fixtures keep theirs as `_node_modules`.
+        let name = entry.file_name();
+        let name = if name == "_node_modules" {
+            "node_modules".into()
+        } else {
+            name
+        };
+        let target = to.join(name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Replaces durations (`12ms`, `1.2s`, `2m05s`) with `[time]` so snapshots are stable.
+fn mask_times(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let at_word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'.';
+        if at_word_start && bytes[i].is_ascii_digit() {
+            let mut j = i;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            let rest = &text[j..];
+            let end = if rest.starts_with("ms") {
+                Some(j + 2)
+            } else if let Some(frac) = rest.strip_prefix('.') {
+                let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+                (digits > 0 && frac[digits..].starts_with('s')).then_some(j + 1 + digits + 1)
+            } else if let Some(m) = rest.strip_prefix('m') {
+                let digits = m.bytes().take_while(u8::is_ascii_digit).count();
+                (digits == 2 && m[2..].starts_with('s')).then_some(j + 4)
+            } else {
+                None
+            };
+            if let Some(end) = end
+                && !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric)
+            {
+                out.push_str("[time]");
+                i = end;
+                continue;
+            }
+            out.push_str(&text[i..j]);
+            i = j;
+            continue;
+        }
+        let c = text[i..].chars().next().unwrap();
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+/// Splits a step's arguments at spaces; single quotes keep spaces inside one argument.
+fn split_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            ' ' if !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+fn run_case(name: &str) {
+    let case = fixtures().join(name);
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_dir(&case.join("repo"), &repo);
+    let steps = std::fs::read_to_string(case.join("steps")).unwrap();
+    let mut cwd = repo.clone();
+    let mut env: Vec<(String, Option<String>)> = vec![("NO_COLOR".into(), Some("1".into()))];
+    let mut transcript = String::new();
+    for line in steps.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let mut command = match verb {
+            "runwire" => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_runwire"));
+                c.args(split_words(rest));
+                c
+            }
+            "sh" => {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(rest);
+                c
+            }
+            "cd" => {
+                cwd = repo.join(rest);
+                continue;
+            }
+            "export" => {
+                let (k, v) = rest.split_once('=').expect("export NAME=VALUE");
+                env.push((k.into(), Some(v.into())));
+                continue;
+            }
+            "unset" => {
+                env.push((rest.into(), None));
+                continue;
+            }
+            other => panic!("{name}/steps: unknown step `{other}`"),
+        };
+        command.current_dir(&cwd);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("RUNWIRE_") {
+                command.env_remove(k);
+            }
+        }
+        for (k, v) in &env {
+            match v {
+                Some(v) => command.env(k, v),
+                None => command.env_remove(k),
+            };
+        }
+        let output = command.output().unwrap();
+        let _ = writeln!(transcript, "$ {line}");
+        let _ = writeln!(transcript, "[exit {}]", output.status.code().unwrap_or(-1));
+        for (title, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+            if !bytes.is_empty() {
+                let _ = write!(
+                    transcript,
+                    "--- {title}\n{}",
+                    String::from_utf8_lossy(bytes)
+                );
+                if !bytes.ends_with(b"\n") {
+                    transcript.push('\n');
+                }
+            }
+        }
+        transcript.push('\n');
+    }
+    let transcript = mask_times(&transcript.replace(&repo.display().to_string(), "[repo]"));
+    insta::with_settings!({
+        snapshot_path => case.clone(),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("transcript", transcript);
+    });
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_case(stringify!($name));
+            }
+        )*
+
+        /// Every fixture directory has a test, so a new case cannot be silently skipped.
+        #[test]
+        fn every_fixture_is_listed() {
+            let listed = [$(stringify!($name)),*];
+            for entry in std::fs::read_dir(fixtures()).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                assert!(listed.contains(&name.as_str()), "fixture `{name}` has no test in e2e.rs");
+            }
+        }
+    };
+}
+
+cases!(
+    config_malformed_json,
+    config_unknown_key,
+    recursive_dependency_order,
+    scripts_fallback,
+    dry_run_json,
+    filter_and_cwd,
+    failing_task_exit_code,
+    strict_env,
+    pnpm_workspace,
+    task_errors,
+);
+
+#[test]
+fn masking_times() {
+    assert_eq!(
+        mask_times("ran in 12ms, saved 1.2s, took 2m05s; exit code 2, v1.2.3s, 3 files"),
+        "ran in [time], saved [time], took [time]; exit code 2, v1.2.3s, 3 files"
+    );
+}

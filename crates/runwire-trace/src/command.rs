@@ -1,0 +1,352 @@
+//! `TracedCommand`: `std::process::Command` with the tracer attached.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+
+use crate::elf;
+use crate::error::TraceError;
+use crate::ring::Ring;
+use crate::shim;
+use crate::trace::{IncompleteReason, Trace};
+
+/// Default ring size. The file is sparse: only the bytes written use memory.
+pub const DEFAULT_RING_CAPACITY: u64 = 1 << 30;
+
+/// The caller's decision about one environment variable.
+#[derive(Debug, Clone, Default)]
+enum EnvChoice {
+    #[default]
+    Inherit,
+    Set(OsString),
+    Removed,
+}
+
+/// A command to run under the tracer; the builder mirrors `std::process::Command`.
+pub struct TracedCommand {
+    inner: Command,
+    program: OsString,
+    cwd: Option<PathBuf>,
+    cleared: bool,
+    /// What the caller did with the variables the tracer also sets or reads.
+    ld_preload: EnvChoice,
+    uv_io_uring: EnvChoice,
+    path_var: EnvChoice,
+    ring_capacity: u64,
+}
+
+// Hand-written so environment values never reach a log through `{:?}`.
+impl std::fmt::Debug for TracedCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracedCommand")
+            .field("program", &self.program)
+            .field("args", &self.inner.get_args().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TracedCommand {
+    /// A command running `program` (looked up in `PATH` like `Command::new`).
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Self {
+            inner: Command::new(program.as_ref()),
+            program: program.as_ref().to_owned(),
+            cwd: None,
+            cleared: false,
+            ld_preload: EnvChoice::Inherit,
+            uv_io_uring: EnvChoice::Inherit,
+            path_var: EnvChoice::Inherit,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+        }
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.inner.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.inner.args(args);
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self.inner.current_dir(dir);
+        self
+    }
+
+    fn remember(&mut self, key: &OsStr, val: Option<&OsStr>) -> bool {
+        let slot = match key.to_str() {
+            Some("LD_PRELOAD") => &mut self.ld_preload,
+            Some("UV_USE_IO_URING") => &mut self.uv_io_uring,
+            Some("PATH") => &mut self.path_var,
+            _ => return false,
+        };
+        *slot = val.map_or(EnvChoice::Removed, |v| EnvChoice::Set(v.to_owned()));
+        true
+    }
+
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
+        // LD_PRELOAD is combined with the shim at spawn; the others are also passed now.
+        if !self.remember(key.as_ref(), Some(val.as_ref())) || key.as_ref() != "LD_PRELOAD" {
+            self.inner.env(key, val);
+        }
+        self
+    }
+
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.remember(key.as_ref(), None);
+        self.inner.env_remove(key);
+        self
+    }
+
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.cleared = true;
+        self.ld_preload = EnvChoice::Inherit;
+        self.uv_io_uring = EnvChoice::Inherit;
+        self.path_var = EnvChoice::Inherit;
+        self.inner.env_clear();
+        self
+    }
+
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+        self.inner.stdin(cfg);
+        self
+    }
+
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+        self.inner.stdout(cfg);
+        self
+    }
+
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+        self.inner.stderr(cfg);
+        self
+    }
+
+    /// Bytes of event space (default [`DEFAULT_RING_CAPACITY`]); running out marks the
+    /// trace incomplete with [`IncompleteReason::RingOverflow`].
+    pub fn ring_capacity(&mut self, bytes: u64) -> &mut Self {
+        self.ring_capacity = bytes.max(64);
+        self
+    }
+
+    /// The value a child-visible variable will have (caller's choice, else inherited).
+    fn child_var(&self, choice: &EnvChoice, name: &str) -> Option<OsString> {
+        match choice {
+            EnvChoice::Set(v) => Some(v.clone()),
+            EnvChoice::Removed => None,
+            EnvChoice::Inherit if self.cleared => None,
+            EnvChoice::Inherit => std::env::var_os(name),
+        }
+    }
+
+    /// Starts the command with the tracer attached.
+    pub fn spawn(&mut self) -> Result<TracedChild, TraceError> {
+        let shim = shim::shim_path()?;
+        let (dir, capacity) = ring_dir(self.ring_capacity)?;
+        let ring = Ring::create(&dir.path().join("ring"), capacity)?;
+
+        let mut preload = shim.clone().into_os_string();
+        if let Some(theirs) = self.child_var(&self.ld_preload, "LD_PRELOAD") {
+            if !theirs.is_empty() {
+                preload.push(":");
+                preload.push(theirs);
+            }
+        }
+        self.inner.env("LD_PRELOAD", preload);
+        self.inner.env("RUNWIRE_TRACE_RING", ring.path());
+        if matches!(self.uv_io_uring, EnvChoice::Inherit) {
+            // io_uring file operations bypass libc; libuv honours this switch.
+            self.inner.env("UV_USE_IO_URING", "0");
+        }
+
+        let path_var = self.child_var(&self.path_var, "PATH");
+        let resolved = elf::resolve(&self.program, self.cwd.as_deref(), path_var.as_deref());
+        let untraceable = resolved.as_deref().and_then(elf::untraceable);
+
+        let program = self.program.to_string_lossy().into_owned();
+        let mut child = self.inner.spawn().map_err(|source| TraceError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        let expected = untraceable.is_none().then(|| {
+            let shown = resolved
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&self.program));
+            (child.id(), shown)
+        });
+        Ok(TracedChild {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+            child,
+            ring,
+            _dir: dir,
+            expected,
+            untraceable,
+            program,
+        })
+    }
+
+    /// Runs the command to completion, capturing stdout and stderr (stdin is null unless
+    /// set), like `Command::output`.
+    pub fn output(&mut self) -> Result<TracedOutput, TraceError> {
+        self.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.spawn()?.wait_with_output()
+    }
+}
+
+/// Where the ring goes: a private directory on tmpfs when there is room (the runtime dir,
+/// else /dev/shm), else under the per-user artifact directory with a capacity clamped to
+/// half the free space (a full file system would turn appends into SIGBUS).
+fn ring_dir(capacity: u64) -> Result<(tempfile::TempDir, u64), TraceError> {
+    let mut bases: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        bases.push(d);
+    }
+    bases.push(PathBuf::from("/dev/shm"));
+    for base in &bases {
+        if base.is_absolute() && free_bytes(base).is_some_and(|free| free / 2 >= capacity) {
+            if let Ok(d) = tempfile::Builder::new()
+                .prefix("runwire-trace-")
+                .tempdir_in(base)
+            {
+                return Ok((d, capacity));
+            }
+        }
+    }
+    let base = shim::artifact_dir();
+    shim::private_dir(&base)?;
+    let d = tempfile::Builder::new()
+        .prefix("ring-")
+        .tempdir_in(&base)
+        .map_err(|source| TraceError::Ring {
+            path: base.clone(),
+            source,
+        })?;
+    let clamp = free_bytes(&base).map_or(capacity, |free| (free / 2).min(capacity));
+    Ok((d, clamp.max(1 << 20)))
+}
+
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` is writable for one statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// A running traced command; the pipes are those of `std::process::Child`.
+#[derive(Debug)]
+pub struct TracedChild {
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
+    child: Child,
+    ring: Ring,
+    _dir: tempfile::TempDir,
+    expected: Option<(u32, PathBuf)>,
+    untraceable: Option<IncompleteReason>,
+    program: String,
+}
+
+/// Exit status and trace of a finished command.
+#[derive(Debug)]
+pub struct TraceOutcome {
+    pub status: ExitStatus,
+    pub trace: Trace,
+}
+
+/// Like `std::process::Output`, plus the trace.
+#[derive(Debug)]
+pub struct TracedOutput {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub trace: Trace,
+}
+
+impl TracedChild {
+    /// OS pid of the root process.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGKILL to the root process.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()
+    }
+
+    /// Waits for the root process, then reads the trace. Processes it left running may
+    /// still be writing; a record they have reserved but not finished makes the trace
+    /// incomplete ([`IncompleteReason::TornRecord`]) rather than silently short.
+    pub fn wait(mut self) -> Result<TraceOutcome, TraceError> {
+        drop(self.stdin.take());
+        let status = self.child.wait().map_err(|source| TraceError::Wait {
+            program: self.program.clone(),
+            source,
+        })?;
+        let trace = self.read_trace()?;
+        Ok(TraceOutcome { status, trace })
+    }
+
+    /// Waits while collecting stdout and stderr (the ones set to `Stdio::piped()`).
+    pub fn wait_with_output(mut self) -> Result<TracedOutput, TraceError> {
+        use std::io::Read;
+        drop(self.stdin.take());
+        let err_pipe = self.stderr.take();
+        let err_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = err_pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let mut stdout = Vec::new();
+        if let Some(mut p) = self.stdout.take() {
+            let _ = p.read_to_end(&mut stdout);
+        }
+        let stderr = err_thread.join().unwrap_or_default();
+        let TraceOutcome { status, trace } = self.wait()?;
+        Ok(TracedOutput {
+            status,
+            stdout,
+            stderr,
+            trace,
+        })
+    }
+
+    fn read_trace(&self) -> Result<Trace, TraceError> {
+        let raw = self.ring.read()?;
+        let mut trace = Trace::from_raw(raw, self.expected.clone());
+        if let Some(r) = &self.untraceable {
+            trace = trace.with_reason(r.clone());
+        }
+        Ok(trace)
+    }
+}

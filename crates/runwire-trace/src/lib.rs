@@ -1,0 +1,95 @@
+//! File-access tracer of runwire: runs a command and reports every file its process tree
+//! read, probed, listed, wrote or deleted, in first-access order per path, so the runner
+//! knows a task's real inputs and outputs without configuration. No runner logic lives
+//! here: classification (inputs, outputs, emptied directories) belongs to the caller.
+//!
+//! ```no_run
+//! use runwire_trace::{AccessKind, TracedCommand};
+//! let outcome = TracedCommand::new("cat").arg("/etc/hostname").spawn()?.wait()?;
+//! assert!(outcome.status.success() && outcome.trace.complete());
+//! let hostname = outcome.trace.get("/etc/hostname".as_ref()).unwrap();
+//! assert_eq!(hostname.first, AccessKind::Read);
+//! # Ok::<(), runwire_trace::TraceError>(())
+//! ```
+//!
+//! # How it works on Linux (`x86_64`, glibc)
+//!
+//! - **Shim.** `shim/runtrace.c` is compiled by build.rs into a standalone `.so`, embedded
+//!   with `include_bytes!` and materialized at run time into a per-user 0700 directory
+//!   (`$XDG_RUNTIME_DIR/runwire`, else the cache dir, else `<tmp>/runwire-<uid>`) under a
+//!   content-hash name, via temp file + rename, re-hashed before reuse. The command gets
+//!   it through `LD_PRELOAD`. It interposes the open/fopen/creat families (+64 and
+//!   `__open_2` fortify variants), stat/lstat/fstatat/statx and the `__xstat` family,
+//!   access/faccessat, opendir/fdopendir/readdir/scandir/getdents64, readlink(at),
+//!   realpath, mkdir/rmdir/unlink/rename/link/symlink (+`at` forms), truncate, chdir,
+//!   mkstemp & co, `syscall()` for file syscall numbers and `io_uring_setup`, and
+//!   `exec*`/`posix_spawn*`. Relative paths resolve against `getcwd()` or, for a dirfd,
+//!   `/proc/self/fd/N`; lexical normalization happens in the supervisor.
+//! - **Channel.** The supervisor creates a sparse ring file on tmpfs; every traced process
+//!   maps it shared and appends records lock-free (atomic `fetch_add` on a write offset,
+//!   then a release store of the record's committed length). Nothing blocks, and a record
+//!   committed before a crash is in shared memory already. No space left: the overflow
+//!   flag is set and the trace is incomplete, never silently short. The shim keeps a
+//!   per-process lock-free set of (kind, path) hashes so repeated accesses cost no record.
+//! - **Children.** `exec*`/`posix_spawn*` re-inject `LD_PRELOAD`, `RUNWIRE_TRACE_RING` and
+//!   (unless the tool chose a value) `UV_USE_IO_URING=0`, so `env -i` does not escape.
+//!   Before exec the shim inspects the target: a static (no `PT_INTERP`), setuid/setgid
+//!   or foreign-architecture program makes the trace incomplete with the program named.
+//!   Every exec and spawn also leaves an expectation that the new image reports in
+//!   (`START` record); one that never does is reported as
+//!   [`IncompleteReason::ShimNotLoaded`].
+//!
+//! # Limits (each makes the trace incomplete or is documented as not seen)
+//!
+//! - Calls libc makes internally are not interposable: this is why fopen, scandir,
+//!   realpath and friends are hooked themselves. The dynamic loader's own opens
+//!   (shared libraries, `dlopen`) are not recorded: they are outside a workspace in
+//!   practice, and a `dlopen`ed addon inside it is a known gap.
+//! - Raw `syscall` instructions (Go, static binaries, `io_uring`) bypass libc. Static
+//!   binaries and `io_uring` are detected and reported; a dynamic program issuing raw
+//!   syscalls inline (not through `syscall()`) is not.
+//! - A dirfd resolves through `/proc/self/fd`, i.e. the kernel's path (symlinks resolved),
+//!   while `AT_FDCWD`-relative paths use `getcwd()` (also physical).
+//! - `readdir_r` and `fts` inside glibc are not hooked (coreutils ships its own fts, which
+//!   calls the hooked functions).
+//! - The trace is read when the root process exits; descendants that outlive it may still
+//!   write, and a half-written record shows up as [`IncompleteReason::TornRecord`].
+//! - File capabilities (`security.capability`) also put the loader in secure mode; only the
+//!   setuid/setgid bits are checked.
+//!
+//! # Other platforms (designed, not built)
+//!
+//! - **Linux aarch64.** Same shim and ring; build.rs already compiles for the target. The
+//!   differences are in syscall numbers (no `open`, `stat`, `access`, `rename` syscalls;
+//!   only the `*at` forms and `renameat2`), the `syscall()` switch must use the target's
+//!   `SYS_*` set, and the ELF check compares `e_machine` with `EM_AARCH64` (done in
+//!   `elf.rs`). glibc on aarch64 has no `__xstat` family; those hooks simply never bind.
+//! - **macOS.** `DYLD_INSERT_LIBRARIES` with a dylib using `__DATA,__interpose` tuples (two-
+//!   level namespaces make plain symbol preemption unreliable). Hook the same libc entry
+//!   points plus the `$INODE64`/`$NOCANCEL` variants, `getattrlist`, `getdirentries64`,
+//!   `posix_spawn` (exec goes through it in libSystem) and `NSFileManager` paths that end
+//!   in them. SIP strips `DYLD_*` from protected binaries (/bin, /usr/bin): like static
+//!   binaries there, exec of a SIP-protected or hardened-runtime program without the
+//!   `allow-dyld-environment-variables` entitlement is an incomplete trace, unless the
+//!   runner copies /bin/sh & co to an unprotected location. Ring: `shm_open` + `mmap`,
+//!   same record format; dirfd paths via `fcntl(F_GETPATH)`.
+//! - **Windows.** Detours-style: the supervisor creates the process suspended, injects a
+//!   DLL (`DetourCreateProcessWithDlls`-like: write a `LoadLibrary` stub or patch the import
+//!   table), the DLL hooks `NtCreateFile`, `NtOpenFile`, `NtQueryAttributesFile`,
+//!   `NtQueryFullAttributesFile`, `NtQueryDirectoryFile(Ex)`, `NtSetInformationFile`
+//!   (rename, delete disposition) and `CreateProcessInternalW` (to inject into children
+//!   suspended the same way). The ring is a named file mapping (`CreateFileMappingW`) with
+//!   the same lock-free append (`InterlockedExchangeAdd64`). Paths are normalized from
+//!   NT form (`\??\C:\...`) to DOS form. WOW64 children need a 32-bit DLL; absent one, the
+//!   trace is incomplete with the program named.
+
+mod command;
+mod elf;
+mod error;
+mod ring;
+mod shim;
+mod trace;
+
+pub use command::{DEFAULT_RING_CAPACITY, TraceOutcome, TracedChild, TracedCommand, TracedOutput};
+pub use error::TraceError;
+pub use trace::{AccessKind, IncompleteReason, PathAccess, Trace};

@@ -1,0 +1,478 @@
+//! Real programs under the tracer. Each test asserts the paths and kinds it is about and
+//! snapshots the part of the trace under its temp dir (paths relative to it).
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use runwire_trace::{AccessKind, IncompleteReason, PathAccess, Trace, TracedCommand, TracedOutput};
+
+use AccessKind::{Create, Delete, ListDir, NotFound, Read, RenameFrom, RenameTo, Stat, Truncate};
+
+struct Root {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Root {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // The tracer records paths lexically; compare against the same spelling.
+        let path = dir.path().canonicalize().unwrap();
+        Self { _dir: dir, path }
+    }
+
+    fn file(&self, rel: &str, content: &str) -> &Self {
+        let p = self.path.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+        self
+    }
+
+    fn dir(&self, rel: &str) -> &Self {
+        fs::create_dir_all(self.path.join(rel)).unwrap();
+        self
+    }
+
+    fn run(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> TracedOutput {
+        TracedCommand::new(program)
+            .args(args)
+            .current_dir(&self.path)
+            .output()
+            .expect("traced spawn")
+    }
+
+    fn run_ok(&self, program: &str, args: &[&str]) -> TracedOutput {
+        let out = self.run(program, args);
+        assert!(
+            out.status.success(),
+            "{program} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The trace below the root, relative paths, first-access order.
+    fn local(&self, trace: &Trace) -> Trace {
+        trace.relative_to(&self.path)
+    }
+
+    /// Compiles one of tests/c/*.c with the system C compiler.
+    fn compile(&self, name: &str, extra: &[&str]) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/c")
+            .join(format!("{name}.c"));
+        let bin_dir = self.path.join(".bin");
+        fs::create_dir_all(&bin_dir).unwrap();
+        let out = bin_dir.join(name);
+        let status = Command::new("cc")
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("run cc");
+        assert!(status.success(), "compiling {} failed", src.display());
+        out
+    }
+}
+
+fn entry<'a>(t: &'a Trace, rel: &str) -> &'a PathAccess {
+    t.iter()
+        .find(|a| a.path == Path::new(rel))
+        .unwrap_or_else(|| panic!("{rel} not in trace:\n{t:#?}"))
+}
+
+fn position(t: &Trace, rel: &str) -> usize {
+    t.iter()
+        .position(|a| a.path == Path::new(rel))
+        .unwrap_or_else(|| panic!("{rel} not in trace:\n{t:#?}"))
+}
+
+fn names(list: &[&str]) -> BTreeSet<OsString> {
+    list.iter().map(OsString::from).collect()
+}
+
+#[test]
+fn cat_reads_and_probes() {
+    let root = Root::new();
+    root.file("a.txt", "hello\n");
+    let out = root.run("cat", &["a.txt", "missing.txt"]);
+    assert_eq!(out.status.code(), Some(1), "cat fails on the missing file");
+    assert_eq!(out.stdout, b"hello\n");
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    // Outside the root too: the program itself and its libraries' data.
+    let cat = ["/usr/bin/cat", "/bin/cat"]
+        .iter()
+        .find_map(|p| out.trace.get(Path::new(p)));
+    assert_eq!(cat.map(|a| a.first), Some(Read), "the program file is read");
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "a.txt").first, Read);
+    assert_eq!(entry(&t, "missing.txt").first, NotFound);
+    assert!(position(&t, "a.txt") < position(&t, "missing.txt"));
+    insta::assert_yaml_snapshot!(t);
+}
+
+#[test]
+fn sh_redirections_and_subshell() {
+    let root = Root::new();
+    root.file("in.txt", "one\n").file("in2.txt", "two\n");
+    let out = root.run_ok(
+        "sh",
+        &["-c", "cat in.txt > out.txt; (cat out.txt; echo x >> log.txt) 2> err.txt; cat < in2.txt > out2.txt"],
+    );
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    let o = entry(&t, "out.txt");
+    assert_eq!(
+        (o.first, o.later.clone()),
+        (Truncate, BTreeSet::from([Read]))
+    );
+    assert_eq!(entry(&t, "in.txt").first, Read);
+    assert_eq!(entry(&t, "err.txt").first, Truncate);
+    assert_eq!(entry(&t, "log.txt").first, AccessKind::Write);
+    assert_eq!(entry(&t, "in2.txt").first, Read);
+    assert_eq!(entry(&t, "out2.txt").first, Truncate);
+    assert_eq!(
+        fs::read_to_string(root.path.join("out2.txt")).unwrap(),
+        "two\n"
+    );
+    insta::assert_yaml_snapshot!(t);
+}
+
+#[test]
+fn rm_rf_lists_stats_then_deletes() {
+    let root = Root::new();
+    root.file("dir/a", "a")
+        .file("dir/sub/b", "b")
+        .dir("dir/empty");
+    let out = root.run_ok("rm", &["-rf", "dir"]);
+    assert!(!root.path.join("dir").exists());
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    let dir = entry(&t, "dir");
+    assert!(
+        dir.first.observes_prior_state(),
+        "the top dir is probed first: {dir:?}"
+    );
+    assert!(dir.has(ListDir) && dir.has(Delete));
+    assert_eq!(dir.names, names(&["a", "empty", "sub"]));
+    assert_eq!(entry(&t, "dir/sub").names, names(&["b"]));
+    for leaf in ["dir/a", "dir/sub/b", "dir/empty", "dir/sub"] {
+        assert!(entry(&t, leaf).has(Delete), "{leaf} deleted");
+    }
+    // The listing of dir comes before any of its entries is touched.
+    assert!(position(&t, "dir") < position(&t, "dir/a"));
+    insta::assert_yaml_snapshot!(t);
+}
+
+const JS_FS: &str = r"
+const fs = require('fs');
+fs.readFileSync('in.txt');
+fs.readdirSync('d');
+if (fs.existsSync('missing.txt')) throw new Error('missing exists');
+fs.statSync('in.txt');
+fs.writeFileSync('out.txt', 'x');
+fs.readFileSync('out.txt');
+fs.rmSync('d2', { recursive: true });
+fs.renameSync('out.txt', 'moved.txt');
+";
+
+const PY_FS: &str = r"
+import os, shutil
+open('in.txt').read()
+os.listdir('d')
+assert not os.path.exists('missing.txt')
+os.stat('in.txt')
+with open('out.txt', 'w') as f: f.write('x')
+open('out.txt').read()
+shutil.rmtree('d2')
+os.rename('out.txt', 'moved.txt')
+";
+
+fn fs_fixture() -> Root {
+    let root = Root::new();
+    root.file("in.txt", "in")
+        .file("d/x", "")
+        .file("d/y", "")
+        .file("d2/z", "")
+        .file("d2/deep/w", "");
+    root
+}
+
+fn assert_fs_script(t: &Trace, root: &Root) {
+    assert_eq!(entry(t, "in.txt").first, Read);
+    assert!(entry(t, "in.txt").has(Stat));
+    assert_eq!(entry(t, "d").names, names(&["x", "y"]));
+    assert!(entry(t, "d").has(ListDir));
+    assert_eq!(entry(t, "missing.txt").first, NotFound);
+    let o = entry(t, "out.txt");
+    assert_eq!(
+        o.first, Truncate,
+        "write-then-read keeps write first: {o:?}"
+    );
+    assert!(o.has(Read) && o.has(RenameFrom));
+    assert_eq!(entry(t, "moved.txt").first, RenameTo);
+    for gone in ["d2", "d2/z", "d2/deep", "d2/deep/w"] {
+        assert!(entry(t, gone).has(Delete), "{gone} deleted");
+    }
+    assert!(!root.path.join("d2").exists());
+    assert!(root.path.join("moved.txt").exists());
+}
+
+#[test]
+fn node_fs_calls() {
+    let root = fs_fixture();
+    let out = root.run_ok("node", &["-e", JS_FS]);
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert_fs_script(&t, &root);
+    insta::assert_yaml_snapshot!(t);
+}
+
+#[test]
+fn python_fs_calls() {
+    let root = fs_fixture();
+    // The interpreter itself, not a version-manager wrapper script that probes the cwd.
+    let which = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(which.stdout).unwrap();
+    let out = root.run_ok(python.trim(), &["-I", "-c", PY_FS]);
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert_fs_script(&t, &root);
+    insta::assert_yaml_snapshot!(t);
+}
+
+#[test]
+fn grandchild_with_empty_environment_is_traced() {
+    let root = Root::new();
+    root.file("in.txt", "deep\n");
+    let out = root.run_ok(
+        "sh",
+        &[
+            "-c",
+            "env -i /bin/sh -c 'cat in.txt; echo $LD_PRELOAD > seen.txt'",
+        ],
+    );
+    assert_eq!(out.stdout, b"deep\n");
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "in.txt").first, Read);
+    assert_eq!(entry(&t, "seen.txt").first, Truncate);
+    let seen = fs::read_to_string(root.path.join("seen.txt")).unwrap();
+    assert!(
+        seen.contains("libruntrace-"),
+        "LD_PRELOAD re-injected: {seen}"
+    );
+}
+
+#[test]
+fn relative_paths_after_chdir_and_via_dirfd() {
+    let root = Root::new();
+    root.file("sub/f.txt", "f").file("other/g.txt", "g");
+    let prog = root.compile("fsops", &["-O0"]);
+    let out = root.run_ok(prog.to_str().unwrap(), &[]);
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "sub").first, Stat, "chdir probes the directory");
+    assert_eq!(entry(&t, "sub/f.txt").first, Read);
+    assert_eq!(entry(&t, "other").first, Stat);
+    let g = entry(&t, "other/g.txt");
+    assert_eq!((g.first, g.later.clone()), (Read, BTreeSet::from([Stat])));
+    assert_eq!(entry(&t, "other/missing").first, NotFound);
+    let n = entry(&t, "other/new.txt");
+    assert_eq!(
+        (n.first, n.later.clone()),
+        (Create, BTreeSet::from([Delete]))
+    );
+    assert_eq!(entry(&t, "other/h.txt").first, NotFound);
+    insta::assert_yaml_snapshot!(t);
+}
+
+#[test]
+fn write_then_read_keeps_write_first() {
+    let root = Root::new();
+    let out = root.run_ok(
+        "sh",
+        &[
+            "-c",
+            "echo a > f.txt; cat f.txt; cat g.txt 2>/dev/null; echo b > g.txt",
+        ],
+    );
+    let t = root.local(&out.trace);
+    let f = entry(&t, "f.txt");
+    assert_eq!(
+        (f.first, f.later.clone()),
+        (Truncate, BTreeSet::from([Read]))
+    );
+    let g = entry(&t, "g.txt");
+    assert_eq!(
+        (g.first, g.later.clone()),
+        (NotFound, BTreeSet::from([Truncate]))
+    );
+}
+
+#[test]
+fn static_binary_makes_the_trace_incomplete() {
+    let bb = Path::new("/bin/busybox");
+    assert!(
+        bb.exists(),
+        "busybox-static missing: run scripts/install.sh"
+    );
+    let root = Root::new();
+    root.file("in.txt", "x");
+    // Started inside the tree...
+    let out = root.run_ok("sh", &["-c", "/bin/busybox cat in.txt > copy.txt"]);
+    assert!(!out.trace.complete());
+    assert_eq!(
+        out.trace.incomplete_reasons(),
+        &[IncompleteReason::StaticBinary {
+            program: bb.to_owned()
+        }]
+    );
+    // ...what the shell itself did is still there.
+    assert_eq!(entry(&root.local(&out.trace), "copy.txt").first, Truncate);
+    // ...and as the root program.
+    let out = root.run_ok("/bin/busybox", &["true"]);
+    assert_eq!(
+        out.trace.incomplete_reasons(),
+        &[IncompleteReason::StaticBinary {
+            program: bb.to_owned()
+        }]
+    );
+}
+
+#[test]
+fn gcc_static_program_makes_the_trace_incomplete() {
+    let root = Root::new();
+    let prog = root.compile("uring", &["-static"]);
+    let out = root.run("sh", &["-c", &format!("{} || true", prog.display())]);
+    assert_eq!(
+        out.trace.incomplete_reasons(),
+        &[IncompleteReason::StaticBinary {
+            program: prog.clone()
+        }]
+    );
+}
+
+#[test]
+fn io_uring_forced_by_a_node_tool_is_incomplete() {
+    let root = Root::new();
+    root.file("in.txt", "x");
+    let tool = r"
+const { execFileSync } = require('child_process');
+execFileSync(process.execPath, ['-e', 'require(`fs`).readFile(`in.txt`, () => {})'],
+  { env: { ...process.env, UV_USE_IO_URING: '1' } });
+";
+    let out = root.run_ok("node", &["-e", tool]);
+    assert!(!out.trace.complete());
+    let node = fs::canonicalize(
+        Command::new("node")
+            .arg("-p")
+            .arg("process.execPath")
+            .output()
+            .map(|o| PathBuf::from(String::from_utf8(o.stdout).unwrap().trim()))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        out.trace.incomplete_reasons(),
+        &[IncompleteReason::IoUring { program: node }]
+    );
+}
+
+#[test]
+fn io_uring_setup_through_syscall_is_incomplete() {
+    // Independent of node's libuv version: the raw call libuv makes.
+    let root = Root::new();
+    let prog = root.compile("uring", &["-O0"]);
+    let out = root.run_ok(prog.to_str().unwrap(), &[]);
+    assert_eq!(
+        out.trace.incomplete_reasons(),
+        &[IncompleteReason::IoUring { program: prog }]
+    );
+}
+
+#[test]
+fn node_without_forcing_io_uring_stays_complete() {
+    let root = Root::new();
+    root.file("in.txt", "x");
+    let out = root.run_ok(
+        "node",
+        &[
+            "-e",
+            "require('fs').readFile('in.txt', (e) => { if (e) throw e; })",
+        ],
+    );
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    assert_eq!(entry(&root.local(&out.trace), "in.txt").first, Read);
+}
+
+#[test]
+fn crashing_tool_keeps_events_before_the_crash() {
+    let root = Root::new();
+    root.file("before.txt", "b");
+    let prog = root.compile("crash", &["-O0"]);
+    let out = root.run(&prog, &[]);
+    assert_eq!(
+        out.status.signal(),
+        Some(11),
+        "dies by SIGSEGV: {}",
+        out.status
+    );
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "before.txt").first, Read);
+    assert_eq!(entry(&t, "written.txt").first, Truncate);
+}
+
+#[test]
+fn ring_overflow_is_reported_never_silent() {
+    let root = Root::new();
+    let files: Vec<String> = (0..200).map(|i| format!("f{i:03}.txt")).collect();
+    for f in &files {
+        root.file(f, "x");
+    }
+    let out = TracedCommand::new("cat")
+        .args(&files)
+        .current_dir(&root.path)
+        .ring_capacity(8192)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.trace
+            .incomplete_reasons()
+            .contains(&IncompleteReason::RingOverflow)
+    );
+}
+
+#[test]
+fn failed_exec_in_path_search_is_not_an_untraced_process() {
+    let root = Root::new();
+    let out = root.run("sh", &["-c", "no-such-command-xyz 2>/dev/null; exit 0"]);
+    assert!(out.status.success());
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+}
+
+#[test]
+fn env_clear_still_traces() {
+    let root = Root::new();
+    root.file("in.txt", "x");
+    let out = TracedCommand::new("/bin/cat")
+        .arg("in.txt")
+        .env_clear()
+        .current_dir(&root.path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    assert_eq!(entry(&root.local(&out.trace), "in.txt").first, Read);
+}

@@ -1,0 +1,179 @@
+//! The engine's own input model: what a run looked like, independent of any producer.
+//!
+//! The CLI converts `runwire_trace::Trace` and `runwire_server::Declaration` into these
+//! types with a small adapter (the mapping is 1:1, see the crate docs).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// One kind of file-system access, as the tracer saw it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Content read (open for reading, mmap, exec).
+    Read,
+    /// Metadata read of an existing path (stat, access, readlink).
+    Stat,
+    /// A lookup that found nothing (ENOENT).
+    NotFound,
+    /// A directory listing, with the names seen.
+    ListDir(BTreeSet<OsString>),
+    /// Content written to an existing file.
+    Write,
+    /// The path was created (file, directory, symlink).
+    Create,
+    /// Truncated.
+    Truncate,
+    /// Deleted (unlink, rmdir).
+    Delete,
+    /// Source of a rename (the path no longer exists afterwards).
+    RenameFrom,
+    /// Target of a rename (the path now exists with new content).
+    RenameTo,
+}
+
+impl Access {
+    /// True for kinds that observe the path's prior state.
+    pub fn is_observation(&self) -> bool {
+        matches!(
+            self,
+            Self::Read | Self::Stat | Self::NotFound | Self::ListDir(_)
+        )
+    }
+
+    /// True for kinds that change the path.
+    pub fn is_change(&self) -> bool {
+        !self.is_observation()
+    }
+}
+
+/// The accesses to one path: the first one, and the set of kinds seen after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathAccess {
+    pub first: Access,
+    pub later: BTreeSet<Access>,
+}
+
+impl PathAccess {
+    pub fn new(first: Access) -> Self {
+        Self {
+            first,
+            later: BTreeSet::new(),
+        }
+    }
+
+    /// Every kind, first included.
+    pub fn all(&self) -> impl Iterator<Item = &Access> {
+        std::iter::once(&self.first).chain(self.later.iter())
+    }
+}
+
+/// The whole trace of a task run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceModel {
+    /// Per absolute, lexically normalized path.
+    pub accesses: BTreeMap<PathBuf, PathAccess>,
+    /// False when the tracer knows it missed accesses (static binary, lost events...).
+    pub complete: bool,
+    /// Why the trace is incomplete.
+    pub incomplete_reasons: Vec<String>,
+}
+
+/// How a tool selected a set of env vars.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvSelector {
+    /// `*` matches any run of bytes, `?` exactly one byte; everything else is literal.
+    Glob(Vec<u8>),
+    Prefix(Vec<u8>),
+}
+
+impl EnvSelector {
+    pub fn matches(&self, name: &[u8]) -> bool {
+        match self {
+            Self::Prefix(p) => name.starts_with(p),
+            Self::Glob(g) => crate::glob::match_bytes(g, name),
+        }
+    }
+}
+
+/// What a tool declared over the protocol during the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Declaration {
+    /// `getEnv(name, {tracked: true})` and the value the server returned (`None`: unset).
+    TrackedEnv {
+        name: Vec<u8>,
+        value: Option<Vec<u8>>,
+    },
+    /// `getEnvs(selector, {tracked: true})` and every (name, value) it returned.
+    TrackedEnvSet {
+        selector: EnvSelector,
+        matches: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    IgnoreInput(PathBuf),
+    IgnoreOutput(PathBuf),
+    DisableCache {
+        reason: String,
+    },
+    ReportInput(PathBuf),
+    ReportOutput(PathBuf),
+    /// Fingerprint the set of paths under `base` matching `pattern` (`*`, `?`, `**`).
+    ReportGlob {
+        base: PathBuf,
+        pattern: String,
+    },
+    /// A tool-computed fact (a compiler version...). Stored only as a keyed hash.
+    Salt {
+        key: String,
+        value: Vec<u8>,
+    },
+}
+
+/// A problem the protocol server recorded (bad report, unknown message, lingering connection).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Diagnostic {
+    pub code: String,
+    pub message: String,
+}
+
+/// How the task's process ended.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == Self::Code(0)
+    }
+}
+
+/// Everything known about one finished run.
+#[derive(Clone, Debug)]
+pub struct RunRecord {
+    pub trace: TraceModel,
+    pub declarations: Vec<Declaration>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub exit: ExitStatus,
+}
+
+/// Settings of classification that come from the runner and the user's config.
+#[derive(Clone, Debug)]
+pub struct ClassifyOptions {
+    /// Absolute, normalized workspace root.
+    pub workspace_root: PathBuf,
+    /// Absolute paths outside the workspace the user listed as inputs (prefixes).
+    pub external_inputs: Vec<PathBuf>,
+    /// Paths the runner owns (its cache dir): neither inputs nor outputs, and hidden from
+    /// listings of their parents.
+    pub runner_paths: Vec<PathBuf>,
+    /// Env names the user declared untracked / pass-through: the user's config wins, so a
+    /// tool's tracked request for them is not fingerprinted.
+    pub untracked_envs: BTreeSet<Vec<u8>>,
+}

@@ -1,0 +1,283 @@
+//! Validation of a stored fingerprint against the current world: every difference, as data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::env::{EnvMap, EnvName};
+use crate::fingerprint::{Existence, PathFact, PostRunFingerprint};
+use crate::hash::{EnvKey, Hasher, StatKey};
+use crate::path::RelPath;
+
+/// One way the world (or the spawn description) differs from a stored entry.
+/// Env differences carry names only, never values.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Difference {
+    // Spawn description (from history).
+    FormatVersionChanged {
+        was: u32,
+        now: u32,
+    },
+    CommandChanged,
+    CwdChanged {
+        was: RelPath,
+        now: RelPath,
+    },
+    DeclaredEnvChanged(EnvName),
+    DeclaredEnvSet(EnvName),
+    DeclaredEnvUnset(EnvName),
+    DeclaredEnvAdded(EnvName),
+    DeclaredEnvRemoved(EnvName),
+    // Files.
+    FileChanged(RelPath),
+    FileAppeared(RelPath),
+    FileDisappeared(RelPath),
+    KindChanged {
+        path: RelPath,
+        was: Existence,
+        now: Existence,
+    },
+    ListingChanged {
+        path: RelPath,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    Unreadable {
+        path: RelPath,
+        error: String,
+    },
+    // Envs and tool facts.
+    EnvChanged(EnvName),
+    EnvSet(EnvName),
+    EnvUnset(EnvName),
+    GlobChanged {
+        base: RelPath,
+        pattern: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    SaltChanged(String),
+}
+
+fn list(v: &[String]) -> String {
+    const MAX: usize = 5;
+    let mut s = v.iter().take(MAX).cloned().collect::<Vec<_>>().join(", ");
+    if v.len() > MAX {
+        use fmt::Write as _;
+        let _ = write!(s, " and {} more", v.len() - MAX);
+    }
+    s
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FormatVersionChanged { was, now } => {
+                write!(f, "fingerprint format changed ({was} -> {now})")
+            }
+            Self::CommandChanged => f.write_str("command changed"),
+            Self::CwdChanged { was, now } => {
+                write!(f, "working directory changed ({was} -> {now})")
+            }
+            Self::DeclaredEnvChanged(n) => write!(f, "declared env {n} changed"),
+            Self::DeclaredEnvSet(n) => write!(f, "declared env {n} is now set"),
+            Self::DeclaredEnvUnset(n) => write!(f, "declared env {n} is now unset"),
+            Self::DeclaredEnvAdded(n) => write!(f, "env {n} newly declared in config"),
+            Self::DeclaredEnvRemoved(n) => write!(f, "env {n} no longer declared in config"),
+            Self::FileChanged(p) => write!(f, "{p} changed"),
+            Self::FileAppeared(p) => write!(f, "{p} appeared"),
+            Self::FileDisappeared(p) => write!(f, "{p} disappeared"),
+            Self::KindChanged { path, was, now } => {
+                write!(f, "{path} changed kind ({was:?} -> {now:?})")
+            }
+            Self::ListingChanged {
+                path,
+                added,
+                removed,
+            } => {
+                write!(f, "listing of {path} changed")?;
+                if !added.is_empty() {
+                    write!(f, "; added: {}", list(added))?;
+                }
+                if !removed.is_empty() {
+                    write!(f, "; removed: {}", list(removed))?;
+                }
+                Ok(())
+            }
+            Self::Unreadable { path, error } => write!(f, "{path} could not be read ({error})"),
+            Self::EnvChanged(n) => write!(f, "env {n} changed"),
+            Self::EnvSet(n) => write!(f, "env {n} is now set"),
+            Self::EnvUnset(n) => write!(f, "env {n} is now unset"),
+            Self::GlobChanged {
+                base,
+                pattern,
+                added,
+                removed,
+            } => {
+                write!(f, "matches of {pattern} in {base} changed")?;
+                if !added.is_empty() {
+                    write!(f, "; added: {}", list(added))?;
+                }
+                if !removed.is_empty() {
+                    write!(f, "; removed: {}", list(removed))?;
+                }
+                Ok(())
+            }
+            Self::SaltChanged(k) => write!(f, "tool salt {k} changed"),
+        }
+    }
+}
+
+/// The current world an entry is validated against.
+#[derive(Debug)]
+pub struct World<'a> {
+    pub workspace_root: &'a Path,
+    /// The runner's full environment.
+    pub env: &'a EnvMap,
+    pub env_key: &'a EnvKey,
+    /// Current values of tool salts, when the runner knows them (e.g. from config). A salt
+    /// the runner cannot know before running is not checked here: it only separates variants.
+    pub salts: &'a BTreeMap<String, Vec<u8>>,
+}
+
+impl PostRunFingerprint {
+    /// Every difference between this fingerprint and `world`, sorted; empty means valid.
+    pub fn validate(&self, world: &World<'_>, hasher: &Hasher<'_>) -> Vec<Difference> {
+        let paths: Vec<(&RelPath, &PathFact)> = self.paths.iter().collect();
+        let per_path = hasher.map_parallel(&paths, |(p, fact), buf| {
+            check_path(world.workspace_root, p, fact, hasher, buf)
+        });
+        let mut out: Vec<Difference> = per_path.into_iter().flatten().collect();
+
+        for (name, stored) in &self.envs {
+            let now = world
+                .env
+                .get(name.as_bytes())
+                .map(|v| world.env_key.hash_env(name.as_bytes(), v));
+            if let Some(d) = env_diff(name, stored.as_ref(), now.as_ref()) {
+                out.push(d);
+            }
+        }
+        for set in &self.env_sets {
+            let now: BTreeMap<EnvName, _> = world
+                .env
+                .iter()
+                .filter(|(n, _)| {
+                    set.selector.matches(n) && !set.excluded.contains(&EnvName((*n).clone()))
+                })
+                .map(|(n, v)| (EnvName(n.clone()), world.env_key.hash_env(n, v)))
+                .collect();
+            let names: BTreeSet<&EnvName> = now.keys().chain(set.matches.keys()).collect();
+            for n in names {
+                if let Some(d) = env_diff(n, set.matches.get(n), now.get(n)) {
+                    out.push(d);
+                }
+            }
+        }
+        for g in &self.globs {
+            let now = crate::glob::match_paths(&g.base.to_abs(world.workspace_root), &g.pattern)
+                .unwrap_or_default();
+            if now != g.matches {
+                out.push(Difference::GlobChanged {
+                    base: g.base.clone(),
+                    pattern: g.pattern.clone(),
+                    added: now.difference(&g.matches).cloned().collect(),
+                    removed: g.matches.difference(&now).cloned().collect(),
+                });
+            }
+        }
+        for (k, stored) in &self.salts {
+            if let Some(v) = world.salts.get(k) {
+                if world.env_key.hash_salt(k, v) != *stored {
+                    out.push(Difference::SaltChanged(k.clone()));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+fn env_diff(
+    name: &EnvName,
+    was: Option<&crate::Hash32>,
+    now: Option<&crate::Hash32>,
+) -> Option<Difference> {
+    match (was, now) {
+        (None, None) => None,
+        (Some(a), Some(b)) if a == b => None,
+        (Some(_), Some(_)) => Some(Difference::EnvChanged(name.clone())),
+        (None, Some(_)) => Some(Difference::EnvSet(name.clone())),
+        (Some(_), None) => Some(Difference::EnvUnset(name.clone())),
+    }
+}
+
+fn check_path(
+    root: &Path,
+    path: &RelPath,
+    fact: &PathFact,
+    hasher: &Hasher<'_>,
+    buf: &mut [u8],
+) -> Vec<Difference> {
+    let abs = path.to_abs(root);
+    let meta = std::fs::metadata(&abs);
+    let now = Existence::of(&meta);
+    let mut out = Vec::new();
+    if now != fact.existence {
+        out.push(match (fact.existence, now) {
+            (Existence::Absent, _) => Difference::FileAppeared(path.clone()),
+            (_, Existence::Absent) => Difference::FileDisappeared(path.clone()),
+            (was, now) => Difference::KindChanged {
+                path: path.clone(),
+                was,
+                now,
+            },
+        });
+        return out;
+    }
+    if let (Some(content), Ok(m)) = (&fact.content, &meta) {
+        let same_stat = content.stat.is_some_and(|s| s == StatKey::from_metadata(m));
+        if !same_stat {
+            match hasher.hash_file(&abs, buf) {
+                Ok(h) if h.hash == content.hash => {}
+                Ok(_) => out.push(Difference::FileChanged(path.clone())),
+                Err(e) => out.push(Difference::Unreadable {
+                    path: path.clone(),
+                    error: e.kind().to_string(),
+                }),
+            }
+        }
+    }
+    if let Some(listing) = &fact.listing {
+        match read_names(&abs) {
+            Ok(mut names) => {
+                names.retain(|n| !listing.skip.contains(n));
+                if names != listing.names {
+                    out.push(Difference::ListingChanged {
+                        path: path.clone(),
+                        added: names.difference(&listing.names).cloned().collect(),
+                        removed: listing.names.difference(&names).cloned().collect(),
+                    });
+                }
+            }
+            Err(e) => out.push(Difference::Unreadable {
+                path: path.clone(),
+                error: e.kind().to_string(),
+            }),
+        }
+    }
+    out
+}
+
+/// The names in a directory (non-UTF-8 names lossily converted: they only need to compare).
+pub(crate) fn read_names(dir: &Path) -> std::io::Result<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    for e in std::fs::read_dir(dir)? {
+        names.insert(e?.file_name().to_string_lossy().into_owned());
+    }
+    Ok(names)
+}

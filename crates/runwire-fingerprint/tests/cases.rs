@@ -1,0 +1,386 @@
+//! Data-driven classification and validation cases: one directory per case under
+//! `tests/cases/<name>/` with `case.json` (post-run world, trace, declarations, exit,
+//! diagnostics, world changes) and the expected result beside it as an insta snapshot.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use runwire_fingerprint::{
+    Access, ClassifyOptions, Declaration, Diagnostic, EnvKey, EnvMap, EnvSelector, ExitStatus,
+    Hasher, PathAccess, RunRecord, TraceModel, World, classify,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    #[allow(dead_code)]
+    description: String,
+    world: WorldSpec,
+    #[serde(default)]
+    untracked_env: Vec<String>,
+    #[serde(default)]
+    external_inputs: Vec<String>,
+    trace: TraceSpec,
+    #[serde(default)]
+    declarations: Vec<Value>,
+    #[serde(default)]
+    exit: Option<Value>,
+    #[serde(default)]
+    diagnostics: Vec<Diagnostic>,
+    #[serde(default)]
+    changes: BTreeMap<String, ChangeSpec>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct WorldSpec {
+    /// path -> file text, or `{"dir": true}`, or `{"symlink": target}`.
+    #[serde(default)]
+    files: BTreeMap<String, Value>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    salts: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceSpec {
+    #[serde(default = "yes")]
+    complete: bool,
+    #[serde(default)]
+    incomplete_reasons: Vec<String>,
+    /// path -> [first, later...]; `{"list": [names]}` for a listing.
+    accesses: BTreeMap<String, Vec<Value>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ChangeSpec {
+    #[serde(default)]
+    write: BTreeMap<String, String>,
+    #[serde(default)]
+    mkdir: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    salts: BTreeMap<String, String>,
+}
+
+const KEY: EnvKey = EnvKey([7; 32]);
+
+fn abs(root: &Path, p: &str) -> PathBuf {
+    if p.starts_with('/') {
+        PathBuf::from(p)
+    } else {
+        root.join(p)
+    }
+}
+
+fn build_world(root: &Path, w: &WorldSpec) {
+    for (p, v) in &w.files {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        match v {
+            Value::String(text) => std::fs::write(&path, text).unwrap(),
+            Value::Object(o) if o.contains_key("dir") => std::fs::create_dir_all(&path).unwrap(),
+            Value::Object(o) if o.contains_key("symlink") => {
+                std::os::unix::fs::symlink(o["symlink"].as_str().unwrap(), &path).unwrap();
+            }
+            other => panic!("bad file spec for {p}: {other}"),
+        }
+    }
+}
+
+fn access(v: &Value) -> Access {
+    match v {
+        Value::String(s) => match s.as_str() {
+            "read" => Access::Read,
+            "stat" => Access::Stat,
+            "not_found" => Access::NotFound,
+            "write" => Access::Write,
+            "create" => Access::Create,
+            "truncate" => Access::Truncate,
+            "delete" => Access::Delete,
+            "rename_from" => Access::RenameFrom,
+            "rename_to" => Access::RenameTo,
+            other => panic!("unknown access kind {other}"),
+        },
+        Value::Object(o) => Access::ListDir(
+            o["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| OsString::from(n.as_str().unwrap()))
+                .collect(),
+        ),
+        other => panic!("bad access {other}"),
+    }
+}
+
+fn env_map(env: &BTreeMap<String, String>) -> EnvMap {
+    env.iter()
+        .map(|(k, v)| (k.clone().into_bytes(), v.clone().into_bytes()))
+        .collect()
+}
+
+/// Declarations as a tool would send them; env values come from the world, as the server
+/// answers from the runner's environment.
+fn declaration(root: &Path, v: &Value, env: &EnvMap) -> Declaration {
+    let (kind, arg) = v.as_object().unwrap().iter().next().unwrap();
+    let s = || arg.as_str().unwrap().to_owned();
+    match kind.as_str() {
+        "ignore_input" => Declaration::IgnoreInput(abs(root, &s())),
+        "ignore_output" => Declaration::IgnoreOutput(abs(root, &s())),
+        "report_input" => Declaration::ReportInput(abs(root, &s())),
+        "report_output" => Declaration::ReportOutput(abs(root, &s())),
+        "disable_cache" => Declaration::DisableCache { reason: s() },
+        "tracked_env" => Declaration::TrackedEnv {
+            name: s().into_bytes(),
+            value: env.get(s().as_bytes()).cloned(),
+        },
+        "tracked_env_glob" | "tracked_env_prefix" => {
+            let selector = if kind == "tracked_env_glob" {
+                EnvSelector::Glob(s().into_bytes())
+            } else {
+                EnvSelector::Prefix(s().into_bytes())
+            };
+            let matches = env
+                .iter()
+                .filter(|(n, _)| selector.matches(n))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            Declaration::TrackedEnvSet { selector, matches }
+        }
+        "report_glob" => Declaration::ReportGlob {
+            base: abs(root, arg["base"].as_str().unwrap()),
+            pattern: arg["pattern"].as_str().unwrap().to_owned(),
+        },
+        "salt" => Declaration::Salt {
+            key: arg["key"].as_str().unwrap().to_owned(),
+            value: arg["value"].as_str().unwrap().as_bytes().to_vec(),
+        },
+        other => panic!("unknown declaration {other}"),
+    }
+}
+
+// One case, end to end, reads best as one function.
+#[allow(clippy::too_many_lines)]
+fn run_case(dir: &Path) -> String {
+    let case: Case = serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap().join("ws");
+    build_world(&root, &case.world);
+    std::fs::create_dir_all(&root).unwrap();
+    let env = env_map(&case.world.env);
+
+    let mut accesses = BTreeMap::new();
+    for (p, kinds) in &case.trace.accesses {
+        let mut acc = PathAccess::new(access(&kinds[0]));
+        acc.later = kinds[1..].iter().map(access).collect::<BTreeSet<_>>();
+        accesses.insert(abs(&root, p), acc);
+    }
+    let exit = match &case.exit {
+        None => ExitStatus::Code(0),
+        Some(Value::Number(n)) => ExitStatus::Code(i32::try_from(n.as_i64().unwrap()).unwrap()),
+        Some(v) => ExitStatus::Signal(i32::try_from(v["signal"].as_i64().unwrap()).unwrap()),
+    };
+    let run = RunRecord {
+        trace: TraceModel {
+            accesses,
+            complete: case.trace.complete,
+            incomplete_reasons: case.trace.incomplete_reasons.clone(),
+        },
+        declarations: case
+            .declarations
+            .iter()
+            .map(|d| declaration(&root, d, &env))
+            .collect(),
+        diagnostics: case.diagnostics.clone(),
+        exit,
+    };
+    let opts = ClassifyOptions {
+        workspace_root: root.clone(),
+        external_inputs: case.external_inputs.iter().map(PathBuf::from).collect(),
+        runner_paths: vec![root.join("node_modules/.cache/runwire")],
+        untracked_envs: case
+            .untracked_env
+            .iter()
+            .map(|s| s.clone().into_bytes())
+            .collect(),
+    };
+    let hasher = Hasher::new(None, SystemTime::now());
+    let c = classify(&run, &opts, &KEY, &hasher).unwrap();
+
+    let mut out = String::new();
+    writeln!(out, "{}", c.verdict).unwrap();
+    writeln!(out, "inputs:").unwrap();
+    for (p, f) in &c.fingerprint.paths {
+        write!(out, "  {p}: {:?}", f.existence).unwrap();
+        if f.content.is_some() {
+            out.push_str(" +content");
+        }
+        if let Some(l) = &f.listing {
+            write!(out, " listing={:?}", l.names).unwrap();
+            if !l.skip.is_empty() {
+                write!(out, " skip={:?}", l.skip).unwrap();
+            }
+        }
+        out.push('\n');
+    }
+    for (n, v) in &c.fingerprint.envs {
+        writeln!(
+            out,
+            "  env {n}: {}",
+            if v.is_some() { "set" } else { "unset" }
+        )
+        .unwrap();
+    }
+    for s in &c.fingerprint.env_sets {
+        let names: Vec<String> = s.matches.keys().map(ToString::to_string).collect();
+        let excl: Vec<String> = s.excluded.iter().map(ToString::to_string).collect();
+        let sel = match &s.selector {
+            EnvSelector::Glob(g) => format!("glob {}", String::from_utf8_lossy(g)),
+            EnvSelector::Prefix(p) => format!("prefix {}", String::from_utf8_lossy(p)),
+        };
+        writeln!(out, "  envs {sel}: {names:?} excluded={excl:?}").unwrap();
+    }
+    for g in &c.fingerprint.globs {
+        writeln!(out, "  glob {} {}: {:?}", g.base, g.pattern, g.matches).unwrap();
+    }
+    for k in c.fingerprint.salts.keys() {
+        writeln!(out, "  salt {k}").unwrap();
+    }
+    writeln!(out, "outputs:").unwrap();
+    writeln!(out, "  paths: {:?}", c.outputs.paths).unwrap();
+    writeln!(out, "  trees: {:?}", c.outputs.trees).unwrap();
+    writeln!(out, "  emptied: {:?}", c.outputs.emptied_dirs).unwrap();
+
+    // The stored form must round-trip and keep its id.
+    let json = c.fingerprint.to_json();
+    let back = runwire_fingerprint::PostRunFingerprint::from_json(&json).unwrap();
+    assert_eq!(back.id(), c.fingerprint.id());
+    for (name, value) in &case.world.env {
+        assert!(
+            !String::from_utf8_lossy(&json).contains(value.as_str()) || value.len() < 4,
+            "env {name}'s value leaked into the stored fingerprint"
+        );
+    }
+
+    // Unchanged world: always valid.
+    let world_salts: BTreeMap<String, Vec<u8>> = case
+        .world
+        .salts
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    let unchanged = back.validate(
+        &World {
+            workspace_root: &root,
+            env: &env,
+            env_key: &KEY,
+            salts: &world_salts,
+        },
+        &Hasher::new(None, SystemTime::now()),
+    );
+    assert!(
+        unchanged.is_empty(),
+        "{}: unchanged world must validate, got {unchanged:?}",
+        dir.display()
+    );
+
+    writeln!(out, "changes:").unwrap();
+    for (name, ch) in &case.changes {
+        let tmp2 = tempfile::tempdir().unwrap();
+        let root2 = tmp2.path().canonicalize().unwrap().join("ws");
+        build_world(&root2, &case.world);
+        std::fs::create_dir_all(&root2).unwrap();
+        for p in &ch.remove {
+            let path = root2.join(p);
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        for (p, text) in &ch.write {
+            let path = root2.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        for p in &ch.mkdir {
+            std::fs::create_dir_all(root2.join(p)).unwrap();
+        }
+        let mut env2 = env.clone();
+        for (k, v) in &ch.env {
+            match v {
+                Some(v) => env2.insert(k.clone().into_bytes(), v.clone().into_bytes()),
+                None => env2.remove(k.as_bytes()),
+            };
+        }
+        let mut salts2 = world_salts.clone();
+        for (k, v) in &ch.salts {
+            salts2.insert(k.clone(), v.clone().into_bytes());
+        }
+        let diffs = back.validate(
+            &World {
+                workspace_root: &root2,
+                env: &env2,
+                env_key: &KEY,
+                salts: &salts2,
+            },
+            &Hasher::new(None, SystemTime::now()),
+        );
+        writeln!(out, "  {name}:").unwrap();
+        if diffs.is_empty() {
+            writeln!(out, "    valid (hit)").unwrap();
+        }
+        for d in &diffs {
+            writeln!(out, "    - {d}").unwrap();
+        }
+        for (k, v) in &ch.env {
+            if let Some(v) = v {
+                let shown = diffs.iter().map(ToString::to_string).collect::<String>();
+                assert!(
+                    !shown.contains(v.as_str()),
+                    "env {k}'s value shown in a difference"
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn cases() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.len() >= 20,
+        "expected the full case set, found {}",
+        dirs.len()
+    );
+    for dir in dirs {
+        let text = run_case(&dir);
+        insta::with_settings!({snapshot_path => dir.clone(), prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!("result", text);
+        });
+    }
+}

@@ -91,6 +91,21 @@ pub struct RunArgs {
 /// cache is enabled.
 pub type ExecutorFactory = fn(&Workspace, CacheMode) -> Result<Box<dyn Executor>, Error>;
 
+/// The traced, cached executor (the default).
+pub fn cached_executor(ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Executor>, Error> {
+    if mode == CacheMode::Off {
+        return direct_executor(ws, mode);
+    }
+    // Not stored anywhere yet, so a per-process key is enough.
+    let seed = format!("{:?} {}", std::time::SystemTime::now(), std::process::id());
+    let key = runwire_fingerprint::EnvKey(runwire_fingerprint::Hash32::of(seed.as_bytes()).0);
+    Ok(Box::new(crate::pipeline::CachedExecutor::new(
+        &ws.root,
+        cache_dir(ws),
+        key,
+    )))
+}
+
 /// The executor used when no cached pipeline is available.
 pub fn direct_executor(_ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Executor>, Error> {
     let reason = match mode {

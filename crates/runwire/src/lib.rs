@@ -3,12 +3,15 @@
 //! traces it, serves the protocol and caches the result. This library holds everything;
 //! `main.rs` only parses arguments and prints errors.
 
+pub mod adapt;
 pub mod cli;
 pub mod config;
 pub mod env;
 pub mod error;
 pub mod exec;
+pub mod globs;
 pub mod output;
+pub mod pipeline;
 pub mod plan;
 pub mod pnpm;
 pub mod scheduler;

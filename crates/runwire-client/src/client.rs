@@ -1,0 +1,519 @@
+//! The connection, the handshake and one method per message.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use runwire_proto::frame::{self, FrameError};
+use runwire_proto::glob::EnvGlob;
+use runwire_proto::v1::{self, client_message::Body, get_envs::Selector, server_message};
+use runwire_proto::validate::{self, ArgError};
+use runwire_proto::{DEFAULT_MAX_FRAME_LEN, ErrorCode, SOCKET_ENV, SUPPORTED_VERSIONS};
+
+use crate::error::ClientError;
+
+/// Set once the first warning of this process is printed: one warning per process, however
+/// many clients or calls fail.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// `(name, value)` pairs answered by `get_envs`, sorted by name bytes.
+pub type EnvVars = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Which environment variables `get_envs` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvSelector {
+    /// `*`, `?`, `[...]`, `\` over name bytes: `VITE_*`.
+    Glob(Vec<u8>),
+    /// A literal prefix: every byte, `*` included, matches itself.
+    Prefix(Vec<u8>),
+}
+
+/// A connection to the runner. Cheap to create (nothing happens until the first call), safe
+/// to share between threads (calls on one client are serialized on one connection; use one
+/// client per thread for parallel round trips).
+pub struct Client {
+    socket: PathBuf,
+    state: Mutex<State>,
+    faulted: AtomicBool,
+    warn: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+#[derive(Default)]
+struct State {
+    conn: Option<Conn>,
+    next_id: u64,
+}
+
+struct Conn {
+    stream: UnixStream,
+    /// The process that opened it: a forked child must not share its parent's connection
+    /// (their frames would interleave), so it opens its own.
+    pid: u32,
+    max_frame_len: u32,
+    capabilities: Vec<String>,
+    write_buf: Vec<u8>,
+    read_buf: Vec<u8>,
+}
+
+/// Why a call could not reach the runner: becomes the warning, never an error.
+struct Fault(String);
+
+impl From<FrameError> for Fault {
+    fn from(error: FrameError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl From<io::Error> for Fault {
+    fn from(error: io::Error) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// The outcome of a query: an answer, a caller error, or a fault (already handled).
+enum Answer {
+    Body(server_message::Body),
+    Fault,
+}
+
+impl Client {
+    /// The runner's client when this process runs under one (`RUNWIRE_SOCKET` set and
+    /// non-empty), else `None`.
+    pub fn from_env() -> Option<Self> {
+        std::env::var_os(SOCKET_ENV)
+            .filter(|path| !path.is_empty())
+            .map(Self::connect)
+    }
+
+    /// A client of the socket at `path`. Connects and shakes hands on first use.
+    pub fn connect(path: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: path.into(),
+            state: Mutex::new(State::default()),
+            faulted: AtomicBool::new(false),
+            warn: Box::new(|message| eprintln!("{message}")),
+        }
+    }
+
+    /// Sends the fault warning to `sink` instead of stderr (a binding may route it to its
+    /// language's console). Still at most one warning per process.
+    #[must_use]
+    pub fn with_warning_sink(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.warn = Box::new(sink);
+        self
+    }
+
+    /// The socket this client talks to.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Whether a runner-side fault happened; from then on every call is a no-op.
+    pub fn faulted(&self) -> bool {
+        self.faulted.load(Ordering::Relaxed)
+    }
+
+    /// The runner's value of the variable `name` (`None`: unset). `tracked`: the run depends
+    /// on it (see `GetEnv.tracked` in the protocol).
+    pub fn get_env(&self, name: &[u8], tracked: bool) -> Result<Option<Vec<u8>>, ClientError> {
+        validate::env_name(name)?;
+        let body = Body::GetEnv(v1::GetEnv {
+            name: name.to_vec(),
+            tracked,
+        });
+        Ok(match self.query(body, "get_env")? {
+            Answer::Body(server_message::Body::GetEnv(response)) => response.value,
+            Answer::Body(other) => {
+                self.fault(&unexpected("get_env", &other));
+                None
+            }
+            Answer::Fault => None,
+        })
+    }
+
+    /// Every variable of the runner matching `selector`, sorted by name bytes.
+    pub fn get_envs(&self, selector: EnvSelector, tracked: bool) -> Result<EnvVars, ClientError> {
+        let selector = match selector {
+            EnvSelector::Glob(pattern) => {
+                EnvGlob::new(&pattern)?;
+                Selector::Glob(pattern)
+            }
+            EnvSelector::Prefix(prefix) => {
+                validate::env_prefix(&prefix)?;
+                Selector::Prefix(prefix)
+            }
+        };
+        let body = Body::GetEnvs(v1::GetEnvs {
+            selector: Some(selector),
+            tracked,
+        });
+        Ok(match self.query(body, "get_envs")? {
+            Answer::Body(server_message::Body::GetEnvs(response)) => response
+                .vars
+                .into_iter()
+                .map(|var| (var.name, var.value))
+                .collect(),
+            Answer::Body(other) => {
+                self.fault(&unexpected("get_envs", &other));
+                Vec::new()
+            }
+            Answer::Fault => Vec::new(),
+        })
+    }
+
+    /// Nothing at or under `path` is an input of this run. Relative paths are resolved
+    /// against the current directory now, lexically.
+    pub fn ignore_input(&self, path: impl AsRef<Path>) -> Result<(), ClientError> {
+        let path = absolute("ignore_input path", path.as_ref())?;
+        self.report(Body::IgnoreInput(v1::IgnoreInput { path }), "ignore_input");
+        Ok(())
+    }
+
+    /// Nothing at or under `path` is an output of this run.
+    pub fn ignore_output(&self, path: impl AsRef<Path>) -> Result<(), ClientError> {
+        let path = absolute("ignore_output path", path.as_ref())?;
+        self.report(
+            Body::IgnoreOutput(v1::IgnoreOutput { path }),
+            "ignore_output",
+        );
+        Ok(())
+    }
+
+    /// This run must not be cached; `reason` is shown to the user.
+    pub fn disable_cache(&self, reason: &str) -> Result<(), ClientError> {
+        let body = Body::DisableCache(v1::DisableCache {
+            reason: reason.to_owned(),
+        });
+        self.report(body, "disable_cache");
+        Ok(())
+    }
+
+    /// `path` is an input even if the runner's tracer did not see it read.
+    pub fn report_input(&self, path: impl AsRef<Path>) -> Result<(), ClientError> {
+        let path = absolute("report_input path", path.as_ref())?;
+        self.report(Body::ReportInput(v1::ReportInput { path }), "report_input");
+        Ok(())
+    }
+
+    /// `path` is an output of this run.
+    pub fn report_output(&self, path: impl AsRef<Path>) -> Result<(), ClientError> {
+        let path = absolute("report_output path", path.as_ref())?;
+        self.report(
+            Body::ReportOutput(v1::ReportOutput { path }),
+            "report_output",
+        );
+        Ok(())
+    }
+
+    /// The run depends on the set of paths matching `pattern`, relative to the current
+    /// directory (sent along as the base).
+    pub fn report_glob(&self, pattern: impl AsRef<[u8]>) -> Result<(), ClientError> {
+        let pattern = pattern.as_ref();
+        validate::file_glob(pattern)?;
+        let base = absolute("report_glob base", Path::new("."))?;
+        let body = Body::ReportGlob(v1::ReportGlob {
+            base,
+            pattern: pattern.to_vec(),
+        });
+        self.report(body, "report_glob");
+        Ok(())
+    }
+
+    /// A fact the outputs depend on that the runner cannot observe (a compiler version).
+    pub fn salt(&self, key: &str, value: &[u8]) -> Result<(), ClientError> {
+        validate::salt_key(key)?;
+        let body = Body::Salt(v1::Salt {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        });
+        self.report(body, "salt");
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends a query and reads its answer. A caller error from the server becomes `Err`.
+    fn query(&self, body: Body, capability: &str) -> Result<Answer, ClientError> {
+        if self.faulted() {
+            return Ok(Answer::Fault);
+        }
+        let mut state = self.lock();
+        let outcome = self.round_trip(&mut state, body, capability);
+        match outcome {
+            Ok(server_message::Body::Error(error)) => {
+                let code = ErrorCode::try_from(error.code).unwrap_or(ErrorCode::Unspecified);
+                if code.is_caller_error() {
+                    return Err(ArgError::new(code, error.message).into());
+                }
+                drop(state);
+                self.fault(&format!(
+                    "the runner refused {capability}: {} ({})",
+                    error.message,
+                    code.short_name()
+                ));
+                Ok(Answer::Fault)
+            }
+            Ok(body) => Ok(Answer::Body(body)),
+            Err(Fault(reason)) => {
+                state.conn = None;
+                drop(state);
+                self.fault(&reason);
+                Ok(Answer::Fault)
+            }
+        }
+    }
+
+    fn round_trip(
+        &self,
+        state: &mut State,
+        body: Body,
+        capability: &str,
+    ) -> Result<server_message::Body, Fault> {
+        let request_id = next_id(state);
+        let conn = self.connection(state)?;
+        conn.require(capability)?;
+        conn.send(&v1::ClientMessage {
+            request_id,
+            body: Some(body),
+        })?;
+        conn.receive(request_id)
+    }
+
+    /// Sends a report; it is in the socket when this returns.
+    fn report(&self, body: Body, capability: &str) {
+        if self.faulted() {
+            return;
+        }
+        let mut state = self.lock();
+        let request_id = next_id(&mut state);
+        let sent = self.connection(&mut state).and_then(|conn| {
+            conn.require(capability)?;
+            conn.send(&v1::ClientMessage {
+                request_id,
+                body: Some(body),
+            })
+        });
+        if let Err(Fault(reason)) = sent {
+            state.conn = None;
+            drop(state);
+            self.fault(&reason);
+        }
+    }
+
+    /// The open connection, connecting and shaking hands first if needed.
+    fn connection<'s>(&self, state: &'s mut State) -> Result<&'s mut Conn, Fault> {
+        let pid = std::process::id();
+        if state.conn.as_ref().is_some_and(|conn| conn.pid != pid) {
+            // Forked: the parent keeps its connection; this process opens its own.
+            state.conn = None;
+        }
+        if state.conn.is_none() {
+            let hello_id = next_id(state);
+            state.conn = Some(Conn::open(&self.socket, pid, hello_id)?);
+        }
+        Ok(state.conn.as_mut().expect("just opened"))
+    }
+
+    fn fault(&self, reason: &str) {
+        self.faulted.store(true, Ordering::Relaxed);
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            (self.warn)(&format!(
+                "runwire: lost contact with the task runner at {} ({reason}); continuing without it, and the runner will not cache this run",
+                self.socket.display()
+            ));
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("socket", &self.socket)
+            .field("faulted", &self.faulted())
+            .finish_non_exhaustive()
+    }
+}
+
+fn next_id(state: &mut State) -> u64 {
+    state.next_id += 1;
+    state.next_id
+}
+
+impl Conn {
+    fn open(socket: &Path, pid: u32, hello_id: u64) -> Result<Self, Fault> {
+        let stream = UnixStream::connect(socket)
+            .map_err(|error| Fault(format!("cannot connect: {error}")))?;
+        let mut conn = Self {
+            stream,
+            pid,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            capabilities: vec!["hello".to_owned()],
+            write_buf: Vec::with_capacity(256),
+            read_buf: Vec::with_capacity(256),
+        };
+        conn.send(&v1::ClientMessage {
+            request_id: hello_id,
+            body: Some(Body::Hello(v1::Hello {
+                client_name: "runwire-client (Rust)".to_owned(),
+                client_version: env!("CARGO_PKG_VERSION").to_owned(),
+                supported_versions: SUPPORTED_VERSIONS.to_vec(),
+            })),
+        })?;
+        match conn.receive(hello_id)? {
+            server_message::Body::HelloResponse(hello) => {
+                if !SUPPORTED_VERSIONS.contains(&hello.version) {
+                    return Err(Fault(format!(
+                        "the runner chose protocol version {}, which this client does not speak",
+                        hello.version
+                    )));
+                }
+                if hello.max_frame_length != 0 {
+                    conn.max_frame_len = hello.max_frame_length;
+                }
+                conn.capabilities = hello.capabilities;
+                Ok(conn)
+            }
+            server_message::Body::Error(error) => Err(Fault(format!(
+                "the runner refused the handshake: {} ({})",
+                error.message,
+                ErrorCode::try_from(error.code).map_or("unknown code", ErrorCode::short_name)
+            ))),
+            other => Err(Fault(unexpected("hello", &other))),
+        }
+    }
+
+    /// A body the server did not advertise must not be sent (spec/versioning.md).
+    fn require(&self, capability: &str) -> Result<(), Fault> {
+        if self.capabilities.iter().any(|c| c == capability) {
+            Ok(())
+        } else {
+            Err(Fault(format!("the runner does not accept {capability}")))
+        }
+    }
+
+    fn send(&mut self, message: &v1::ClientMessage) -> Result<(), Fault> {
+        frame::write_message(
+            &mut self.stream,
+            message,
+            self.max_frame_len,
+            &mut self.write_buf,
+        )
+        .map_err(|error| Fault(format!("cannot send: {error}")))
+    }
+
+    fn receive(&mut self, request_id: u64) -> Result<server_message::Body, Fault> {
+        let message: v1::ServerMessage =
+            frame::read_message(&mut self.stream, self.max_frame_len, &mut self.read_buf)?
+                .ok_or_else(|| Fault("the runner closed the connection".to_owned()))?;
+        if message.request_id != request_id {
+            return Err(Fault(format!(
+                "the runner answered request {} while request {request_id} was waiting",
+                message.request_id
+            )));
+        }
+        message
+            .body
+            .ok_or_else(|| Fault("the runner sent an answer with no body".to_owned()))
+    }
+}
+
+fn unexpected(query: &str, body: &server_message::Body) -> String {
+    let got = match body {
+        server_message::Body::HelloResponse(_) => "hello_response",
+        server_message::Body::GetEnv(_) => "get_env",
+        server_message::Body::GetEnvs(_) => "get_envs",
+        server_message::Body::Error(_) => "error",
+    };
+    format!("the runner answered {query} with {got}")
+}
+
+/// Checks a path argument and makes it absolute against the current directory, lexically.
+fn absolute(what: &str, path: &Path) -> Result<Vec<u8>, ClientError> {
+    validate::path(what, path.as_os_str().as_bytes())?;
+    let resolved = if path.is_absolute() {
+        runwire_proto::path::normalize(path)
+    } else {
+        let cwd = std::env::current_dir().map_err(|error| {
+            ArgError::new(
+                ErrorCode::InvalidPath,
+                format!(
+                    "{what} {} is relative and the current directory is unavailable ({error})",
+                    path.display()
+                ),
+            )
+        })?;
+        runwire_proto::path::absolutize(&cwd, path)
+    };
+    Ok(OsStr::as_bytes(resolved.as_os_str()).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Client>();
+    }
+
+    #[test]
+    fn caller_errors_come_before_any_io() {
+        // No socket exists at this path: a caller error must still be reported as such,
+        // and must not fault the client.
+        let client = Client::connect("/nonexistent/runwire.sock").with_warning_sink(|_| {});
+        let cases: Vec<(Result<(), ClientError>, ErrorCode)> = vec![
+            (client.get_env(b"", true).map(drop), ErrorCode::EmptyName),
+            (
+                client.get_env(b"A=B", true).map(drop),
+                ErrorCode::InvalidName,
+            ),
+            (
+                client.get_env(b"A\0", false).map(drop),
+                ErrorCode::InvalidName,
+            ),
+            (
+                client.get_envs(EnvSelector::Glob(vec![]), true).map(drop),
+                ErrorCode::EmptyPattern,
+            ),
+            (
+                client
+                    .get_envs(EnvSelector::Glob(b"A[".to_vec()), true)
+                    .map(drop),
+                ErrorCode::InvalidPattern,
+            ),
+            (
+                client.get_envs(EnvSelector::Prefix(vec![]), true).map(drop),
+                ErrorCode::EmptyPattern,
+            ),
+            (client.ignore_input(""), ErrorCode::EmptyPath),
+            (
+                client.ignore_output(OsStr::from_bytes(b"a\0b")),
+                ErrorCode::InvalidPath,
+            ),
+            (client.report_input(""), ErrorCode::EmptyPath),
+            (client.report_output(""), ErrorCode::EmptyPath),
+            (client.report_glob(""), ErrorCode::EmptyPattern),
+            (client.salt("", b"v"), ErrorCode::EmptyKey),
+        ];
+        for (i, (result, code)) in cases.into_iter().enumerate() {
+            assert_eq!(result.map_err(|e| e.code()), Err(code), "case {i}");
+        }
+        assert!(!client.faulted());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_current_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let resolved = absolute("path", Path::new("a/../b/./c")).unwrap();
+        assert_eq!(Path::new(OsStr::from_bytes(&resolved)), cwd.join("b/c"));
+        assert_eq!(absolute("path", Path::new("/x/./y/")).unwrap(), b"/x/y");
+    }
+}

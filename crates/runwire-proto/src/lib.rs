@@ -1,0 +1,98 @@
+//! runwire protocol v1 for Rust: the generated protobuf types ([`v1`]), the frame codecs
+//! ([`frame`] for blocking `std::io`, `tokio_codec` for tokio behind the `tokio` feature), and
+//! the argument rules both ends must agree on ([`validate`], [`glob`], [`path`]).
+//!
+//! The `.proto` source is `proto/runwire/v1/runwire.proto`; the generated code in `src/gen/` is
+//! committed and regenerated with `cargo xtask codegen` (a test fails when it is stale).
+//! spec/ is the normative prose.
+
+pub mod frame;
+pub mod glob;
+pub mod path;
+#[cfg(feature = "tokio")]
+pub mod tokio_codec;
+pub mod validate;
+
+/// Generated types of package `runwire.v1`.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_debug_implementations,
+    rustdoc::broken_intra_doc_links,
+    rustdoc::invalid_html_tags
+)]
+pub mod v1 {
+    include!("gen/runwire.v1.rs");
+}
+
+pub use v1::ErrorCode;
+
+/// The protocol version this crate implements.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Every protocol version this crate speaks, oldest first.
+pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
+
+/// The largest frame (length prefix not counted) unless the handshake says otherwise: 16 MiB.
+pub const DEFAULT_MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
+
+/// The environment variable naming the runner's socket. Unset or empty: no runner.
+pub const SOCKET_ENV: &str = "RUNWIRE_SOCKET";
+
+/// The `ClientMessage` bodies a v1 server advertises, as proto field names.
+pub const V1_CAPABILITIES: &[&str] = &[
+    "hello",
+    "get_env",
+    "get_envs",
+    "ignore_input",
+    "ignore_output",
+    "disable_cache",
+    "report_input",
+    "report_output",
+    "report_glob",
+    "salt",
+];
+
+/// Every caller-error code (the argument was bad), in value order. Bindings build one
+/// exception class per entry; see [`ErrorCode::is_caller_error`].
+pub const CALLER_ERROR_CODES: &[ErrorCode] = &[
+    ErrorCode::InvalidArgument,
+    ErrorCode::EmptyName,
+    ErrorCode::InvalidName,
+    ErrorCode::EmptyPattern,
+    ErrorCode::InvalidPattern,
+    ErrorCode::EmptyPath,
+    ErrorCode::InvalidPath,
+    ErrorCode::EmptyKey,
+];
+
+impl ErrorCode {
+    /// Caller errors (values 1 to 99) are reported to the tool; every other code is a
+    /// protocol fault that a client turns into a silent no-op and one warning.
+    pub fn is_caller_error(self) -> bool {
+        (1..100).contains(&(self as i32))
+    }
+
+    /// The code's stable name without the `ERROR_CODE_` prefix, e.g. `EMPTY_NAME`.
+    pub fn short_name(self) -> &'static str {
+        let full = self.as_str_name();
+        full.strip_prefix("ERROR_CODE_").unwrap_or(full)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_error_list_matches_the_value_range() {
+        let from_range: Vec<ErrorCode> = (0..200)
+            .filter_map(|v| ErrorCode::try_from(v).ok())
+            .filter(|code| code.is_caller_error())
+            .collect();
+        assert_eq!(from_range, CALLER_ERROR_CODES);
+        assert!(!ErrorCode::Unspecified.is_caller_error());
+        assert!(!ErrorCode::FrameTooLarge.is_caller_error());
+        assert_eq!(ErrorCode::EmptyName.short_name(), "EMPTY_NAME");
+    }
+}

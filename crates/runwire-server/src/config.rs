@@ -1,0 +1,140 @@
+//! How a server is set up for one run: the env snapshot it answers from, the user's policy,
+//! limits and names.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use runwire_proto::glob::EnvGlob;
+use runwire_proto::validate::ArgError;
+
+/// Names and patterns the user marked untracked (or pass-through): the server answers queries
+/// about them, but never records them as dependencies, whatever the tool asks.
+#[derive(Debug, Clone, Default)]
+pub struct EnvPolicy {
+    untracked: Vec<Untracked>,
+}
+
+#[derive(Debug, Clone)]
+enum Untracked {
+    Name(Vec<u8>),
+    Glob(EnvGlob),
+}
+
+impl EnvPolicy {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks one exact name untracked.
+    #[must_use]
+    pub fn untrack_name(mut self, name: impl Into<Vec<u8>>) -> Self {
+        self.untracked.push(Untracked::Name(name.into()));
+        self
+    }
+
+    /// Marks every name matching `pattern` (the `GetEnvs` glob syntax) untracked. The error
+    /// names what is wrong with the pattern.
+    pub fn untrack_glob(mut self, pattern: &[u8]) -> Result<Self, ArgError> {
+        self.untracked.push(Untracked::Glob(EnvGlob::new(pattern)?));
+        Ok(self)
+    }
+
+    /// Whether the user marked `name` untracked.
+    pub fn is_untracked(&self, name: &[u8]) -> bool {
+        self.untracked.iter().any(|rule| match rule {
+            Untracked::Name(n) => n == name,
+            Untracked::Glob(glob) => glob.matches(name),
+        })
+    }
+}
+
+/// Everything `Server::start` needs.
+pub struct ServerConfig {
+    /// The runner's full environment (the user's shell), answered to `GetEnv`/`GetEnvs`. A
+    /// later entry with the same name replaces an earlier one.
+    pub env: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The user's untracked names and patterns.
+    pub policy: EnvPolicy,
+    /// The largest frame accepted and sent (length prefix not counted); advertised in
+    /// `HelloResponse`.
+    pub max_frame_len: u32,
+    /// Reported to clients in `HelloResponse`, for their diagnostics.
+    pub server_name: String,
+    pub server_version: String,
+    /// Where to create the private socket directory; `None`: `$XDG_RUNTIME_DIR` when set,
+    /// else the system temporary directory.
+    pub socket_parent: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// A config answering from `env` with an empty policy and default limits.
+    pub fn new(env: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        Self {
+            env,
+            policy: EnvPolicy::default(),
+            max_frame_len: runwire_proto::DEFAULT_MAX_FRAME_LEN,
+            server_name: "runwire".to_owned(),
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            socket_parent: None,
+        }
+    }
+
+    /// A config answering from this process's environment.
+    pub fn from_process_env() -> Self {
+        use std::os::unix::ffi::OsStringExt;
+        Self::new(
+            std::env::vars_os()
+                .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                .collect(),
+        )
+    }
+}
+
+// Hand-written so the env snapshot's values never reach a log.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("env", &format_args!("<{} variables>", self.env.len()))
+            .field("policy", &self.policy)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("server_name", &self.server_name)
+            .field("server_version", &self.server_version)
+            .field("socket_parent", &self.socket_parent)
+            .finish()
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot create the private socket directory under {parent}: {source}")]
+    SocketDir {
+        parent: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("socket path {path} is {len} bytes; Unix sockets allow at most {max}")]
+    SocketPathTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
+    #[error("cannot bind the socket {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the server thread: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl ServerError {
+    /// A stable code for each variant.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SocketDir { .. } => "socket_dir",
+            Self::SocketPathTooLong { .. } => "socket_path_too_long",
+            Self::Bind { .. } => "bind",
+            Self::Runtime(_) => "runtime",
+        }
+    }
+}

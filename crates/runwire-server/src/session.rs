@@ -1,0 +1,263 @@
+//! One connection: handshake, then queries answered in order and reports recorded. Every
+//! fault becomes a diagnostic; faults that lose the framing or the client's trust close this
+//! connection and no other.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use interprocess::os::unix::uds_local_socket::tokio::Stream;
+use prost::Message;
+use runwire_proto::frame::{self, FrameError};
+use runwire_proto::tokio_codec::FrameCodec;
+use runwire_proto::v1;
+use runwire_proto::{ErrorCode, SUPPORTED_VERSIONS};
+use tokio_util::codec::Framed;
+
+use crate::config::EnvPolicy;
+use crate::convert::{self, Inbound, Matcher};
+use crate::declaration::{Declaration, Diagnostic, DiagnosticCode, EnvSelector, EnvValue};
+
+/// State shared by every connection of one server.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) env: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub(crate) policy: EnvPolicy,
+    pub(crate) max_frame_len: u32,
+    pub(crate) server_name: String,
+    pub(crate) server_version: String,
+    pub(crate) recorded: Mutex<Recorded>,
+    /// Connections whose session has not ended, for the finish deadline.
+    pub(crate) open: Mutex<BTreeSet<u64>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    pub(crate) declarations: Vec<Declaration>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+impl Shared {
+    pub(crate) fn diagnose(&self, connection: Option<u64>, code: DiagnosticCode, message: String) {
+        lock(&self.recorded).diagnostics.push(Diagnostic {
+            code,
+            message,
+            connection,
+        });
+    }
+
+    fn declare(&self, declaration: Declaration) {
+        lock(&self.recorded).declarations.push(declaration);
+    }
+
+    fn get_env(&self, request_id: u64, name: Vec<u8>, tracked: bool) -> v1::ServerMessage {
+        let value = self.env.get(&name);
+        if tracked && !self.policy.is_untracked(&name) {
+            self.declare(Declaration::TrackedEnv {
+                value: value.map(|v| EnvValue::new(v.clone())),
+                name,
+            });
+        }
+        convert::get_env_response(request_id, value.map(Vec::as_slice))
+    }
+
+    fn get_envs(
+        &self,
+        request_id: u64,
+        selector: EnvSelector,
+        matcher: &Matcher,
+        tracked: bool,
+    ) -> v1::ServerMessage {
+        let matching = || self.env.iter().filter(|(name, _)| matcher.matches(name));
+        if tracked {
+            let recorded = matching()
+                .filter(|(name, _)| !self.policy.is_untracked(name))
+                .map(|(name, value)| (name.clone(), EnvValue::new(value.clone())))
+                .collect();
+            self.declare(Declaration::TrackedEnvSet {
+                selector,
+                matches: recorded,
+            });
+        }
+        // The snapshot is a BTreeMap: sorted by name bytes and free of duplicates.
+        convert::get_envs_response(
+            request_id,
+            matching().map(|(n, v)| (n.as_slice(), v.as_slice())),
+        )
+    }
+}
+
+/// Locks a mutex even if a panicking thread poisoned it: the data is append-only records.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What to do after a message.
+enum Next {
+    Continue,
+    Close,
+}
+
+pub(crate) async fn serve(id: u64, stream: Stream, shared: &Shared) {
+    let mut framed = Framed::new(&stream, FrameCodec::new(shared.max_frame_len));
+    let mut handshaken = false;
+    while let Some(frame) = framed.next().await {
+        let payload = match frame {
+            Ok(payload) => payload,
+            Err(error) => {
+                let code = match &error {
+                    FrameError::TooLarge { .. } => DiagnosticCode::FrameTooLarge,
+                    FrameError::Truncated { .. } => DiagnosticCode::TruncatedFrame,
+                    FrameError::Decode { .. } => DiagnosticCode::MalformedMessage,
+                    FrameError::Io(_) => DiagnosticCode::Io,
+                };
+                if code == DiagnosticCode::FrameTooLarge {
+                    // Best effort: a client blocked on a query learns why before the close.
+                    let _ = send(
+                        &mut framed,
+                        convert::error(0, ErrorCode::FrameTooLarge, error.to_string()),
+                    )
+                    .await;
+                }
+                shared.diagnose(Some(id), code, format!("{error}; connection closed"));
+                return;
+            }
+        };
+        let message = match frame::decode_message::<v1::ClientMessage>(&payload) {
+            Ok(message) => message,
+            Err(error) => {
+                let reason = format!("{error}; connection closed");
+                let _ = send(
+                    &mut framed,
+                    convert::error(0, ErrorCode::MalformedMessage, reason.clone()),
+                )
+                .await;
+                shared.diagnose(Some(id), DiagnosticCode::MalformedMessage, reason);
+                return;
+            }
+        };
+        let next = handle(id, message, &mut handshaken, shared, &mut framed).await;
+        if let Next::Close = next {
+            return;
+        }
+    }
+}
+
+type Conn<'a> = Framed<&'a Stream, FrameCodec>;
+
+async fn handle(
+    id: u64,
+    message: v1::ClientMessage,
+    handshaken: &mut bool,
+    shared: &Shared,
+    framed: &mut Conn<'_>,
+) -> Next {
+    let request_id = message.request_id;
+    let body_name = convert::body_name(message.body.as_ref());
+    let is_query = convert::is_query(message.body.as_ref());
+    let inbound = convert::inbound(message.body);
+
+    if !*handshaken && !matches!(inbound, Inbound::Hello { .. }) {
+        let reason = format!(
+            "first message (request {request_id}) is {body_name}, not hello; connection closed"
+        );
+        if is_query {
+            let _ = send(
+                framed,
+                convert::error(request_id, ErrorCode::HandshakeRequired, reason.clone()),
+            )
+            .await;
+        }
+        shared.diagnose(Some(id), DiagnosticCode::HandshakeRequired, reason);
+        return Next::Close;
+    }
+
+    let reply = match inbound {
+        Inbound::Hello { client, versions } => {
+            if *handshaken {
+                let reason = format!("second hello (request {request_id}) from {client}");
+                shared.diagnose(Some(id), DiagnosticCode::DuplicateHello, reason.clone());
+                convert::error(request_id, ErrorCode::DuplicateHello, reason)
+            } else if let Some(version) = pick_version(&versions) {
+                *handshaken = true;
+                convert::hello_response(
+                    request_id,
+                    version,
+                    &shared.server_name,
+                    &shared.server_version,
+                    shared.max_frame_len,
+                )
+            } else {
+                let reason = format!(
+                    "client {client} speaks protocol versions {versions:?}, this server speaks {SUPPORTED_VERSIONS:?}; connection closed"
+                );
+                let _ = send(
+                    framed,
+                    convert::error(request_id, ErrorCode::UnsupportedVersion, reason.clone()),
+                )
+                .await;
+                shared.diagnose(Some(id), DiagnosticCode::UnsupportedVersion, reason);
+                return Next::Close;
+            }
+        }
+        Inbound::GetEnv { name, tracked } => shared.get_env(request_id, name, tracked),
+        Inbound::GetEnvs {
+            selector,
+            matcher,
+            tracked,
+        } => shared.get_envs(request_id, selector, &matcher, tracked),
+        Inbound::BadQuery(error) => {
+            convert::error(request_id, error.code(), error.message().to_owned())
+        }
+        Inbound::Report(declaration) => {
+            shared.declare(declaration);
+            return Next::Continue;
+        }
+        Inbound::BadReport { body, error } => {
+            shared.diagnose(
+                Some(id),
+                DiagnosticCode::InvalidReport,
+                format!("{body} (request {request_id}): {error}"),
+            );
+            return Next::Continue;
+        }
+        Inbound::Unknown => {
+            let reason = format!(
+                "message (request {request_id}) has no body this server knows (missing or unknown oneof field); connection closed"
+            );
+            let _ = send(
+                framed,
+                convert::error(request_id, ErrorCode::UnknownMessage, reason.clone()),
+            )
+            .await;
+            shared.diagnose(Some(id), DiagnosticCode::UnknownMessage, reason);
+            return Next::Close;
+        }
+    };
+    match send(framed, reply).await {
+        Ok(()) => Next::Continue,
+        Err(error) => {
+            shared.diagnose(
+                Some(id),
+                DiagnosticCode::Io,
+                format!("cannot answer request {request_id}: {error}; connection closed"),
+            );
+            Next::Close
+        }
+    }
+}
+
+fn pick_version(offered: &[u32]) -> Option<u32> {
+    SUPPORTED_VERSIONS
+        .iter()
+        .rev()
+        .find(|v| offered.contains(v))
+        .copied()
+}
+
+async fn send(framed: &mut Conn<'_>, message: v1::ServerMessage) -> Result<(), FrameError> {
+    framed.send(Bytes::from(message.encode_to_vec())).await
+}

@@ -1,0 +1,370 @@
+//! The output archive: a manifest of (path, mode, symlink target, hash) plus blobs, and its
+//! exact restore into a workspace.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use runwire_fingerprint::{Hash32, OutputSet, RelPath};
+use serde::{Deserialize, Serialize};
+
+use crate::blobs::Blobs;
+use crate::error::{CacheError, io};
+
+/// The state of one output path after the cached run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Item {
+    File {
+        hash: Hash32,
+        size: u64,
+        mode: u32,
+    },
+    Dir {
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
+    /// The cached run deleted it: restore deletes it too.
+    Deleted,
+}
+
+/// What to restore. Paths are plain strings here so that a tampered index is refused with a
+/// clear error naming the path rather than failing to decode.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub items: BTreeMap<String, Item>,
+    /// Directories emptied before writing (the task emptied them: `rm -rf out`, emptyDir).
+    #[serde(default)]
+    pub emptied_dirs: Vec<String>,
+}
+
+impl Manifest {
+    /// Blob hashes (with sizes) the manifest references.
+    pub fn blobs(&self) -> BTreeMap<Hash32, u64> {
+        self.items
+            .values()
+            .filter_map(|i| match i {
+                Item::File { hash, size, .. } => Some((*hash, *size)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Refuses any path that is absolute, empty, or leaves the workspace.
+    pub fn check(&self) -> Result<(), CacheError> {
+        for p in self.items.keys().chain(self.emptied_dirs.iter()) {
+            check_path(p)?;
+        }
+        let symlinks: Vec<&String> = self
+            .items
+            .iter()
+            .filter(|(_, i)| matches!(i, Item::Symlink { .. }))
+            .map(|(p, _)| p)
+            .collect();
+        for p in self.items.keys() {
+            for s in &symlinks {
+                if p.len() > s.len() && p.starts_with(s.as_str()) && p.as_bytes()[s.len()] == b'/' {
+                    return Err(unsafe_path(
+                        p,
+                        &format!("it lies under the restored symlink {s}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unsafe_path(p: &str, why: &str) -> CacheError {
+    CacheError::UnsafePath {
+        path: p.to_owned(),
+        why: why.to_owned(),
+    }
+}
+
+/// A manifest path must be a canonical workspace-relative path.
+pub fn check_path(p: &str) -> Result<(), CacheError> {
+    if p.starts_with('/') {
+        return Err(unsafe_path(p, "it is absolute"));
+    }
+    if p.is_empty() {
+        return Err(unsafe_path(p, "it is empty (the workspace root itself)"));
+    }
+    if p.split('/').any(|c| c == "..") {
+        return Err(unsafe_path(p, "it leaves the workspace (`..`)"));
+    }
+    if p.contains('\0') || p.split('/').any(|c| c.is_empty() || c == ".") {
+        return Err(unsafe_path(p, "it is not in canonical form"));
+    }
+    Ok(())
+}
+
+/// Archives the outputs as they are now into blobs and a manifest.
+pub(crate) fn build(
+    root: &Path,
+    outputs: &OutputSet,
+    blobs: &Blobs,
+    observe: &mut dyn FnMut(crate::StoreStep),
+) -> Result<Manifest, CacheError> {
+    let mut m = Manifest {
+        items: BTreeMap::new(),
+        emptied_dirs: Vec::new(),
+    };
+    for p in &outputs.paths {
+        add(root, p, &mut m.items, blobs, false, observe)?;
+    }
+    for p in &outputs.trees {
+        add(root, p, &mut m.items, blobs, true, observe)?;
+    }
+    m.emptied_dirs = outputs
+        .emptied_dirs
+        .iter()
+        .map(|d| d.as_str().to_owned())
+        .collect();
+    Ok(m)
+}
+
+fn add(
+    root: &Path,
+    rel: &RelPath,
+    items: &mut BTreeMap<String, Item>,
+    blobs: &Blobs,
+    recursive: bool,
+    observe: &mut dyn FnMut(crate::StoreStep),
+) -> Result<(), CacheError> {
+    if rel.is_root() || rel.is_external() || items.contains_key(rel.as_str()) {
+        return Ok(());
+    }
+    let abs = rel.to_abs(root);
+    let meta = match fs::symlink_metadata(&abs) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            items.insert(rel.as_str().to_owned(), Item::Deleted);
+            observe(crate::StoreStep::Archived(rel.as_str().to_owned()));
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(CacheError::Io {
+                action: "reading output",
+                path: abs,
+                source: e,
+            });
+        }
+    };
+    let ft = meta.file_type();
+    let item = if ft.is_symlink() {
+        let t = fs::read_link(&abs).map_err(io("reading symlink", &abs))?;
+        let target = t
+            .into_os_string()
+            .into_string()
+            .map_err(|_| CacheError::Unarchivable {
+                path: rel.to_string(),
+                why: "symlink target is not UTF-8".into(),
+            })?;
+        Item::Symlink { target }
+    } else if ft.is_dir() {
+        Item::Dir {
+            mode: meta.mode() & 0o7777,
+        }
+    } else if ft.is_file() {
+        let (hash, size) = blobs.put_file(&abs, &mut |n| observe(crate::StoreStep::Bytes(n)))?;
+        Item::File {
+            hash,
+            size,
+            mode: meta.mode() & 0o7777,
+        }
+    } else {
+        return Err(CacheError::Unarchivable {
+            path: rel.to_string(),
+            why: "not a file, directory or symlink".into(),
+        });
+    };
+    let is_dir = matches!(item, Item::Dir { .. });
+    items.insert(rel.as_str().to_owned(), item);
+    observe(crate::StoreStep::Archived(rel.as_str().to_owned()));
+    if recursive && is_dir {
+        let rd = fs::read_dir(&abs).map_err(io("listing output", &abs))?;
+        for e in rd {
+            let e = e.map_err(io("listing output", &abs))?;
+            let name = e
+                .file_name()
+                .into_string()
+                .map_err(|n| CacheError::Unarchivable {
+                    path: format!("{rel}/{}", n.to_string_lossy()),
+                    why: "name is not UTF-8".into(),
+                })?;
+            add(root, &rel.join(&name), items, blobs, true, observe)?;
+        }
+    }
+    Ok(())
+}
+
+/// Counts of what a restore did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RestoreStats {
+    pub files: usize,
+    pub dirs: usize,
+    pub symlinks: usize,
+    pub deleted: usize,
+    pub emptied_dirs: usize,
+}
+
+/// Makes the workspace's outputs byte-identical to the archive. The manifest must have been
+/// checked and its blobs verified.
+pub(crate) fn restore(
+    root: &Path,
+    m: &Manifest,
+    blobs: &Blobs,
+) -> Result<RestoreStats, CacheError> {
+    let mut guard = SymlinkGuard {
+        root,
+        checked: HashSet::new(),
+    };
+    // Refuse before touching anything: no write may go through a symlinked directory.
+    for p in m.items.keys().chain(m.emptied_dirs.iter()) {
+        guard.check_parents(p)?;
+    }
+    let mut stats = RestoreStats::default();
+    for d in &m.emptied_dirs {
+        empty_dir(&root.join(d))?;
+        stats.emptied_dirs += 1;
+    }
+    for (p, item) in m.items.iter().rev() {
+        if matches!(item, Item::Deleted) {
+            remove_any(&root.join(p))?;
+            stats.deleted += 1;
+        }
+    }
+    let mut dirs: Vec<(&String, u32)> = Vec::new();
+    for (p, item) in &m.items {
+        let abs = root.join(p);
+        match item {
+            Item::Deleted => {}
+            Item::Dir { mode } => {
+                if fs::symlink_metadata(&abs).is_ok_and(|x| !x.is_dir()) {
+                    remove_any(&abs)?;
+                }
+                fs::create_dir_all(&abs).map_err(io("creating", &abs))?;
+                dirs.push((p, *mode));
+                stats.dirs += 1;
+            }
+            Item::File { hash, mode, .. } => {
+                write_file(&abs, &blobs.path(hash), *mode)?;
+                stats.files += 1;
+            }
+            Item::Symlink { target } => {
+                prepare_parent(&abs)?;
+                remove_any(&abs)?;
+                std::os::unix::fs::symlink(target, &abs).map_err(io("creating symlink", &abs))?;
+                stats.symlinks += 1;
+            }
+        }
+    }
+    // Directory modes last, deepest first: a read-only dir must not block its own contents.
+    for (p, mode) in dirs.into_iter().rev() {
+        let abs = root.join(p);
+        fs::set_permissions(&abs, fs::Permissions::from_mode(mode))
+            .map_err(io("setting mode of", &abs))?;
+    }
+    Ok(stats)
+}
+
+struct SymlinkGuard<'a> {
+    root: &'a Path,
+    checked: HashSet<PathBuf>,
+}
+
+impl SymlinkGuard<'_> {
+    fn check_parents(&mut self, p: &str) -> Result<(), CacheError> {
+        let mut cur = self.root.to_path_buf();
+        let parts: Vec<&str> = p.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            cur.push(part);
+            if self.checked.contains(&cur) {
+                continue;
+            }
+            if fs::symlink_metadata(&cur).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(unsafe_path(
+                    p,
+                    &format!(
+                        "{} is a symlink; restore never writes through one",
+                        cur.display()
+                    ),
+                ));
+            }
+            self.checked.insert(cur.clone());
+        }
+        Ok(())
+    }
+}
+
+fn remove_any(p: &Path) -> Result<(), CacheError> {
+    match fs::symlink_metadata(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CacheError::Io {
+            action: "inspecting",
+            path: p.to_path_buf(),
+            source: e,
+        }),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p).map_err(io("removing", p)),
+        Ok(_) => fs::remove_file(p).map_err(io("removing", p)),
+    }
+}
+
+fn empty_dir(d: &Path) -> Result<(), CacheError> {
+    match fs::symlink_metadata(d) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CacheError::Io {
+                action: "inspecting",
+                path: d.to_path_buf(),
+                source: e,
+            });
+        }
+        Ok(m) if !m.is_dir() => return remove_any(d),
+        Ok(_) => {}
+    }
+    for e in fs::read_dir(d).map_err(io("listing", d))? {
+        let e = e.map_err(io("listing", d))?;
+        remove_any(&e.path())?;
+    }
+    Ok(())
+}
+
+fn prepare_parent(abs: &Path) -> Result<(), CacheError> {
+    if let Some(parent) = abs.parent() {
+        if fs::symlink_metadata(parent).is_ok_and(|m| !m.is_dir()) {
+            remove_any(parent)?;
+        }
+        fs::create_dir_all(parent).map_err(io("creating", parent))?;
+    }
+    Ok(())
+}
+
+/// Writes via a temp file beside the target and a rename: readers never see half a file.
+fn write_file(abs: &Path, blob: &Path, mode: u32) -> Result<(), CacheError> {
+    prepare_parent(abs)?;
+    if fs::symlink_metadata(abs).is_ok_and(|m| m.is_dir()) {
+        remove_any(abs)?;
+    }
+    let name = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = abs.with_file_name(format!(".{name}.runwire-{}.tmp", std::process::id()));
+    fs::copy(blob, &tmp).map_err(io("restoring", abs))?;
+    let res = fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+        .and_then(|()| fs::rename(&tmp, abs));
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(CacheError::Io {
+            action: "restoring",
+            path: abs.to_path_buf(),
+            source: e,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,677 @@
+//! runwire's cache store: a `SQLite` index (WAL, versioned schema) of entries and a
+//! content-addressed blob store, with exact archive and restore of task outputs.
+//!
+//! Several entries (variants) live under one spawn key, each with its post-run fingerprint
+//! (`runwire-fingerprint`), an output manifest and captured stdout/stderr. Blobs are named
+//! by blake3, shared between entries, written to a temp file and renamed; an entry row is
+//! committed last, so a crash at any point leaves either a complete entry or none. A blob
+//! that does not match its name is a miss (the entry is dropped), never wrong output. Size is
+//! capped with least-recently-used eviction. Env values are only stored as keyed hashes; the
+//! key is random per cache dir (`env.key`, mode 0600) unless a shared key is configured.
+
+mod archive;
+mod blobs;
+mod db;
+mod error;
+mod key;
+mod stdio;
+
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use runwire_fingerprint::{
+    Difference, EnvKey, Hash32, HashMemo, Hasher, OutputSet, PostRunFingerprint, SpawnExplanation,
+    SpawnKey, SpawnSummary, StatKey, World, explain_spawn,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+pub use archive::{Item, Manifest, RestoreStats, check_path};
+pub use blobs_api::verify_all_blobs;
+pub use db::SCHEMA_VERSION;
+pub use error::CacheError;
+pub use stdio::{StdioChunk, Stream, replay};
+
+use crate::blobs::Blobs;
+use crate::error::io;
+
+/// Default size cap: 5 GiB.
+pub const DEFAULT_MAX_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Where the cache lives by default: `<workspace>/node_modules/.cache/runwire/`.
+pub fn default_dir(workspace_root: &Path) -> PathBuf {
+    workspace_root
+        .join("node_modules")
+        .join(".cache")
+        .join("runwire")
+}
+
+/// Settings of a cache store.
+#[derive(Clone, Debug)]
+pub struct CacheOptions {
+    /// Total blob bytes kept; least recently used entries go first.
+    pub max_size: u64,
+    /// A key shared by every machine using the same remote cache; `None`: the random
+    /// per-directory key in `env.key`.
+    pub shared_env_key: Option<EnvKey>,
+    /// Spawn descriptions remembered per task to explain misses.
+    pub history_len: usize,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        Self {
+            max_size: DEFAULT_MAX_SIZE,
+            shared_env_key: None,
+            history_len: 5,
+        }
+    }
+}
+
+/// One stored variant.
+#[derive(Clone, Debug)]
+pub struct StoredEntry {
+    pub id: i64,
+    pub spawn_key: SpawnKey,
+    pub fingerprint_id: Hash32,
+    pub fingerprint: PostRunFingerprint,
+    pub manifest: Manifest,
+    /// Blob of the captured stdout/stderr, if any was written.
+    pub stdio: Option<Hash32>,
+    /// Bytes of the blobs it references.
+    pub size: u64,
+}
+
+/// What to store after a cacheable run.
+#[derive(Debug)]
+pub struct NewEntry<'a> {
+    pub spawn_key: SpawnKey,
+    pub fingerprint: &'a PostRunFingerprint,
+    pub outputs: &'a OutputSet,
+    pub workspace_root: &'a Path,
+    pub stdio: &'a [StdioChunk],
+}
+
+/// Progress of a store, for callers that report it (and for the crash tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreStep {
+    /// Bytes copied into a blob temp file (one block).
+    Bytes(u64),
+    /// One output archived (blob written or shared).
+    Archived(String),
+    /// About to commit the entry.
+    Committing,
+    /// The entry is committed.
+    Committed(i64),
+    /// Eviction finished.
+    Evicted(usize),
+}
+
+/// One variant that did not validate, with every difference.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantMiss {
+    pub entry_id: i64,
+    pub differences: Vec<Difference>,
+}
+
+/// The result of looking a spawn key up and validating its variants.
+#[derive(Debug)]
+pub enum Lookup {
+    Hit(Box<StoredEntry>),
+    /// No variant is valid; one item per variant (empty: no entry under this key).
+    Miss(Vec<VariantMiss>),
+}
+
+/// What a restore did, and the captured stdio to replay (after outputs are in place).
+#[derive(Debug)]
+pub struct Restored {
+    pub stats: RestoreStats,
+    pub stdio: Vec<StdioChunk>,
+}
+
+/// Summary of a cache dir.
+#[derive(Clone, Debug, Serialize)]
+pub struct CacheInfo {
+    pub dir: PathBuf,
+    pub schema_version: i64,
+    pub entries: u64,
+    pub spawn_keys: u64,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    pub max_size: u64,
+    pub shared_key: bool,
+}
+
+/// An open cache store. One per process is enough; several processes may share a dir.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    conn: Connection,
+    blobs: Blobs,
+    key: EnvKey,
+    options: CacheOptions,
+}
+
+impl Cache {
+    /// Opens (creating and migrating if needed) the cache in `dir`.
+    pub fn open(dir: &Path, options: CacheOptions) -> Result<Self, CacheError> {
+        if options.history_len == 0 {
+            return Err(CacheError::BadOption(
+                "history_len must be at least 1".into(),
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(io("creating cache dir", dir))?;
+        // The dir holds the env hash key: private to the user.
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(io("setting mode of", dir))?;
+        let key = match &options.shared_env_key {
+            Some(k) => k.clone(),
+            None => key::load_or_create(&dir.join("env.key"))?,
+        };
+        let conn = db::open(dir)?;
+        let blobs = Blobs::new(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            conn,
+            blobs,
+            key,
+            options,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key of keyed env hashes for spawn keys and fingerprints of this cache.
+    pub fn env_key(&self) -> &EnvKey {
+        &self.key
+    }
+
+    fn begin(&self) -> Result<Transaction<'_>, CacheError> {
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Immediate,
+        )?)
+    }
+
+    /// Every variant stored under `key`, most recently used first. Undecodable rows are
+    /// dropped (a miss, never an error).
+    pub fn lookup(&self, key: &SpawnKey) -> Result<Vec<StoredEntry>, CacheError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, fingerprint_id, fingerprint, manifest, stdio, size FROM entries
+             WHERE spawn_key = ?1 ORDER BY last_used DESC",
+        )?;
+        let rows = stmt.query_map(params![key.0.0.as_slice()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for row in rows {
+            let (id, fid, fp, manifest, stdio, size) = row?;
+            let decoded = (|| {
+                Some(StoredEntry {
+                    id,
+                    spawn_key: *key,
+                    fingerprint_id: hash_from(&fid)?,
+                    fingerprint: PostRunFingerprint::from_json(&fp).ok()?,
+                    manifest: serde_json::from_slice(&manifest).ok()?,
+                    stdio: match stdio {
+                        None => None,
+                        Some(s) => Some(hash_from(&s)?),
+                    },
+                    size: u64::try_from(size).ok()?,
+                })
+            })();
+            match decoded {
+                Some(e) => out.push(e),
+                None => bad.push(id),
+            }
+        }
+        drop(stmt);
+        for id in bad {
+            self.drop_entry(id)?;
+        }
+        Ok(out)
+    }
+
+    /// Looks `key` up and validates each variant against `world`: the first valid one is a
+    /// hit (and becomes most recently used); otherwise every variant's differences.
+    pub fn find_hit(
+        &self,
+        key: &SpawnKey,
+        world: &World<'_>,
+        hasher: &Hasher<'_>,
+    ) -> Result<Lookup, CacheError> {
+        let mut misses = Vec::new();
+        for e in self.lookup(key)? {
+            let differences = e.fingerprint.validate(world, hasher);
+            if differences.is_empty() {
+                self.touch(e.id)?;
+                return Ok(Lookup::Hit(Box::new(e)));
+            }
+            misses.push(VariantMiss {
+                entry_id: e.id,
+                differences,
+            });
+        }
+        Ok(Lookup::Miss(misses))
+    }
+
+    fn touch(&self, id: i64) -> Result<(), CacheError> {
+        self.conn.execute(
+            "UPDATE entries SET last_used = (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries) WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// Archives the outputs and commits the entry (replacing a variant with the same
+    /// fingerprint), then evicts down to the size cap.
+    pub fn store(&self, new: &NewEntry<'_>) -> Result<i64, CacheError> {
+        self.store_observed(new, &mut |_| {})
+    }
+
+    /// [`Cache::store`], reporting each step to `observe`.
+    pub fn store_observed(
+        &self,
+        new: &NewEntry<'_>,
+        observe: &mut dyn FnMut(StoreStep),
+    ) -> Result<i64, CacheError> {
+        for _attempt in 0..3 {
+            let manifest = archive::build(new.workspace_root, new.outputs, &self.blobs, observe)?;
+            let stdio = if new.stdio.is_empty() {
+                None
+            } else {
+                Some(self.blobs.put_bytes(&stdio::encode(new.stdio), &mut |n| {
+                    observe(StoreStep::Bytes(n));
+                })?)
+            };
+            let mut refs = manifest.blobs();
+            if let Some((h, s)) = stdio {
+                refs.insert(h, s);
+            }
+            observe(StoreStep::Committing);
+            let tx = self.begin()?;
+            // Under the write lock: an eviction by another runner may have removed a shared
+            // blob since we found it present. Then archive again.
+            if refs.iter().any(|(h, s)| !self.blobs.present(h, *s)) {
+                drop(tx);
+                continue;
+            }
+            let size: u64 = refs.values().sum();
+            let fid = new.fingerprint.id();
+            let replaced = tx.execute(
+                "DELETE FROM entries WHERE spawn_key = ?1 AND fingerprint_id = ?2",
+                params![new.spawn_key.0.0.as_slice(), fid.0.as_slice()],
+            )?;
+            tx.execute(
+                "INSERT INTO entries (spawn_key, fingerprint_id, fingerprint, manifest, stdio, size, created_at, last_used)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries))",
+                params![
+                    new.spawn_key.0.0.as_slice(),
+                    fid.0.as_slice(),
+                    new.fingerprint.to_json(),
+                    serde_json::to_vec(&manifest).expect("a manifest always serializes"),
+                    stdio.map(|(h, _)| h.0.to_vec()),
+                    i64::try_from(size).unwrap_or(i64::MAX),
+                    now_secs(),
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            for (h, s) in &refs {
+                tx.execute(
+                    "INSERT OR IGNORE INTO blobs (hash, size) VALUES (?1, ?2)",
+                    params![h.0.as_slice(), i64::try_from(*s).unwrap_or(i64::MAX)],
+                )?;
+                tx.execute(
+                    "INSERT INTO entry_blobs (entry_id, hash) VALUES (?1, ?2)",
+                    params![id, h.0.as_slice()],
+                )?;
+            }
+            if replaced > 0 {
+                self.gc_orphans(&tx)?;
+            }
+            tx.commit()?;
+            observe(StoreStep::Committed(id));
+            let evicted = self.evict(Some(id))?;
+            observe(StoreStep::Evicted(evicted));
+            return Ok(id);
+        }
+        Err(CacheError::OutputChanged {
+            path: "(outputs)".into(),
+        })
+    }
+
+    /// Deletes blob rows no entry references, and their files, inside the caller's write
+    /// transaction (so a concurrent store's presence check sees a consistent state).
+    fn gc_orphans(&self, tx: &Transaction<'_>) -> Result<usize, CacheError> {
+        let orphans: Vec<Vec<u8>> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT hash FROM blobs WHERE NOT EXISTS (SELECT 1 FROM entry_blobs eb WHERE eb.hash = blobs.hash)",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        for h in &orphans {
+            tx.execute("DELETE FROM blobs WHERE hash = ?1", params![h])?;
+            if let Some(h) = hash_from(h) {
+                self.blobs.remove(&h);
+            }
+        }
+        Ok(orphans.len())
+    }
+
+    /// Evicts least recently used entries (never `keep`) until the blobs fit the size cap.
+    /// Returns how many entries went.
+    pub fn evict(&self, keep: Option<i64>) -> Result<usize, CacheError> {
+        let tx = self.begin()?;
+        let mut evicted = 0;
+        loop {
+            let total: i64 =
+                tx.query_row("SELECT COALESCE(SUM(size), 0) FROM blobs", [], |r| r.get(0))?;
+            if u64::try_from(total).unwrap_or(0) <= self.options.max_size {
+                break;
+            }
+            let oldest: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM entries WHERE id != ?1 ORDER BY last_used ASC LIMIT 1",
+                    params![keep.unwrap_or(-1)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(oldest) = oldest else { break };
+            tx.execute("DELETE FROM entries WHERE id = ?1", params![oldest])?;
+            self.gc_orphans(&tx)?;
+            evicted += 1;
+        }
+        tx.commit()?;
+        self.blobs.sweep_tmp(std::time::Duration::from_secs(3600));
+        Ok(evicted)
+    }
+
+    fn drop_entry(&self, id: i64) -> Result<(), CacheError> {
+        let tx = self.begin()?;
+        tx.execute("DELETE FROM entries WHERE id = ?1", params![id])?;
+        self.gc_orphans(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Restores `entry`'s outputs into `workspace_root`, byte for byte: empties emptied
+    /// dirs, deletes what the run deleted, recreates dirs, files (with modes) and symlinks.
+    /// Refuses unsafe manifest paths. A corrupt or missing blob drops the entry and returns
+    /// [`CacheError::Corrupt`] before anything is written: treat it as a miss.
+    pub fn restore(
+        &self,
+        entry: &StoredEntry,
+        workspace_root: &Path,
+    ) -> Result<Restored, CacheError> {
+        if let Err(e) = entry.manifest.check() {
+            // It can never be restored safely: drop it so it is not found again.
+            self.drop_entry(entry.id)?;
+            return Err(e);
+        }
+        for h in entry.manifest.blobs().keys() {
+            if !self.blobs.verify(h) {
+                return Err(self.corrupt(entry.id, h, "output blob"));
+            }
+        }
+        let stdio = match &entry.stdio {
+            None => Vec::new(),
+            Some(h) => match self.blobs.read_verified(h).and_then(|d| stdio::decode(&d)) {
+                Some(c) => c,
+                None => return Err(self.corrupt(entry.id, h, "stdio blob")),
+            },
+        };
+        let stats = archive::restore(workspace_root, &entry.manifest, &self.blobs)?;
+        self.touch(entry.id)?;
+        Ok(Restored { stats, stdio })
+    }
+
+    fn corrupt(&self, id: i64, h: &Hash32, what: &str) -> CacheError {
+        // Remove the bad file so a later store writes a good copy, then drop the entry.
+        self.blobs.remove(h);
+        if let Err(e) = self.drop_entry(id) {
+            return e;
+        }
+        CacheError::Corrupt {
+            entry: id,
+            detail: format!("{what} {h} is missing or does not match its hash"),
+        }
+    }
+
+    /// Remembers a task's spawn description (names and hashes only) for explaining misses.
+    pub fn record_history(
+        &self,
+        package: &str,
+        task: &str,
+        summary: &SpawnSummary,
+    ) -> Result<(), CacheError> {
+        let json = serde_json::to_string(summary).expect("a summary always serializes");
+        let tx = self.begin()?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, summary FROM history WHERE package = ?1 AND task = ?2 ORDER BY seq DESC LIMIT 1",
+                params![package, task],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if last.as_ref().is_some_and(|(_, s)| *s == json) {
+            return Ok(());
+        }
+        let seq = last.map_or(1, |(s, _)| s + 1);
+        tx.execute(
+            "INSERT INTO history (package, task, seq, summary) VALUES (?1, ?2, ?3, ?4)",
+            params![package, task, seq, json],
+        )?;
+        let keep = i64::try_from(self.options.history_len).unwrap_or(i64::MAX);
+        tx.execute(
+            "DELETE FROM history WHERE package = ?1 AND task = ?2 AND seq <= ?3",
+            params![package, task, seq - keep],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The task's recent spawn descriptions, newest first.
+    pub fn history(&self, package: &str, task: &str) -> Result<Vec<SpawnSummary>, CacheError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT summary FROM history WHERE package = ?1 AND task = ?2 ORDER BY seq DESC",
+        )?;
+        let rows: Vec<String> = stmt
+            .query_map(params![package, task], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        // A row this build cannot read is skipped: history only explains, it never decides.
+        Ok(rows
+            .iter()
+            .filter_map(|s| serde_json::from_str(s).ok())
+            .collect())
+    }
+
+    /// Why `now` found no entry, judged from the task's history ("command changed", "declared
+    /// env X changed", ...).
+    pub fn explain(
+        &self,
+        package: &str,
+        task: &str,
+        now: &SpawnSummary,
+    ) -> Result<SpawnExplanation, CacheError> {
+        Ok(explain_spawn(now, &self.history(package, task)?))
+    }
+
+    /// Loads remembered content hashes (for classification and validation).
+    pub fn load_memo(&self) -> Result<HashMemo, CacheError> {
+        let memo = HashMemo::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, size, mtime_ns, ctime_ns, ino, dev, hash FROM hash_memo",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, Vec<u8>>(6)?,
+            ))
+        })?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (p, size, mtime_ns, ctime_ns, ino, dev, h) = row?;
+            let Some(hash) = hash_from(&h) else { continue };
+            let key = StatKey {
+                size: u64::try_from(size).unwrap_or(0),
+                mtime_ns,
+                ctime_ns,
+                ino: u64::from_ne_bytes(ino.to_ne_bytes()),
+                dev: u64::from_ne_bytes(dev.to_ne_bytes()),
+            };
+            items.push((PathBuf::from(std::ffi::OsStr::from_bytes(&p)), key, hash));
+        }
+        memo.extend(items);
+        Ok(memo)
+    }
+
+    /// Persists hashes remembered since loading.
+    pub fn save_memo(&self, memo: &HashMemo) -> Result<usize, CacheError> {
+        let dirty = memo.take_dirty();
+        if dirty.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.begin()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO hash_memo (path, size, mtime_ns, ctime_ns, ino, dev, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (p, k, h) in &dirty {
+                stmt.execute(params![
+                    p.as_os_str().as_bytes(),
+                    i64::try_from(k.size).unwrap_or(i64::MAX),
+                    k.mtime_ns,
+                    k.ctime_ns,
+                    i64::from_ne_bytes(k.ino.to_ne_bytes()),
+                    i64::from_ne_bytes(k.dev.to_ne_bytes()),
+                    h.0.as_slice()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(dirty.len())
+    }
+
+    /// Counts and sizes.
+    pub fn info(&self) -> Result<CacheInfo, CacheError> {
+        let q = |sql: &str| -> Result<u64, CacheError> {
+            let v: i64 = self.conn.query_row(sql, [], |r| r.get(0))?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        Ok(CacheInfo {
+            dir: self.dir.clone(),
+            schema_version: SCHEMA_VERSION,
+            entries: q("SELECT COUNT(*) FROM entries")?,
+            spawn_keys: q("SELECT COUNT(DISTINCT spawn_key) FROM entries")?,
+            blobs: q("SELECT COUNT(*) FROM blobs")?,
+            blob_bytes: q("SELECT COALESCE(SUM(size), 0) FROM blobs")?,
+            max_size: self.options.max_size,
+            shared_key: self.options.shared_env_key.is_some(),
+        })
+    }
+
+    /// Removes every entry, blob, history row and remembered hash (the env key stays, so
+    /// keyed hashes elsewhere keep their meaning). Returns how many entries went.
+    pub fn clean(&self) -> Result<u64, CacheError> {
+        let tx = self.begin()?;
+        let n: i64 = tx.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))?;
+        tx.execute_batch(
+            "DELETE FROM entries; DELETE FROM blobs; DELETE FROM history; DELETE FROM hash_memo;",
+        )?;
+        // Files go while the write lock is held; a concurrent store re-checks presence.
+        for d in [self.blobs.dir(), self.blobs.tmp_dir()] {
+            if d.exists() {
+                std::fs::remove_dir_all(d).map_err(io("removing", d))?;
+            }
+            std::fs::create_dir_all(d).map_err(io("creating", d))?;
+        }
+        tx.commit()?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The raw connection, for integrity checks in tests and `runwire cache doctor`.
+    pub fn integrity_check(&self) -> Result<String, CacheError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// Every blob hash the index references, with size.
+    pub fn referenced_blobs(&self) -> Result<BTreeMap<Hash32, u64>, CacheError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT b.hash, b.size FROM blobs b JOIN entry_blobs eb ON eb.hash = b.hash",
+        )?;
+        let rows: Vec<(Vec<u8>, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(h, s)| Some((hash_from(&h)?, u64::try_from(s).ok()?)))
+            .collect())
+    }
+
+    /// The file a blob is stored in.
+    pub fn blob_path(&self, h: &Hash32) -> PathBuf {
+        self.blobs.path(h)
+    }
+}
+
+mod blobs_api {
+    use std::path::Path;
+
+    use runwire_fingerprint::Hash32;
+
+    /// Checks every file under `<cache dir>/blobs` against its name; returns the bad ones.
+    pub fn verify_all_blobs(cache_dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut bad = Vec::new();
+        let Ok(shards) = std::fs::read_dir(cache_dir.join("blobs")) else {
+            return bad;
+        };
+        for shard in shards.flatten() {
+            let Ok(files) = std::fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let ok = f
+                    .file_name()
+                    .to_str()
+                    .and_then(Hash32::from_hex)
+                    .is_some_and(|h| {
+                        runwire_fingerprint::hash_path(&f.path()).is_ok_and(|x| x == h)
+                    });
+                if !ok {
+                    bad.push(f.path());
+                }
+            }
+        }
+        bad
+    }
+}
+
+fn hash_from(b: &[u8]) -> Option<Hash32> {
+    Some(Hash32(b.try_into().ok()?))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

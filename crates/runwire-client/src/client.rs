@@ -276,8 +276,9 @@ impl Client {
         body: Body,
         capability: &str,
     ) -> Result<server_message::Body, Fault> {
+        self.connection(state)?;
         let request_id = next_id(state);
-        let conn = self.connection(state)?;
+        let conn = state.conn.as_mut().expect("connected above");
         conn.require(capability)?;
         conn.send(&v1::ClientMessage {
             request_id,
@@ -292,8 +293,9 @@ impl Client {
             return;
         }
         let mut state = self.lock();
-        let request_id = next_id(&mut state);
-        let sent = self.connection(&mut state).and_then(|conn| {
+        let sent = self.connection(&mut state).map(drop).and_then(|()| {
+            let request_id = next_id(&mut state);
+            let conn = state.conn.as_mut().expect("connected above");
             conn.require(capability)?;
             conn.send(&v1::ClientMessage {
                 request_id,

@@ -32,6 +32,13 @@ impl FrameCodec {
     }
 }
 
+impl FrameCodec {
+    /// The largest payload accepted and emitted.
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+}
+
 impl Decoder for FrameCodec {
     type Item = BytesMut;
     type Error = FrameError;

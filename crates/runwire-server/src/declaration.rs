@@ -173,6 +173,8 @@ pub enum DiagnosticCode {
     LingeringConnection,
     /// Reading from or writing to a connection failed.
     Io,
+    /// A bug in the server (a connection's task panicked); only that connection is lost.
+    Internal,
 }
 
 impl DiagnosticCode {
@@ -190,6 +192,7 @@ impl DiagnosticCode {
             Self::ForeignPeer => "foreign_peer",
             Self::LingeringConnection => "lingering_connection",
             Self::Io => "io",
+            Self::Internal => "internal",
         }
     }
 }

@@ -129,7 +129,7 @@ impl RunningServer {
             if thread.join().is_err() {
                 self.shared.diagnose(
                     None,
-                    DiagnosticCode::Io,
+                    DiagnosticCode::Internal,
                     "the server thread panicked; declarations may be incomplete".to_owned(),
                 );
             }
@@ -214,7 +214,7 @@ async fn serve(listener: Listener, shared: Arc<Shared>, mut finish: oneshot::Rec
                 Err(error) => shared.diagnose(None, DiagnosticCode::Io, format!("accept failed: {error}")),
             },
             // Reap finished sessions as we go so the set stays small.
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            Some(done) = sessions.join_next(), if !sessions.is_empty() => reaped(done, &shared),
         }
     };
 
@@ -232,7 +232,9 @@ async fn serve(listener: Listener, shared: Arc<Shared>, mut finish: oneshot::Rec
     drop(listener);
 
     let drained = tokio::time::timeout(deadline, async {
-        while sessions.join_next().await.is_some() {}
+        while let Some(done) = sessions.join_next().await {
+            reaped(done, &shared);
+        }
     })
     .await;
     if drained.is_err() {
@@ -249,6 +251,20 @@ async fn serve(listener: Listener, shared: Arc<Shared>, mut finish: oneshot::Rec
         }
         sessions.abort_all();
         while sessions.join_next().await.is_some() {}
+    }
+}
+
+/// A session task ended; a panic in it (a server bug) is reported, not propagated.
+fn reaped(done: Result<(), tokio::task::JoinError>, shared: &Shared) {
+    if let Err(error) = done
+        && error.is_panic()
+    {
+        shared.diagnose(
+            None,
+            DiagnosticCode::Internal,
+            "a connection's task panicked (a runwire bug); its declarations may be incomplete"
+                .to_owned(),
+        );
     }
 }
 

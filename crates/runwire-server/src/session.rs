@@ -122,7 +122,12 @@ pub(crate) async fn serve(id: u64, stream: Stream, shared: &Shared) {
                     )
                     .await;
                 }
-                shared.diagnose(Some(id), code, format!("{error}; connection closed"));
+                let message = if code == DiagnosticCode::TruncatedFrame {
+                    error.to_string()
+                } else {
+                    format!("{error}; connection closed")
+                };
+                shared.diagnose(Some(id), code, message);
                 return;
             }
         };
@@ -237,6 +242,7 @@ async fn handle(
             return Next::Close;
         }
     };
+    let reply = fit(reply, framed.codec().max(), id, shared);
     match send(framed, reply).await {
         Ok(()) => Next::Continue,
         Err(error) => {
@@ -248,6 +254,20 @@ async fn handle(
             Next::Close
         }
     }
+}
+
+/// An answer over the frame limit (a huge env snapshot) becomes an error the client can read.
+fn fit(reply: v1::ServerMessage, max: u32, id: u64, shared: &Shared) -> v1::ServerMessage {
+    let len = reply.encoded_len();
+    if len <= max as usize {
+        return reply;
+    }
+    let request_id = reply.request_id;
+    let reason = format!(
+        "the answer to request {request_id} is {len} bytes, over the maximum frame of {max} bytes"
+    );
+    shared.diagnose(Some(id), DiagnosticCode::FrameTooLarge, reason.clone());
+    convert::error(request_id, ErrorCode::FrameTooLarge, reason)
 }
 
 fn pick_version(offered: &[u32]) -> Option<u32> {

@@ -96,14 +96,12 @@ pub fn cached_executor(ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Execut
     if mode == CacheMode::Off {
         return direct_executor(ws, mode);
     }
-    // Not stored anywhere yet, so a per-process key is enough.
-    let seed = format!("{:?} {}", std::time::SystemTime::now(), std::process::id());
-    let key = runwire_fingerprint::EnvKey(runwire_fingerprint::Hash32::of(seed.as_bytes()).0);
-    Ok(Box::new(crate::pipeline::CachedExecutor::new(
+    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    Ok(Box::new(crate::pipeline::CachedExecutor::open(
         &ws.root,
         cache_dir(ws),
-        key,
-    )))
+        &full_env,
+    )?))
 }
 
 /// The executor used when no cached pipeline is available.
@@ -194,6 +192,7 @@ fn run(
         &full_env,
         RunOptions { jobs, mode },
     );
+    executor.finish();
     Ok(summary.exit_code)
 }
 
@@ -285,16 +284,14 @@ fn explain(
             full_env: &full_env,
             mode: CacheMode::Normal,
         };
-        let preview = executor.preview(&ctx)?;
         let mut text = format!(
-            "{} {}\n  cwd: {}\n  cache: {}",
+            "{} {}\n  cwd: {}",
             printer.paint(Style::Label, &task.label),
             printer.paint(Style::Dim, &format!("$ {}", task.command)),
             task.cwd_rel,
-            preview.status
         );
-        for reason in &preview.reasons {
-            let _ = write!(text, "\n  - {reason}");
+        for line in executor.explain(&ctx)? {
+            let _ = write!(text, "\n  {line}");
         }
         printer.message(&text);
     }
@@ -309,26 +306,6 @@ pub fn cache_dir(ws: &Workspace) -> PathBuf {
     }
 }
 
-fn dir_usage(dir: &std::path::Path) -> (u64, u64) {
-    let (mut files, mut bytes) = (0u64, 0u64);
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                files += 1;
-                bytes += meta.len();
-            }
-        }
-    }
-    (files, bytes)
-}
-
 fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Result<i32, Error> {
     let ws = Workspace::load(cwd)?;
     let dir = cache_dir(&ws);
@@ -337,21 +314,42 @@ fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Re
         .unwrap_or(&dir)
         .display()
         .to_string();
+    let open = || {
+        runwire_cache::Cache::open(&dir, runwire_cache::CacheOptions::default())
+            .map_err(|e| Error::Cache(format!("{shown}: {e}")))
+    };
     match command {
         CacheCommand::Info => {
-            let (files, bytes) = dir_usage(&dir);
+            let info = open()?
+                .info()
+                .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
             printer.message(&format!(
-                "cache: {shown}\nfiles: {files}\nsize: {bytes} bytes"
+                "cache: {shown}\nentries: {} (under {} spawn keys)\nblobs: {} ({} bytes of at most {})\nschema version: {}\nenv hash key: {}",
+                info.entries,
+                info.spawn_keys,
+                info.blobs,
+                info.blob_bytes,
+                info.max_size,
+                info.schema_version,
+                if info.shared_key { "shared" } else { "local (random)" },
             ));
         }
         CacheCommand::Clean => {
-            let (files, bytes) = dir_usage(&dir);
-            match std::fs::remove_dir_all(&dir) {
+            let removed = open()?
+                .clean()
+                .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+            // The CLI's own side files (run durations) go too.
+            match std::fs::remove_dir_all(dir.join("cli")) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(Error::Io { path: dir, source }),
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: dir.join("cli"),
+                        source,
+                    });
+                }
             }
-            printer.message(&format!("removed {shown}: {files} files, {bytes} bytes"));
+            printer.message(&format!("cache: {shown}: removed {removed} entries"));
         }
     }
     Ok(0)

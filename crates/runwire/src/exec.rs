@@ -75,6 +75,15 @@ pub trait Executor: Sync {
     fn preview(&self, ctx: &TaskContext<'_>) -> Result<Preview, Error>;
     /// Runs (or replays) the task, writing its output to `out`.
     fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error>;
+    /// Lines explaining the task's cache state in full (`runwire explain`).
+    fn explain(&self, ctx: &TaskContext<'_>) -> Result<Vec<String>, Error> {
+        let preview = self.preview(ctx)?;
+        let mut lines = vec![format!("cache: {}", preview.status)];
+        lines.extend(preview.reasons);
+        Ok(lines)
+    }
+    /// Called once after the whole run (persist what is worth keeping).
+    fn finish(&self) {}
 }
 
 /// The child's strict environment for a task, plus `extra` (such as `RUNWIRE_SOCKET`).
@@ -187,7 +196,7 @@ impl Executor for DirectExecutor {
     fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
         let start = Instant::now();
         let env = task_env(ctx, &[]);
-        let exit_code = run_command(shell_command(ctx.task, &env), out, Path::new("sh"))?;
+        let exit_code = run_command(shell_command(ctx.task, &env), out, &ctx.task.cwd)?;
         Ok(Outcome {
             exit_code,
             duration: start.elapsed(),

@@ -11,12 +11,15 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Instant, SystemTime};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
+use runwire_cache::{Cache, CacheOptions, Lookup, NewEntry, StdioChunk};
 use runwire_fingerprint::{
     self as fp, ClassifyOptions, Declaration, EnvKey, EnvMap, HashMemo, Hasher, RelPath, RunRecord,
-    SpawnDescription,
+    SpawnDescription, SpawnExplanation, SpawnSummary, World,
 };
+use runwire_server::{EnvPolicy, Server, ServerConfig};
 use runwire_trace::TracedCommand;
 
 use crate::adapt;
@@ -26,35 +29,119 @@ use crate::exec::{
     self, CacheMode, CacheReport, DirectExecutor, Executor, Outcome, Preview, TaskContext,
 };
 use crate::globs::Patterns;
-use crate::output::TaskOutput;
+use crate::output::{Stream, TaskOutput};
 use crate::plan::PlannedTask;
 
-/// Runs tasks traced and decides cacheability with the fingerprint engine.
+/// How long the server may drain connections after the task's process exits.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Runs tasks traced, serves the protocol, and caches results.
 #[derive(Debug)]
 pub struct CachedExecutor {
     root: PathBuf,
     cache_dir: PathBuf,
+    /// rusqlite connections are not `Sync`; cache operations are short, so tasks take turns.
+    cache: Mutex<Cache>,
     env_key: EnvKey,
     memo: HashMemo,
+    /// The runner's full environment as the engine and the server want it.
+    env: EnvMap,
     /// `--no-cache` and `cache: false` tasks run here.
     direct: DirectExecutor,
 }
 
+/// Why a lookup found nothing usable, every reason.
+fn miss_reasons(
+    cache: &Cache,
+    task: &PlannedTask,
+    summary: &SpawnSummary,
+    variants: &[runwire_cache::VariantMiss],
+) -> Vec<String> {
+    // The closest variant (fewest differences) explains the miss best.
+    if let Some(first) = variants.iter().min_by_key(|v| v.differences.len()) {
+        let mut reasons: Vec<String> = first.differences.iter().map(ToString::to_string).collect();
+        if variants.len() > 1 {
+            reasons.push(format!(
+                "{} other cached variant(s) differ too (`runwire explain {}` lists them)",
+                variants.len() - 1,
+                task.task
+            ));
+        }
+        return reasons;
+    }
+    match cache.explain(&task.package_rel, &task.task, summary) {
+        Ok(SpawnExplanation::NoHistory) => vec!["no cached run of this task yet".into()],
+        Ok(SpawnExplanation::SameSpawn) => {
+            vec!["no cached result for this command (earlier runs were not cached)".into()]
+        }
+        Ok(SpawnExplanation::Changed(differences)) if !differences.is_empty() => {
+            differences.iter().map(ToString::to_string).collect()
+        }
+        Ok(SpawnExplanation::Changed(_)) => vec!["no cached result for this command".into()],
+        Err(e) => vec![format!("task history unreadable: {e}")],
+    }
+}
+
+/// Where the CLI keeps how long each stored run took, to print "saved 1.2s" on a hit.
+fn duration_file(cache_dir: &Path, fingerprint: &fp::Hash32) -> PathBuf {
+    cache_dir
+        .join("cli")
+        .join("durations")
+        .join(fingerprint.to_hex())
+}
+
+fn read_duration(cache_dir: &Path, fingerprint: &fp::Hash32) -> Duration {
+    std::fs::read_to_string(duration_file(cache_dir, fingerprint))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis)
+}
+
+fn write_duration(cache_dir: &Path, fingerprint: &fp::Hash32, duration: Duration) {
+    let path = duration_file(cache_dir, fingerprint);
+    let Some(dir) = path.parent() else { return };
+    // Only for the "saved" figure: a failure here must not fail the task.
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = dir.join(format!(".{}.{}", fingerprint.to_hex(), std::process::id()));
+    if std::fs::write(&tmp, duration.as_millis().to_string()).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
 impl CachedExecutor {
-    pub fn new(root: &Path, cache_dir: PathBuf, env_key: EnvKey) -> Self {
-        Self {
+    /// Opens the cache in `cache_dir` for the workspace at `root`.
+    pub fn open(
+        root: &Path,
+        cache_dir: PathBuf,
+        full_env: &[(OsString, OsString)],
+    ) -> Result<Self, Error> {
+        let cache = Cache::open(&cache_dir, CacheOptions::default())
+            .map_err(|e| Error::Cache(format!("{}: {e}", cache_dir.display())))?;
+        let env_key = cache.env_key().clone();
+        let memo = cache
+            .load_memo()
+            .map_err(|e| Error::Cache(format!("{}: {e}", cache_dir.display())))?;
+        Ok(Self {
             root: root.to_owned(),
             cache_dir,
+            cache: Mutex::new(cache),
             env_key,
-            memo: HashMemo::new(),
+            memo,
+            env: env_map(full_env),
             direct: DirectExecutor {
                 reason: "--no-cache".into(),
             },
-        }
+        })
     }
 
-    /// The key's part of the spawn: `sh -c <command>` in the task's cwd with the values of
-    /// the user-declared env.
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The spawn description: `sh -c <command>` in the task's cwd with the values of the
+    /// user-declared env.
     fn spawn_description(ctx: &TaskContext<'_>) -> Result<SpawnDescription, Error> {
         let task = ctx.task;
         let cwd_rel = if task.cwd_rel == "." {
@@ -98,10 +185,27 @@ impl CachedExecutor {
         names
     }
 
+    /// The same policy for the protocol server.
+    fn server_policy(ctx: &TaskContext<'_>) -> Result<EnvPolicy, Error> {
+        let mut policy = EnvPolicy::new();
+        for pattern in &ctx.task.config.pass_through_env {
+            policy = if pattern.contains(['*', '?']) {
+                policy.untrack_glob(pattern.as_bytes()).map_err(|e| {
+                    Error::Task(format!(
+                        "{}: passThroughEnv `{pattern}`: {e}",
+                        ctx.task.label
+                    ))
+                })?
+            } else {
+                policy.untrack_name(pattern.as_bytes())
+            };
+        }
+        Ok(policy)
+    }
+
     /// Declarations that come from the user's `inputs` / `outputs` globs.
     fn config_declarations(
         &self,
-        task: &PlannedTask,
         package_dir: &Path,
         trace: &fp::TraceModel,
         before: &[PathBuf],
@@ -131,14 +235,81 @@ impl CachedExecutor {
                 .into_iter()
                 .map(Declaration::ReportOutput),
         );
-        let _ = task;
         out
+    }
+
+    /// Looks the task up; `Ok(Err(reasons))` on a miss.
+    fn lookup(
+        &self,
+        ctx: &TaskContext<'_>,
+        summary: &SpawnSummary,
+    ) -> Result<Result<Box<runwire_cache::StoredEntry>, Vec<String>>, Error> {
+        let world = World {
+            workspace_root: &self.root,
+            env: &self.env,
+            env_key: &self.env_key,
+            salts: &std::collections::BTreeMap::new(),
+        };
+        let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
+        let cache = self.cache();
+        match cache.find_hit(&summary.spawn_key, &world, &hasher) {
+            Ok(Lookup::Hit(entry)) => Ok(Ok(entry)),
+            Ok(Lookup::Miss(variants)) => {
+                Ok(Err(miss_reasons(&cache, ctx.task, summary, &variants)))
+            }
+            Err(e) if e.is_miss() => Ok(Err(vec![e.to_string()])),
+            Err(e) => Err(Error::Cache(e.to_string())),
+        }
+    }
+
+    /// Records history and, when nothing stands in the way, stores the run; a failure to
+    /// store is one more "not cached" reason, never a failed task.
+    fn store(
+        &self,
+        ctx: &TaskContext<'_>,
+        summary: &SpawnSummary,
+        classified: &fp::Classified,
+        out: &mut TaskOutput<'_>,
+        duration: Duration,
+        not_cached: &mut Vec<String>,
+    ) {
+        let task = ctx.task;
+        let cache = self.cache();
+        // History explains the next miss ("command changed"), cached or not.
+        if let Err(e) = cache.record_history(&task.package_rel, &task.task, summary) {
+            not_cached.push(format!("task history not written: {e}"));
+        }
+        if not_cached.is_empty() {
+            let stdio: Vec<StdioChunk> = out
+                .take_recorded()
+                .into_iter()
+                .map(|(stream, data)| StdioChunk {
+                    stream: match stream {
+                        Stream::Stdout => runwire_cache::Stream::Stdout,
+                        Stream::Stderr => runwire_cache::Stream::Stderr,
+                    },
+                    data,
+                })
+                .collect();
+            let entry = NewEntry {
+                spawn_key: summary.spawn_key,
+                fingerprint: &classified.fingerprint,
+                outputs: &classified.outputs,
+                workspace_root: &self.root,
+                stdio: &stdio,
+            };
+            match cache.store(&entry) {
+                Ok(_) => write_duration(&self.cache_dir, &classified.fingerprint.id(), duration),
+                Err(e) => not_cached.push(format!("storing failed: {e}")),
+            }
+        }
     }
 
     fn run_traced(
         &self,
         ctx: &TaskContext<'_>,
         out: &mut TaskOutput<'_>,
+        summary: &SpawnSummary,
         miss: Vec<String>,
     ) -> Result<Outcome, Error> {
         let task = ctx.task;
@@ -153,7 +324,24 @@ impl CachedExecutor {
         let skip = [self.cache_dir.clone()];
         let input_files = inputs.walk(&package_dir, &skip);
 
-        let child_env = exec::task_env(ctx, &[]);
+        // The server answers from the runner's full env, with the user's policy.
+        let mut server_config = ServerConfig::new(
+            self.env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        server_config.policy = Self::server_policy(ctx)?;
+        let server = Server::start(server_config).map_err(|e| {
+            Error::Task(format!(
+                "{}: protocol server: {e} [{}]",
+                task.label,
+                e.code()
+            ))
+        })?;
+        let socket: OsString = server.socket_path().as_os_str().to_owned();
+        let child_env = exec::task_env(ctx, &[("RUNWIRE_SOCKET".into(), socket)]);
+
         let mut command = TracedCommand::new("sh");
         command
             .arg("-c")
@@ -171,21 +359,15 @@ impl CachedExecutor {
         let finished = child
             .wait()
             .map_err(|e| Error::Task(format!("{}: {e} [{}]", task.label, e.code())))?;
+        let report = server.finish(DRAIN_DEADLINE);
         let duration = start.elapsed();
         let exit_code = exec::exit_code(finished.status);
-        let exit = {
-            use std::os::unix::process::ExitStatusExt;
-            match (finished.status.code(), finished.status.signal()) {
-                (Some(c), _) => fp::ExitStatus::Code(c),
-                (None, Some(s)) => fp::ExitStatus::Signal(s),
-                (None, None) => fp::ExitStatus::Code(1),
-            }
-        };
+        let exit = exit_status(finished.status);
 
         let trace = adapt::trace::to_model(&finished.trace);
         let mut declarations =
-            self.config_declarations(task, &package_dir, &trace, &input_files, &inputs, &outputs);
-        let (tool_declarations, diagnostics) = (Vec::new(), Vec::new());
+            self.config_declarations(&package_dir, &trace, &input_files, &inputs, &outputs);
+        let (tool_declarations, diagnostics) = adapt::declarations::convert(&report);
         declarations.extend(tool_declarations);
         let record = RunRecord {
             trace,
@@ -200,22 +382,113 @@ impl CachedExecutor {
             untracked_envs: Self::untracked_envs(ctx),
         };
         let hasher = Hasher::new(Some(&self.memo), wall_start);
-        let classified = fp::classify(&record, &options, &self.env_key, &hasher)
+        let mut classified = fp::classify(&record, &options, &self.env_key, &hasher)
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
+        mark_created_dirs(&self.root, &record.trace, &mut classified.outputs);
         let mut not_cached: Vec<String> = classified
             .verdict
             .reasons
             .iter()
             .map(ToString::to_string)
             .collect();
-        if classified.verdict.is_cacheable() {
-            not_cached.push("no cache store in this build".into());
-        }
+        self.store(ctx, summary, &classified, out, duration, &mut not_cached);
         Ok(Outcome {
             exit_code,
             duration,
             cache: CacheReport::Ran { miss, not_cached },
         })
+    }
+
+    /// Replays a hit; `Err(reason)` when the entry turned out unusable (then it is a miss).
+    fn replay(
+        &self,
+        entry: &runwire_cache::StoredEntry,
+        out: &mut TaskOutput<'_>,
+    ) -> Result<Duration, String> {
+        let restored = self
+            .cache()
+            .restore(entry, &self.root)
+            .map_err(|e| e.to_string())?;
+        for chunk in &restored.stdio {
+            let stream = match chunk.stream {
+                runwire_cache::Stream::Stdout => Stream::Stdout,
+                runwire_cache::Stream::Stderr => Stream::Stderr,
+            };
+            out.replay(stream, &chunk.data);
+        }
+        out.finish();
+        Ok(read_duration(&self.cache_dir, &entry.fingerprint_id))
+    }
+
+    /// Every variant under the task's key with its differences, or why there is none.
+    fn explain_variants(&self, ctx: &TaskContext<'_>) -> Result<Vec<String>, Error> {
+        let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
+        let world = World {
+            workspace_root: &self.root,
+            env: &self.env,
+            env_key: &self.env_key,
+            salts: &std::collections::BTreeMap::new(),
+        };
+        let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
+        let cache = self.cache();
+        let entries = cache
+            .lookup(&summary.spawn_key)
+            .map_err(|e| Error::Cache(e.to_string()))?;
+        if entries.is_empty() {
+            return Ok(miss_reasons(&cache, ctx.task, &summary, &[]));
+        }
+        let mut lines = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let differences = entry.fingerprint.validate(&world, &hasher);
+            if differences.is_empty() {
+                lines.push(format!(
+                    "variant {}: valid (a run would be a cache hit)",
+                    i + 1
+                ));
+            } else {
+                lines.push(format!(
+                    "variant {}: {} difference(s)",
+                    i + 1,
+                    differences.len()
+                ));
+                lines.extend(differences.iter().map(|d| format!("  {d}")));
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// A directory that did not exist before the run (first access: not found, or deleted) and
+/// that the run created holds only what the run put there, so restoring it must empty it
+/// first, like an emptied directory. `rm -rf out && mkdir out && cp ...` on a fresh
+/// checkout is the case: without this, restoring its entry over another variant's `out/`
+/// would leave that variant's files behind.
+fn mark_created_dirs(root: &Path, trace: &fp::TraceModel, outputs: &mut fp::OutputSet) {
+    for (path, access) in &trace.accesses {
+        let absent_before = matches!(access.first, fp::Access::NotFound | fp::Access::Delete);
+        if !absent_before || !access.later.contains(&fp::Access::Create) || !path.is_dir() {
+            continue;
+        }
+        let Some(rel) = path
+            .strip_prefix(root)
+            .ok()
+            .and_then(Path::to_str)
+            .and_then(|s| RelPath::parse(s).ok())
+        else {
+            continue;
+        };
+        if !rel.is_root() && outputs.paths.contains(&rel) {
+            outputs.emptied_dirs.insert(rel);
+        }
+    }
+}
+
+fn exit_status(status: std::process::ExitStatus) -> fp::ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => fp::ExitStatus::Code(c),
+        (None, Some(s)) => fp::ExitStatus::Signal(s),
+        (None, None) => fp::ExitStatus::Code(1),
     }
 }
 
@@ -237,10 +510,22 @@ impl Executor for CachedExecutor {
                 reasons: vec!["`cache: false` in runwire.json".into()],
             });
         }
-        let _ = Self::spawn_description(ctx)?;
-        Ok(Preview {
-            status: "miss",
-            reasons: vec!["no cache store in this build".into()],
+        if ctx.mode == CacheMode::Force {
+            return Ok(Preview {
+                status: "miss",
+                reasons: vec!["--force".into()],
+            });
+        }
+        let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
+        Ok(match self.lookup(ctx, &summary)? {
+            Ok(_) => Preview {
+                status: "hit",
+                reasons: Vec::new(),
+            },
+            Err(reasons) => Preview {
+                status: "miss",
+                reasons,
+            },
         })
     }
 
@@ -248,10 +533,6 @@ impl Executor for CachedExecutor {
         if ctx.mode == CacheMode::Off {
             return self.direct.execute(ctx, out);
         }
-        let spawn = Self::spawn_description(ctx)?;
-        let summary = spawn.summarize(&self.env_key);
-        let _ = summary;
-        let miss = vec!["no cache store in this build".into()];
         if !ctx.task.config.cache_enabled() {
             let mut outcome = self.direct.execute(ctx, out)?;
             outcome.cache = CacheReport::Off {
@@ -259,6 +540,37 @@ impl Executor for CachedExecutor {
             };
             return Ok(outcome);
         }
-        self.run_traced(ctx, out, miss)
+        let start = Instant::now();
+        let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
+        let miss = if ctx.mode == CacheMode::Force {
+            vec!["--force".into()]
+        } else {
+            match self.lookup(ctx, &summary)? {
+                Ok(entry) => match self.replay(&entry, out) {
+                    Ok(saved) => {
+                        return Ok(Outcome {
+                            exit_code: 0,
+                            duration: start.elapsed(),
+                            cache: CacheReport::Hit { saved },
+                        });
+                    }
+                    Err(reason) => vec![reason],
+                },
+                Err(reasons) => reasons,
+            }
+        };
+        self.run_traced(ctx, out, &summary, miss)
+    }
+
+    fn explain(&self, ctx: &TaskContext<'_>) -> Result<Vec<String>, Error> {
+        if !ctx.task.config.cache_enabled() {
+            return Ok(vec!["cache: off (`cache: false` in runwire.json)".into()]);
+        }
+        self.explain_variants(ctx)
+    }
+
+    fn finish(&self) {
+        // Remembered hashes make the next validation cheap; losing them costs only time.
+        let _ = self.cache().save_memo(&self.memo);
     }
 }

@@ -102,6 +102,32 @@ fn split_words(text: &str) -> Vec<String> {
     words
 }
 
+/// The test tool's binary: built next to `runwire` by `cargo test --workspace` /
+/// `cargo build --workspace`; otherwise built once into a target dir of its own (the
+/// running `cargo test` holds the lock of ours).
+fn test_tool_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_runwire"))
+            .parent()
+            .unwrap()
+            .to_owned();
+        if bin_dir.join("runwire-test-tool").is_file() {
+            return bin_dir;
+        }
+        let target = bin_dir.join("e2e-test-tool");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "runwire-test-tool", "--target-dir"])
+            .arg(&target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building runwire-test-tool failed");
+        target.join("debug")
+    })
+    .clone()
+}
+
 fn run_case(name: &str) {
     let case = fixtures().join(name);
     let tmp = tempfile::tempdir().unwrap();
@@ -109,7 +135,18 @@ fn run_case(name: &str) {
     copy_dir(&case.join("repo"), &repo);
     let steps = std::fs::read_to_string(case.join("steps")).unwrap();
     let mut cwd = repo.clone();
-    let mut env: Vec<(String, Option<String>)> = vec![("NO_COLOR".into(), Some("1".into()))];
+    // `runwire` and `runwire-test-tool` are on PATH for every step.
+    let runwire_dir = Path::new(env!("CARGO_BIN_EXE_runwire")).parent().unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        runwire_dir.display(),
+        test_tool_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut env: Vec<(String, Option<String>)> = vec![
+        ("NO_COLOR".into(), Some("1".into())),
+        ("PATH".into(), Some(path)),
+    ];
     let mut transcript = String::new();
     for line in steps.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
@@ -213,6 +250,13 @@ cases!(
     strict_env,
     pnpm_workspace,
     task_errors,
+    cache_hit_replay_restore,
+    miss_reasons,
+    tool_tracked_env,
+    overlap_and_ignores,
+    not_cacheable,
+    emptied_dir_variants,
+    concurrent_runners,
 );
 
 #[test]

@@ -1,1 +1,161 @@
-fn main() {}
+//! Tracer overhead: `cargo bench -p runwire-trace`.
+//!
+//! Two workloads, each run untraced (baseline), under runwire-trace (contender) and under
+//! `strace -f -e trace=file -o /dev/null` (the peer): a node script reading 5,000 small
+//! files and listing 500 directories, and a shell loop of 2,000 `cat`s. Runs are
+//! interleaved and the median wall time is reported with the ratio to the baseline.
+//! Goal: <= 1.10x on the node workload.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use runwire_trace::TracedCommand;
+
+const NODE_SCRIPT: &str = r"
+const fs = require('fs');
+const path = require('path');
+const root = process.argv[1];
+let bytes = 0, names = 0;
+for (const d of fs.readdirSync(root)) {
+  const dir = path.join(root, d);
+  const entries = fs.readdirSync(dir);
+  names += entries.length;
+  for (const f of entries) bytes += fs.readFileSync(path.join(dir, f)).length;
+}
+if (names !== 5000) throw new Error('expected 5000 files, saw ' + names);
+";
+
+const SHELL_LOOP: &str = "i=0; while [ $i -lt 2000 ]; do cat \"$1\" > /dev/null; i=$((i+1)); done";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Untraced,
+    Traced,
+    Strace,
+}
+
+fn run(mode: Mode, program: &str, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    match mode {
+        Mode::Untraced => {
+            let st = Command::new(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "{program} failed");
+        }
+        Mode::Traced => {
+            let out = TracedCommand::new(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+                .wait()
+                .unwrap();
+            assert!(out.status.success(), "{program} failed under the tracer");
+            assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+            std::hint::black_box(out.trace.len());
+        }
+        Mode::Strace => {
+            let st = Command::new("strace")
+                .args(["-f", "-e", "trace=file", "-o", "/dev/null", program])
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "strace {program} failed");
+        }
+    }
+    start.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) {
+    let mut modes = vec![Mode::Untraced, Mode::Traced];
+    if strace {
+        modes.push(Mode::Strace);
+    }
+    // One warm-up each (page cache, shim materialization), not measured.
+    for &m in &modes {
+        run(m, program, args);
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
+    for _ in 0..rounds {
+        for (i, &m) in modes.iter().enumerate() {
+            times[i].push(run(m, program, args));
+        }
+    }
+    let base = median(times[0].clone());
+    println!("{name} (median of {rounds}):");
+    for (i, &m) in modes.iter().enumerate() {
+        let t = median(times[i].clone());
+        let label = match m {
+            Mode::Untraced => "untraced (baseline)",
+            Mode::Traced => "runwire-trace",
+            Mode::Strace => "strace -f -e trace=file",
+        };
+        println!(
+            "  {label:<26} {:>9.1} ms   {:>5.2}x",
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
+fn make_tree(root: &Path) {
+    for d in 0..500 {
+        let dir = root.join(format!("d{d:03}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..10 {
+            std::fs::write(dir.join(format!("f{f}.txt")), format!("file {d} {f}\n")).unwrap();
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing: run only
+    // when asked to benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    // `cargo bench -p runwire-trace -- sh` runs only the workloads whose name contains "sh".
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let has_strace = Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
+    if !has_strace {
+        println!("strace not installed (scripts/install.sh installs it): peer skipped");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    make_tree(&tree);
+    let one = tmp.path().join("one.txt");
+    std::fs::write(&one, "x\n").unwrap();
+
+    let tree_s = tree.to_str().unwrap();
+    let node = "node: read 5,000 files, list 500 directories";
+    if wanted(node) {
+        bench(node, 15, "node", &["-e", NODE_SCRIPT, tree_s], has_strace);
+    }
+    if wanted("sh: loop of 2,000 cat") {
+        bench(
+            "sh: loop of 2,000 cat",
+            5,
+            "sh",
+            &["-c", SHELL_LOOP, "sh", one.to_str().unwrap()],
+            has_strace,
+        );
+    }
+}

@@ -73,6 +73,11 @@ static int g_active;
 static char g_preload_entry[PATH_MAX + 16];
 static char g_ring_entry[PATH_MAX + 32];
 static const char *g_self_path; /* path of this .so as loaded */
+/* pid for access records, refreshed in fork children (getpid() is a syscall). Records
+ * that pair processes (exec, start, spawn) call getpid() itself: vfork children run no
+ * atfork handlers. */
+static pid_t g_pid;
+static void refresh_pid(void) { g_pid = getpid(); }
 
 /* ---- real functions, resolved lazily (another library's constructor may call us first) ---- */
 #define REAL(ret, name, params) \
@@ -245,7 +250,7 @@ static void note_at(int dirfd, const char *path, int kind) {
     if (!g_active || !path) return;
     char buf[2 * PATH_MAX];
     ssize_t n = absolute(dirfd, path, buf, sizeof buf);
-    if (n > 0) emit_raw(kind, 0, getpid(), buf, (size_t)n, NULL, 0);
+    if (n > 0) emit_raw(kind, 0, g_pid, buf, (size_t)n, NULL, 0);
 }
 
 /* Classifies a finished call: success -> ok_kind; "nothing there" -> NotFound; other
@@ -326,7 +331,7 @@ static void dir_forget(DIR *d) {
 }
 
 static void note_listed(const char *abs, size_t n) {
-    emit_raw(K_LISTDIR, 0, getpid(), abs, n, NULL, 0);
+    emit_raw(K_LISTDIR, 0, g_pid, abs, n, NULL, 0);
 }
 
 static void note_entry(DIR *d, const char *name) {
@@ -338,7 +343,7 @@ static void note_entry(DIR *d, const char *name) {
         if (g_dirs[i].d == d) { snprintf(buf, sizeof buf, "%s", g_dirs[i].path); break; }
     pthread_mutex_unlock(&g_dirs_lock);
     if (!buf[0] && fd_path(dirfd(d), buf, sizeof buf) < 0) return;
-    emit_raw(K_DIRENTRY, 0, getpid(), buf, strlen(buf), name, strlen(name));
+    emit_raw(K_DIRENTRY, 0, g_pid, buf, strlen(buf), name, strlen(name));
 }
 
 static void note_dir_opened(DIR *d, int dirfd_, const char *path) {
@@ -362,7 +367,7 @@ static void note_getdents(int fd, const char *buf, ssize_t n) {
         if (reclen == 0) break;
         const char *name = buf + pos + 19;
         if (!(name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]))))
-            emit_raw(K_DIRENTRY, 0, getpid(), dir, (size_t)dl, name, strnlen(name, reclen));
+            emit_raw(K_DIRENTRY, 0, g_pid, dir, (size_t)dl, name, strnlen(name, reclen));
         pos += reclen;
     }
 }
@@ -399,11 +404,11 @@ static int inspect_exe(const char *path, int depth) {
             result = R_FOREIGN;
         } else {
             result = R_STATIC;
-            for (int i = 0; i < eh.e_phnum && i < 256; i++) {
-                Elf64_Phdr ph;
-                if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) != sizeof ph) break;
-                if (ph.p_type == PT_INTERP) { result = 0; break; }
-            }
+            Elf64_Phdr ph[64];
+            size_t want = (eh.e_phnum < 64 ? eh.e_phnum : 64) * sizeof(Elf64_Phdr);
+            ssize_t got = eh.e_phentsize == sizeof(Elf64_Phdr) ? pread(fd, ph, want, (off_t)eh.e_phoff) : -1;
+            for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(Elf64_Phdr); i++)
+                if (ph[i].p_type == PT_INTERP) { result = 0; break; }
         }
     }
     close(fd);
@@ -789,7 +794,7 @@ EXPORT struct dirent64 *readdir64(DIR *d) {
                 for (int i = 0; i < r; i++) { \
                     const char *nm = (*list)[i]->d_name; \
                     if (!(nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))) \
-                        emit_raw(K_DIRENTRY, 0, getpid(), buf, (size_t)n, nm, strlen(nm)); \
+                        emit_raw(K_DIRENTRY, 0, g_pid, buf, (size_t)n, nm, strlen(nm)); \
                 } \
             } else if (r < 0) note_result(AT_FDCWD, path, K_LISTDIR, 0, e); \
         } \
@@ -872,6 +877,8 @@ __attribute__((constructor)) static void runtrace_init(void) {
     g_ring = h;
     g_data = (char *)map + RING_DATA_OFFSET;
     g_capacity = h->capacity;
+    refresh_pid();
+    pthread_atfork(NULL, NULL, refresh_pid);
     g_active = 1;
     char exe[PATH_MAX];
     ssize_t n = get_readlink()("/proc/self/exe", exe, sizeof exe - 1);

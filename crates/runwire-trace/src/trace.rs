@@ -219,6 +219,14 @@ impl Trace {
         v
     }
 
+    /// The same trace with paths sorted by path instead of first-access order: a form that
+    /// does not depend on directory listing order (which varies between file systems).
+    #[must_use]
+    pub fn into_sorted(mut self) -> Trace {
+        self.accesses.sort_by(|a, b| a.path.cmp(&b.path));
+        self
+    }
+
     /// The record for one absolute path (normalized the same way as the trace).
     pub fn get(&self, path: &Path) -> Option<&PathAccess> {
         let want = normalize(path.as_os_str().as_bytes());

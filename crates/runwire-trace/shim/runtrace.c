@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -72,6 +73,7 @@ static int g_active;
 /* Environment entries re-injected into every exec'd child (a tool may pass env -i). */
 static char g_preload_entry[PATH_MAX + 16];
 static char g_ring_entry[PATH_MAX + 32];
+static char g_lock_entry[48]; /* RUNWIRE_TRACE_LOCK_FD=<n>, empty without a lock */
 static const char *g_self_path; /* path of this .so as loaded */
 /* pid for access records, refreshed in fork children (getpid() is a syscall). Records
  * that pair processes (exec, start, spawn) call getpid() itself: vfork children run no
@@ -463,7 +465,7 @@ static const char *env_lookup(char *const envp[], const char *name) {
     return NULL;
 }
 
-/* Builds into `out` (room for count(envp) + 4) the child's environment: envp with our
+/* Builds into `out` (room for count(envp) + 5) the child's environment: envp with our
  * LD_PRELOAD entry (kept in front of any the tool set), our ring variable and, unless the
  * tool chose a value, UV_USE_IO_URING=0. Stack memory only: this runs in vfork children. */
 static char **inject_env(char *const envp[], char **out, char *preload_buf, size_t cap) {
@@ -473,6 +475,7 @@ static char **inject_env(char *const envp[], char **out, char *preload_buf, size
     for (size_t i = 0; envp && envp[i]; i++) {
         if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0) continue;
         if (strncmp(envp[i], "RUNWIRE_TRACE_RING=", 19) == 0) continue;
+        if (strncmp(envp[i], "RUNWIRE_TRACE_LOCK_FD=", 22) == 0) continue;
         if (strncmp(envp[i], "UV_USE_IO_URING=", 16) == 0) has_uv = 1;
         out[k++] = envp[i];
     }
@@ -486,6 +489,7 @@ static char **inject_env(char *const envp[], char **out, char *preload_buf, size
         out[k++] = g_preload_entry;
     }
     out[k++] = g_ring_entry;
+    if (g_lock_entry[0]) out[k++] = g_lock_entry;
     if (!has_uv) out[k++] = (char *)"UV_USE_IO_URING=0";
     out[k] = NULL;
     return out;
@@ -498,7 +502,7 @@ static size_t env_count(char *const envp[]) {
 }
 
 #define WITH_TRACED_ENV(envp, newenv) \
-    char *newenv##_slots[env_count(envp) + 4]; \
+    char *newenv##_slots[env_count(envp) + 5]; \
     char newenv##_preload[PATH_MAX + 4096]; \
     char **newenv = g_active ? inject_env(envp, newenv##_slots, newenv##_preload, sizeof newenv##_preload) \
                              : (char **)(envp)
@@ -859,8 +863,26 @@ __attribute__((constructor)) static void runtrace_init(void) {
     void *map = MAP_FAILED;
     if (fstat(fd, &st) == 0 && st.st_size > RING_DATA_OFFSET)
         map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) { close(fd); return; }
+    /* Liveness: a shared flock on the ring held until this process and every descendant
+     * exit (crash included: the kernel drops it). The supervisor tries an exclusive lock
+     * to learn whether traced processes outlived the root. The descriptor survives exec
+     * (no CLOEXEC) so there is no gap while a child execs; its number travels in
+     * RUNWIRE_TRACE_LOCK_FD so each image reuses it instead of adding one. A high number
+     * keeps 0-2 free for programs that closed them. */
+    int keep = -1;
+    const char *inherited = getenv("RUNWIRE_TRACE_LOCK_FD");
+    if (inherited && *inherited) {
+        int n = atoi(inherited);
+        struct stat lst;
+        if (n > 2 && fstat(n, &lst) == 0 && lst.st_dev == st.st_dev && lst.st_ino == st.st_ino) keep = n;
+    }
+    if (keep < 0) {
+        keep = fcntl(fd, F_DUPFD, 512);
+        if (keep >= 0 && flock(keep, LOCK_SH) != 0) { close(keep); keep = -1; }
+    }
     close(fd);
-    if (map == MAP_FAILED) return;
+    if (keep >= 0) snprintf(g_lock_entry, sizeof g_lock_entry, "RUNWIRE_TRACE_LOCK_FD=%d", keep);
     struct ring_header *h = map;
     if (h->magic != RING_MAGIC || h->version != 1 || h->capacity + RING_DATA_OFFSET > (uint64_t)st.st_size) {
         munmap(map, (size_t)st.st_size);

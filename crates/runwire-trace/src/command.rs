@@ -3,12 +3,16 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::elf;
 use crate::error::TraceError;
 use crate::ring::Ring;
 use crate::shim;
 use crate::trace::{IncompleteReason, Trace};
+
+/// Default time [`TracedChild::wait`] gives descendants that outlive the root process.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 
 /// Default ring size. The file is sparse: only the bytes written use memory.
 pub const DEFAULT_RING_CAPACITY: u64 = 1 << 30;
@@ -33,6 +37,7 @@ pub struct TracedCommand {
     uv_io_uring: EnvChoice,
     path_var: EnvChoice,
     ring_capacity: u64,
+    linger: Duration,
 }
 
 // Hand-written so environment values never reach a log through `{:?}`.
@@ -58,6 +63,7 @@ impl TracedCommand {
             uv_io_uring: EnvChoice::Inherit,
             path_var: EnvChoice::Inherit,
             ring_capacity: DEFAULT_RING_CAPACITY,
+            linger: DEFAULT_LINGER,
         }
     }
 
@@ -149,6 +155,14 @@ impl TracedCommand {
         self
     }
 
+    /// How long [`TracedChild::wait`] waits, after the root process exited, for traced
+    /// descendants it left running (default [`DEFAULT_LINGER`]); any still running then
+    /// make the trace incomplete ([`IncompleteReason::ProcessesStillRunning`]).
+    pub fn linger(&mut self, time: Duration) -> &mut Self {
+        self.linger = time;
+        self
+    }
+
     /// The value a child-visible variable will have (caller's choice, else inherited).
     fn child_var(&self, choice: &EnvChoice, name: &str) -> Option<OsString> {
         match choice {
@@ -204,6 +218,7 @@ impl TracedCommand {
             expected,
             untraceable,
             program,
+            linger: self.linger,
         })
     }
 
@@ -273,6 +288,7 @@ pub struct TracedChild {
     expected: Option<(u32, PathBuf)>,
     untraceable: Option<IncompleteReason>,
     program: String,
+    linger: Duration,
 }
 
 /// Exit status and trace of a finished command.
@@ -342,10 +358,25 @@ impl TracedChild {
     }
 
     fn read_trace(&self) -> Result<Trace, TraceError> {
+        // Descendants may outlive the root: give them the linger time, polling the
+        // liveness lock (no signal exists for "the last traced process exited").
+        let deadline = Instant::now() + self.linger;
+        let mut settled = self.ring.all_writers_gone();
+        while !settled && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            settled = self.ring.all_writers_gone();
+        }
         let raw = self.ring.read()?;
         let mut trace = Trace::from_raw(raw, self.expected.clone());
         if let Some(r) = &self.untraceable {
             trace = trace.with_reason(r.clone());
+        }
+        if !settled {
+            // A process still starting has not reported in yet: that is this reason, not
+            // a shim that failed to load.
+            trace = trace
+                .without_shim_not_loaded()
+                .with_reason(IncompleteReason::ProcessesStillRunning);
         }
         Ok(trace)
     }

@@ -52,8 +52,12 @@
 //!   while `AT_FDCWD`-relative paths use `getcwd()` (also physical).
 //! - `readdir_r` and `fts` inside glibc are not hooked (coreutils ships its own fts, which
 //!   calls the hooked functions).
-//! - The trace is read when the root process exits; descendants that outlive it may still
-//!   write, and a half-written record shows up as [`IncompleteReason::TornRecord`].
+//! - The trace is read when the root process has exited and no traced process holds its
+//!   shared `flock` on the ring any more (or the linger time passed: then
+//!   [`IncompleteReason::ProcessesStillRunning`]). The lock descriptor (number >= 512,
+//!   named in `RUNWIRE_TRACE_LOCK_FD`) is inherited across fork and exec, so there is no
+//!   gap while a child execs. A daemon that closes every descriptor drops it early: its
+//!   later accesses are missed without notice.
 //! - File capabilities (`security.capability`) also put the loader in secure mode; only the
 //!   setuid/setgid bits are checked.
 //!
@@ -90,6 +94,8 @@ mod ring;
 mod shim;
 mod trace;
 
-pub use command::{DEFAULT_RING_CAPACITY, TraceOutcome, TracedChild, TracedCommand, TracedOutput};
+pub use command::{
+    DEFAULT_LINGER, DEFAULT_RING_CAPACITY, TraceOutcome, TracedChild, TracedCommand, TracedOutput,
+};
 pub use error::TraceError;
 pub use trace::{AccessKind, IncompleteReason, PathAccess, Trace};

@@ -80,6 +80,19 @@ impl Ring {
         })
     }
 
+    /// True when no traced process holds its shared lock on the ring any more (each one
+    /// takes it at start-up; the kernel releases it when the process exits, even by crash).
+    pub(crate) fn all_writers_gone(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        let rc = unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            // SAFETY: as above.
+            unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+        }
+        rc == 0
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -126,6 +126,9 @@ pub enum IncompleteReason {
     IoUring { program: PathBuf },
     /// A process was exec'd or spawned but the shim never reported from it.
     ShimNotLoaded { program: PathBuf },
+    /// Traced processes were still running when the trace was read (the root exited and
+    /// the linger time passed): their later accesses are missing.
+    ProcessesStillRunning,
     /// The ring ran out of space; later events were dropped.
     RingOverflow,
     /// A record was reserved but never completed: a process died while appending, or was
@@ -142,6 +145,7 @@ impl IncompleteReason {
             Self::UnsupportedBinary { .. } => "TRACE_UNSUPPORTED_BINARY",
             Self::IoUring { .. } => "TRACE_IO_URING",
             Self::ShimNotLoaded { .. } => "TRACE_SHIM_NOT_LOADED",
+            Self::ProcessesStillRunning => "TRACE_PROCESSES_STILL_RUNNING",
             Self::RingOverflow => "TRACE_RING_OVERFLOW",
             Self::TornRecord => "TRACE_TORN_RECORD",
         }
@@ -180,6 +184,9 @@ impl std::fmt::Display for IncompleteReason {
             Self::ShimNotLoaded { program } => {
                 write!(f, "the tracer did not load in {}", program.display())
             }
+            Self::ProcessesStillRunning => f.write_str(
+                "traced processes were still running after the command exited; later accesses are missing",
+            ),
             Self::RingOverflow => f.write_str("the trace ring overflowed; events were dropped"),
             Self::TornRecord => {
                 f.write_str("a traced process died or was still running while writing an event")
@@ -290,9 +297,16 @@ impl Trace {
         b.finish()
     }
 
+    pub(crate) fn without_shim_not_loaded(mut self) -> Self {
+        self.incomplete_reasons
+            .retain(|r| !matches!(r, IncompleteReason::ShimNotLoaded { .. }));
+        self.complete = self.incomplete_reasons.is_empty();
+        self
+    }
+
     pub(crate) fn with_reason(mut self, reason: IncompleteReason) -> Self {
         if !self.incomplete_reasons.contains(&reason) {
-            self.incomplete_reasons.insert(0, reason);
+            self.incomplete_reasons.push(reason);
         }
         self.complete = false;
         self

@@ -508,3 +508,64 @@ fn env_clear_still_traces() {
     assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
     assert_eq!(entry(&root.local(&out.trace), "in.txt").first, Read);
 }
+
+#[test]
+fn descendants_outliving_the_root_make_the_trace_incomplete() {
+    let root = Root::new();
+    // The background sleep is traced and still running when sh exits.
+    let out = TracedCommand::new("sh")
+        .args(["-c", "sleep 60 > /dev/null 2>&1 & echo $!"])
+        .current_dir(&root.path)
+        .linger(std::time::Duration::ZERO)
+        .output()
+        .unwrap();
+    let pid = String::from_utf8(out.stdout).unwrap();
+    let _ = Command::new("kill").arg(pid.trim()).status();
+    assert!(out.status.success());
+    assert_eq!(
+        out.trace.incomplete_reasons(),
+        &[IncompleteReason::ProcessesStillRunning]
+    );
+}
+
+#[test]
+fn descendants_that_finish_within_the_linger_time_are_waited_for() {
+    let root = Root::new();
+    root.file("in.txt", "x");
+    // The background job holds the liveness lock until it exits after the root; it
+    // waits on a FIFO the test opens only after the root exited, so ordering is fixed.
+    let fifo = root.path.join("go");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let child = TracedCommand::new("sh")
+        .args([
+            "-c",
+            "(read x < go; cat in.txt > /dev/null) > /dev/null 2>&1 &",
+        ])
+        .current_dir(&root.path)
+        .linger(std::time::Duration::from_secs(60))
+        .spawn()
+        .unwrap();
+    // Wait until the root has exited (a zombie: we have not reaped it), then release the
+    // background job, which is now a traced descendant outliving the root.
+    let status = format!("/proc/{}/status", child.id());
+    while !fs::read_to_string(&status).is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    }) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    fs::write(&fifo, "go\n").unwrap();
+    let outcome = child.wait().unwrap();
+    assert!(
+        outcome.trace.complete(),
+        "{:?}",
+        outcome.trace.incomplete_reasons()
+    );
+    assert_eq!(entry(&root.local(&outcome.trace), "in.txt").first, Read);
+}

@@ -56,6 +56,8 @@ fn miss_reasons(
     task: &PlannedTask,
     summary: &SpawnSummary,
     variants: &[runwire_cache::VariantMiss],
+    world: &World<'_>,
+    hasher: &Hasher<'_>,
 ) -> Vec<String> {
     // The closest variant (fewest differences) explains the miss best.
     if let Some(first) = variants.iter().min_by_key(|v| v.differences.len()) {
@@ -75,11 +77,41 @@ fn miss_reasons(
             vec!["no cached result for this command (earlier runs were not cached)".into()]
         }
         Ok(SpawnExplanation::Changed(differences)) if !differences.is_empty() => {
-            differences.iter().map(ToString::to_string).collect()
+            let mut reasons: Vec<String> = differences.iter().map(ToString::to_string).collect();
+            // The spawn changed, but the files and tool envs may have changed too: compare
+            // with the closest variant of the previous spawn so every reason is listed.
+            reasons.extend(previous_spawn_differences(cache, task, world, hasher));
+            reasons
         }
         Ok(SpawnExplanation::Changed(_)) => vec!["no cached result for this command".into()],
         Err(e) => vec![format!("task history unreadable: {e}")],
     }
+}
+
+/// Differences between now and the closest variant stored under the task's previous spawn
+/// key (none when there is no such variant).
+fn previous_spawn_differences(
+    cache: &Cache,
+    task: &PlannedTask,
+    world: &World<'_>,
+    hasher: &Hasher<'_>,
+) -> Vec<String> {
+    let Some(previous) = cache
+        .history(&task.package_rel, &task.task)
+        .ok()
+        .and_then(|h| h.into_iter().next())
+    else {
+        return Vec::new();
+    };
+    let entries = cache.lookup(&previous.spawn_key).unwrap_or_default();
+    entries
+        .iter()
+        .map(|e| e.fingerprint.validate(world, hasher))
+        .min_by_key(Vec::len)
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// Where the CLI keeps how long each stored run took, to print "saved 1.2s" on a hit.
@@ -254,9 +286,9 @@ impl CachedExecutor {
         let cache = self.cache();
         match cache.find_hit(&summary.spawn_key, &world, &hasher) {
             Ok(Lookup::Hit(entry)) => Ok(Ok(entry)),
-            Ok(Lookup::Miss(variants)) => {
-                Ok(Err(miss_reasons(&cache, ctx.task, summary, &variants)))
-            }
+            Ok(Lookup::Miss(variants)) => Ok(Err(miss_reasons(
+                &cache, ctx.task, summary, &variants, &world, &hasher,
+            ))),
             Err(e) if e.is_miss() => Ok(Err(vec![e.to_string()])),
             Err(e) => Err(Error::Cache(e.to_string())),
         }
@@ -435,7 +467,14 @@ impl CachedExecutor {
             .lookup(&summary.spawn_key)
             .map_err(|e| Error::Cache(e.to_string()))?;
         if entries.is_empty() {
-            return Ok(miss_reasons(&cache, ctx.task, &summary, &[]));
+            return Ok(miss_reasons(
+                &cache,
+                ctx.task,
+                &summary,
+                &[],
+                &world,
+                &hasher,
+            ));
         }
         let mut lines = Vec::new();
         for (i, entry) in entries.iter().enumerate() {

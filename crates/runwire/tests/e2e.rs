@@ -1,7 +1,7 @@
 //! End-to-end tests: the real `runwire` binary on fixture repositories.
 //!
 //! One directory per case under `tests/fixtures/<case>/`:
-//! - `repo/`: copied to a fresh temporary directory before the case runs (a directory
+//! - `repo/` (or `repo.path` naming a directory of this repository): copied to a fresh temporary directory before the case runs (a directory
 //!   named `_node_modules` becomes `node_modules`, which git would not keep);
 //! - `steps`: what to do, one step a line (see `Step`);
 //! - `transcript.snap`: the expected transcript (insta snapshot), timings and the temporary
@@ -132,7 +132,15 @@ fn run_case(name: &str) {
     let case = fixtures().join(name);
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    copy_dir(&case.join("repo"), &repo);
+    // A case may run on a directory of the repository instead (`repo.path`, relative to
+    // the workspace root), so the shipped examples are tested as shipped.
+    let source = match std::fs::read_to_string(case.join("repo.path")) {
+        Ok(rel) => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(rel.trim()),
+        Err(_) => case.join("repo"),
+    };
+    copy_dir(&source, &repo);
     let steps = std::fs::read_to_string(case.join("steps")).unwrap();
     let mut cwd = repo.clone();
     // `runwire` and `runwire-test-tool` are on PATH for every step.
@@ -257,6 +265,7 @@ cases!(
     not_cacheable,
     emptied_dir_variants,
     concurrent_runners,
+    quickstart_example,
 );
 
 #[test]

@@ -228,6 +228,7 @@ static ssize_t fd_path(int fd, char *buf, size_t cap) {
 static ssize_t absolute(int dirfd, const char *path, char *buf, size_t cap) {
     if (!path) return -1;
     size_t plen = strnlen(path, PATH_MAX);
+    if (plen == PATH_MAX) return -1; /* the kernel rejects it too (ENAMETOOLONG) */
     if (path[0] == '/') {
         if (plen >= cap) return -1;
         memcpy(buf, path, plen + 1);
@@ -441,7 +442,8 @@ static int note_exec(const char *path, int spawn) {
     return 1;
 }
 
-/* PATH search as execvp does it, only to know which file will run. */
+/* PATH search as execvp does it, to know which file will run; the misses are probes
+ * (a command that appears later in an earlier PATH directory changes what runs). */
 static int search_path(const char *file, const char *pathvar, char *out, size_t cap) {
     if (!file || !*file) return -1;
     if (strchr(file, '/')) { snprintf(out, cap, "%s", file); return 0; }
@@ -452,6 +454,7 @@ static int search_path(const char *file, const char *pathvar, char *out, size_t 
         if (len == 0) snprintf(out, cap, "%s", file);
         else snprintf(out, cap, "%.*s/%s", (int)len, p, file);
         if (get_access()(out, X_OK) == 0) return 0;
+        if (errno == ENOENT || errno == ENOTDIR) note_at(AT_FDCWD, out, K_NOTFOUND);
         if (!end) break;
         p = end + 1;
     }

@@ -569,3 +569,47 @@ fn descendants_that_finish_within_the_linger_time_are_waited_for() {
     );
     assert_eq!(entry(&root.local(&outcome.trace), "in.txt").first, Read);
 }
+
+#[test]
+fn path_lookups_record_the_misses() {
+    // A command that later appears in an earlier PATH directory (node_modules/.bin)
+    // changes what runs: the misses are NotFound probes, from sh and from node (execvp).
+    let root = Root::new();
+    root.file("in.txt", "x").dir("bin1");
+    let path = format!(
+        "{}:{}",
+        root.path.join("bin1").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let js = "require('child_process').execFileSync('cat', ['in.txt'])";
+    let out = TracedCommand::new("sh")
+        .args(["-c", &format!("cat in.txt > /dev/null && node -e \"{js}\"")])
+        .env("PATH", &path)
+        .current_dir(&root.path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "bin1/cat").first, NotFound);
+    assert_eq!(entry(&t, "bin1/node").first, NotFound);
+}
+
+#[test]
+fn posix_spawn_with_empty_environment_is_traced() {
+    let root = Root::new();
+    root.file("in.txt", "x");
+    let py = "import os\npid = os.posix_spawnp('cat', ['cat', 'in.txt'], {})\nassert os.waitpid(pid, 0)[1] == 0";
+    let which = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(which.stdout).unwrap();
+    let out = root.run_ok(python.trim(), &["-I", "-c", py]);
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    assert_eq!(entry(&root.local(&out.trace), "in.txt").first, Read);
+}

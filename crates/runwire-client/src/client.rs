@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::io;
+use std::io::{self, BufReader};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -50,7 +50,9 @@ struct State {
 }
 
 struct Conn {
-    stream: UnixStream,
+    /// Buffered for reading only (an answer arrives in one read call instead of two: length,
+    /// then payload); writes go straight to the socket through `get_mut`.
+    stream: BufReader<UnixStream>,
     /// The process that opened it: a forked child must not share its parent's connection
     /// (their frames would interleave), so it opens its own.
     pid: u32,
@@ -353,7 +355,7 @@ impl Conn {
         let stream = UnixStream::connect(socket)
             .map_err(|error| Fault(format!("cannot connect: {error}")))?;
         let mut conn = Self {
-            stream,
+            stream: BufReader::with_capacity(4096, stream),
             pid,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             capabilities: vec!["hello".to_owned()],
@@ -402,7 +404,7 @@ impl Conn {
 
     fn send(&mut self, message: &v1::ClientMessage) -> Result<(), Fault> {
         frame::write_message(
-            &mut self.stream,
+            self.stream.get_mut(),
             message,
             self.max_frame_len,
             &mut self.write_buf,

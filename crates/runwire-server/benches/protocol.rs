@@ -22,7 +22,10 @@ use runwire_proto::v1::{self, client_message::Body, server_message};
 use runwire_server::{Server, ServerConfig};
 
 const ROLE: &str = "RUNWIRE_BENCH_ROLE";
-const SOCKET: &str = "RUNWIRE_BENCH_SOCKET";
+const RAW_SOCKET: &str = "RUNWIRE_BENCH_RAW_SOCKET";
+/// Baseline and contender alternate in batches of this many, so machine noise (other
+/// processes on two cores) hits both alike.
+const BATCH: usize = 500;
 const WARMUP: usize = 2_000;
 const SAMPLES: usize = 20_000;
 const NAME: &[u8] = b"NODE_ENV";
@@ -30,8 +33,7 @@ const VALUE: &[u8] = b"production";
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
-        Ok("raw") => child_raw(),
-        Ok("get_env") => child_get_env(),
+        Ok("round_trips") => child_round_trips(),
         Ok("report") => child_report(),
         _ => parent(),
     }
@@ -90,10 +92,10 @@ impl Stats {
     }
 }
 
-fn run_child(role: &str, socket: &Path) -> Stats {
+fn run_child(role: &str, raw_socket: &Path, socket: &Path) -> Vec<Stats> {
     let output = Command::new(std::env::current_exe().unwrap())
         .env(ROLE, role)
-        .env(SOCKET, socket)
+        .env(RAW_SOCKET, raw_socket)
         .env("RUNWIRE_SOCKET", socket)
         .output()
         .expect("the client process starts");
@@ -102,13 +104,17 @@ fn run_child(role: &str, socket: &Path) -> Stats {
         "{role} client failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Stats::parse(String::from_utf8(output.stdout).unwrap().trim())
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(Stats::parse)
+        .collect()
 }
 
 fn parent() {
     let (query, answer) = frames();
 
-    // Baseline: a plain blocking echo of the same frame sizes.
+    // Baseline server: a plain blocking echo of the same frame sizes, on its own thread.
     let dir = tempfile::tempdir().unwrap();
     let raw_path = dir.path().join("raw.sock");
     let listener = UnixListener::bind(&raw_path).unwrap();
@@ -121,13 +127,13 @@ fn parent() {
             stream.write_all(&answer_for_server).unwrap();
         }
     });
-    let raw = run_child("raw", &raw_path);
-    raw_server.join().unwrap();
-
-    // Contender: the real server and client.
+    // Contender: the real server (its own thread and runtime).
     let server = Server::start(ServerConfig::new(vec![(NAME.to_vec(), VALUE.to_vec())])).unwrap();
-    let get_env = run_child("get_env", server.socket_path());
-    let report = run_child("report", server.socket_path());
+
+    let round_trips = run_child("round_trips", &raw_path, server.socket_path());
+    let (raw, get_env) = (round_trips[0], round_trips[1]);
+    raw_server.join().unwrap();
+    let report = run_child("report", &raw_path, server.socket_path())[0];
     let result = server.finish(Duration::from_secs(10));
     assert!(result.diagnostics.is_empty(), "{:?}", result.diagnostics);
 
@@ -164,40 +170,36 @@ fn parent() {
     );
 }
 
-fn socket() -> std::path::PathBuf {
-    std::env::var_os(SOCKET).unwrap().into()
-}
-
-fn child_raw() {
+fn child_round_trips() {
     let (query, answer) = frames();
-    let mut stream = UnixStream::connect(socket()).unwrap();
+    let mut raw = UnixStream::connect(std::env::var_os(RAW_SOCKET).unwrap()).unwrap();
+    let client = Client::from_env().unwrap();
     let mut buf = vec![0u8; answer.len()];
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for i in 0..WARMUP + SAMPLES {
-        let start = Instant::now();
-        stream.write_all(&query).unwrap();
-        stream.read_exact(&mut buf).unwrap();
-        if i >= WARMUP {
-            samples.push(start.elapsed());
+    let (mut raw_samples, mut client_samples) = (Vec::new(), Vec::new());
+    let rounds = (WARMUP + SAMPLES) / BATCH;
+    for round in 0..rounds {
+        let measured = round * BATCH >= WARMUP;
+        for _ in 0..BATCH {
+            let start = Instant::now();
+            raw.write_all(&query).unwrap();
+            raw.read_exact(&mut buf).unwrap();
+            if measured {
+                raw_samples.push(start.elapsed());
+            }
+        }
+        for _ in 0..BATCH {
+            let start = Instant::now();
+            let value = client.get_env(NAME, true).unwrap();
+            if measured {
+                client_samples.push(start.elapsed());
+            }
+            assert_eq!(value.as_deref(), Some(VALUE));
         }
     }
     assert_eq!(buf, answer);
-    println!("{}", Stats::of(samples).line());
-}
-
-fn child_get_env() {
-    let client = Client::from_env().unwrap();
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for i in 0..WARMUP + SAMPLES {
-        let start = Instant::now();
-        let value = client.get_env(NAME, true).unwrap();
-        if i >= WARMUP {
-            samples.push(start.elapsed());
-        }
-        assert_eq!(value.as_deref(), Some(VALUE));
-    }
     assert!(!client.faulted());
-    println!("{}", Stats::of(samples).line());
+    println!("{}", Stats::of(raw_samples).line());
+    println!("{}", Stats::of(client_samples).line());
 }
 
 fn child_report() {

@@ -250,10 +250,14 @@ impl Client {
         let outcome = self.round_trip(&mut state, body, capability);
         match outcome {
             Ok(server_message::Body::Error(error)) => {
-                let code = ErrorCode::try_from(error.code).unwrap_or(ErrorCode::Unspecified);
-                if code.is_caller_error() {
+                // Classified by value range, so a caller-error code added after this client
+                // was built is still reported to the caller (as the generic code).
+                if (1..100).contains(&error.code) {
+                    let code =
+                        ErrorCode::try_from(error.code).unwrap_or(ErrorCode::InvalidArgument);
                     return Err(ArgError::new(code, error.message).into());
                 }
+                let code = ErrorCode::try_from(error.code).unwrap_or(ErrorCode::Unspecified);
                 drop(state);
                 self.fault(&format!(
                     "the runner refused {capability}: {} ({})",

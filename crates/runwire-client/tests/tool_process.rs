@@ -321,6 +321,83 @@ fn a_refused_handshake_is_a_fault_not_an_error() {
     );
 }
 
+/// A hand-written runner that accepts the handshake, then answers every query with an
+/// `Error` of the given raw code: error classification must not depend on knowing the code.
+fn erroring_runner(code: i32) -> (tempfile::TempDir, PathBuf, std::thread::JoinHandle<()>) {
+    use runwire_proto::v1;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let thread = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        while let Ok(Some(message)) = runwire_proto::frame::read_message::<_, v1::ClientMessage>(
+            &mut stream,
+            1 << 20,
+            &mut buf,
+        ) {
+            let body = match message.body {
+                Some(v1::client_message::Body::Hello(_)) => {
+                    v1::server_message::Body::HelloResponse(v1::HelloResponse {
+                        version: 1,
+                        capabilities: runwire_proto::V1_CAPABILITIES
+                            .iter()
+                            .map(|c| (*c).to_owned())
+                            .collect(),
+                        ..Default::default()
+                    })
+                }
+                _ => v1::server_message::Body::Error(v1::Error {
+                    code,
+                    message: format!("code {code} from a newer runner"),
+                }),
+            };
+            let reply = v1::ServerMessage {
+                request_id: message.request_id,
+                body: Some(body),
+            };
+            if runwire_proto::frame::write_message(&mut stream, &reply, 1 << 20, &mut Vec::new())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    (dir, path, thread)
+}
+
+#[test]
+fn an_unknown_caller_error_code_is_still_a_caller_error() {
+    let (_dir, path, runner) = erroring_runner(42);
+    let client = Client::connect(&path).with_warning_sink(|_| panic!("no warning expected"));
+    let error = client.get_env(b"NAME", true).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidArgument);
+    assert_eq!(error.message(), "code 42 from a newer runner");
+    assert!(!client.faulted());
+    drop(client);
+    runner.join().unwrap();
+}
+
+#[test]
+fn an_unknown_fault_code_is_a_fault() {
+    let (_dir, path, runner) = erroring_runner(150);
+    let warned = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&warned);
+    let client =
+        Client::connect(&path).with_warning_sink(move |w| sink.lock().unwrap().push(w.to_owned()));
+    assert_eq!(client.get_env(b"NAME", true).unwrap(), None);
+    assert!(client.faulted());
+    drop(client);
+    runner.join().unwrap();
+    // At most one warning per process, and other tests of this process may have used it up.
+    for warning in warned.lock().unwrap().iter() {
+        assert!(
+            warning.contains("code 150 from a newer runner"),
+            "{warning}"
+        );
+    }
+}
+
 #[test]
 fn thirty_two_connections_times_a_thousand_calls_are_all_recorded() {
     let cwd = tempfile::tempdir().unwrap();

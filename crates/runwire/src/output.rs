@@ -29,17 +29,104 @@ pub enum Style {
 #[derive(Debug)]
 pub struct Printer {
     color: bool,
-    lock: Mutex<()>,
+    /// Whether a live status line may be drawn (stderr is a terminal).
+    live: bool,
+    lock: Mutex<LiveState>,
+}
+
+/// The live status line: which tasks run since when, and whether the line is on screen.
+#[derive(Debug, Default)]
+struct LiveState {
+    running: Vec<(String, std::time::Instant)>,
+    shown: bool,
+}
+
+/// A run shorter than this gets no status line: it would only flicker.
+const LIVE_AFTER: Duration = Duration::from_secs(2);
+
+/// The status line text for tasks running for the given durations.
+pub fn status_line(running: &[(String, Duration)]) -> String {
+    let mut parts: Vec<String> = running
+        .iter()
+        .take(4)
+        .map(|(label, d)| format!("{label} ({})", format_duration(*d)))
+        .collect();
+    if running.len() > 4 {
+        parts.push(format!("+{} more", running.len() - 4));
+    }
+    format!("running {}: {}", running.len(), parts.join(", "))
 }
 
 impl Printer {
     /// A printer that decides on colors from the terminal and `NO_COLOR`.
     pub fn from_env() -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let tty = std::io::stderr().is_terminal();
         Self {
-            color: !no_color && std::io::stderr().is_terminal(),
-            lock: Mutex::new(()),
+            color: !no_color && tty,
+            live: tty,
+            lock: Mutex::new(LiveState::default()),
         }
+    }
+
+    /// Whether a live status line can be shown (the caller then runs `tick` periodically).
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Clears the status line before other output, so lines never mix with it.
+    fn clear_live(state: &mut LiveState) {
+        if state.shown {
+            let _ = std::io::stderr().lock().write_all(b"\r\x1b[K");
+            state.shown = false;
+        }
+    }
+
+    pub fn task_started(&self, label: &str) {
+        self.state()
+            .running
+            .push((label.to_owned(), std::time::Instant::now()));
+    }
+
+    pub fn task_finished(&self, label: &str) {
+        let mut state = self.state();
+        if let Some(i) = state.running.iter().position(|(l, _)| l == label) {
+            state.running.remove(i);
+        }
+    }
+
+    /// Redraws the status line when some task has run for a while.
+    pub fn tick(&self) {
+        if !self.live {
+            return;
+        }
+        let mut state = self.state();
+        let now = std::time::Instant::now();
+        let running: Vec<(String, Duration)> = state
+            .running
+            .iter()
+            .map(|(l, t)| (l.clone(), now - *t))
+            .collect();
+        if !running.iter().any(|(_, d)| *d >= LIVE_AFTER) {
+            Self::clear_live(&mut state);
+            return;
+        }
+        let text = self.paint(Style::Dim, &status_line(&running));
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K{text}");
+        let _ = err.flush();
+        state.shown = true;
+    }
+
+    /// Removes the status line for good (end of the run).
+    pub fn end_live(&self) {
+        Self::clear_live(&mut self.state());
     }
 
     pub fn paint(&self, style: Style, text: &str) -> String {
@@ -58,10 +145,8 @@ impl Printer {
 
     /// Writes runner lines to stderr at once (no interleaving with other tasks).
     pub fn message(&self, text: &str) {
-        let _guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.state();
+        Self::clear_live(&mut state);
         let mut err = std::io::stderr().lock();
         // A closed stderr is not a reason to stop running tasks.
         let _ = err.write_all(text.as_bytes());
@@ -72,10 +157,8 @@ impl Printer {
     }
 
     fn raw(&self, stream: Stream, bytes: &[u8]) {
-        let _guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.state();
+        Self::clear_live(&mut state);
         let _ = match stream {
             Stream::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -183,6 +266,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_line_lists_running_tasks() {
+        let running: Vec<(String, Duration)> = (1..=6)
+            .map(|i| (format!("p{i}:build"), Duration::from_secs(i)))
+            .collect();
+        assert_eq!(
+            status_line(&running[..2]),
+            "running 2: p1:build (1.0s), p2:build (2.0s)"
+        );
+        assert!(status_line(&running).ends_with("p4:build (4.0s), +2 more"));
+    }
+
+    #[test]
+    fn colors_only_when_enabled() {
+        let mut printer = Printer {
+            color: true,
+            live: false,
+            lock: Mutex::new(LiveState::default()),
+        };
+        assert_eq!(printer.paint(Style::Bad, "x"), "\x1b[1;31mx\x1b[0m");
+        printer.color = false;
+        assert_eq!(printer.paint(Style::Bad, "x"), "x");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(format_duration(Duration::from_millis(5)), "5ms");
         assert_eq!(format_duration(Duration::from_millis(1234)), "1.2s");
@@ -193,7 +300,8 @@ mod tests {
     fn records_in_order_and_merges_runs() {
         let printer = Printer {
             color: false,
-            lock: Mutex::new(()),
+            live: false,
+            lock: Mutex::new(LiveState::default()),
         };
         let mut out = TaskOutput::new(&printer, None);
         out.write(Stream::Stdout, b"");

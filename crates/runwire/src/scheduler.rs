@@ -53,7 +53,19 @@ pub fn run(
     let mut exit_code = 0;
     let mut running = 0usize;
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    // Dropping `stop` wakes the status ticker at once, so the run ends without waiting.
+    let (stop, stopped) = mpsc::channel::<()>();
     std::thread::scope(|scope| {
+        if printer.is_live() {
+            // Redraws the live status line while tasks run (terminal only).
+            scope.spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(std::time::Duration::from_millis(250))
+                {
+                    printer.tick();
+                }
+            });
+        }
         loop {
             while exit_code == 0 && running < jobs {
                 let Some(i) = ready.pop_front() else { break };
@@ -89,7 +101,9 @@ pub fn run(
             }
             outcomes[i] = Some(outcome);
         }
+        drop(stop);
     });
+    printer.end_live();
     let skipped = outcomes.iter().filter(|o| o.is_none()).count();
     if exit_code != 0 && skipped > 0 {
         printer.message(&printer.paint(
@@ -116,7 +130,10 @@ fn run_one(
         printer.paint(Style::Dim, &format!("$ {}", task.command))
     ));
     let mut out = TaskOutput::new(printer, prefixed.then(|| task.label.clone()));
-    let outcome = match executor.execute(ctx, &mut out) {
+    printer.task_started(&task.label);
+    let result = executor.execute(ctx, &mut out);
+    printer.task_finished(&task.label);
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
             printer.message(&format!(

@@ -222,7 +222,7 @@ impl Cache {
                     id,
                     spawn_key: *key,
                     fingerprint_id: hash_from(&fid)?,
-                    fingerprint: PostRunFingerprint::from_json(&fp).ok()?,
+                    fingerprint: PostRunFingerprint::from_bytes(&fp).ok()?,
                     manifest: serde_json::from_slice(&manifest).ok()?,
                     stdio: match stdio {
                         None => None,
@@ -319,7 +319,7 @@ impl Cache {
                 params![
                     new.spawn_key.0.0.as_slice(),
                     fid.0.as_slice(),
-                    new.fingerprint.to_json(),
+                    new.fingerprint.to_bytes(),
                     serde_json::to_vec(&manifest).expect("a manifest always serializes"),
                     stdio.map(|(h, _)| h.0.to_vec()),
                     i64::try_from(size).unwrap_or(i64::MAX),

@@ -26,6 +26,7 @@
 
 pub mod canon;
 pub mod classify;
+mod codec;
 pub mod env;
 pub mod error;
 pub mod fingerprint;
@@ -34,6 +35,7 @@ pub mod hash;
 pub mod model;
 pub mod path;
 pub mod spawn;
+mod stat;
 pub mod validate;
 
 /// The fingerprint format version: part of every key and id. Bump it when a canonical form

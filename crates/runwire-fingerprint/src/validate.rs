@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::env::{EnvMap, EnvName};
 use crate::fingerprint::{Existence, PathFact, PostRunFingerprint};
-use crate::hash::{EnvKey, Hasher, StatKey};
+use crate::hash::{EnvKey, Hasher};
 use crate::path::RelPath;
+use crate::stat;
 
 /// One way the world (or the spawn description) differs from a stored entry.
 /// Env differences carry names only, never values.
@@ -146,9 +147,28 @@ pub struct World<'a> {
 impl PostRunFingerprint {
     /// Every difference between this fingerprint and `world`, sorted; empty means valid.
     pub fn validate(&self, world: &World<'_>, hasher: &Hasher<'_>) -> Vec<Difference> {
-        let paths: Vec<(&RelPath, &PathFact)> = self.paths.iter().collect();
-        let per_path = hasher.map_parallel(&paths, |(p, fact), buf| {
-            check_path(world.workspace_root, p, fact, hasher, buf)
+        // Siblings are stat'ed relative to one open directory: the kernel then walks one
+        // component per file instead of the whole absolute path.
+        let mut groups: BTreeMap<Option<RelPath>, Vec<(&RelPath, &PathFact)>> = BTreeMap::new();
+        for (p, f) in &self.paths {
+            let parent = if p.is_external() { None } else { p.parent() };
+            groups.entry(parent).or_default().push((p, f));
+        }
+        let groups: Vec<SiblingGroup<'_>> = groups.into_iter().collect();
+        let root = world.workspace_root;
+        let per_path = hasher.map_parallel(&groups, |(parent, items), buf| {
+            let observed = parent.as_ref().and_then(|d| {
+                stat::observe_siblings(&d.to_abs(root), items.iter().map(|(p, _)| p.file_name()))
+            });
+            let mut out = Vec::new();
+            for (i, (p, fact)) in items.iter().enumerate() {
+                let obs = match &observed {
+                    Some(o) => o[i],
+                    None => stat::observe(&p.to_abs(root)),
+                };
+                out.extend(check_path(root, p, fact, obs, hasher, buf));
+            }
+            out
         });
         let mut out: Vec<Difference> = per_path.into_iter().flatten().collect();
 
@@ -202,6 +222,9 @@ impl PostRunFingerprint {
     }
 }
 
+/// Facts whose paths share one parent directory (`None`: paths outside the workspace).
+type SiblingGroup<'a> = (Option<RelPath>, Vec<(&'a RelPath, &'a PathFact)>);
+
 fn env_diff(
     name: &EnvName,
     was: Option<&crate::Hash32>,
@@ -220,12 +243,11 @@ fn check_path(
     root: &Path,
     path: &RelPath,
     fact: &PathFact,
+    obs: stat::Observed,
     hasher: &Hasher<'_>,
     buf: &mut [u8],
 ) -> Vec<Difference> {
-    let abs = path.to_abs(root);
-    let meta = std::fs::metadata(&abs);
-    let now = Existence::of(&meta);
+    let now = obs.existence;
     let mut out = Vec::new();
     if now != fact.existence {
         out.push(match (fact.existence, now) {
@@ -239,10 +261,10 @@ fn check_path(
         });
         return out;
     }
-    if let (Some(content), Ok(m)) = (&fact.content, &meta) {
-        let same_stat = content.stat.is_some_and(|s| s == StatKey::from_metadata(m));
+    if let Some(content) = &fact.content {
+        let same_stat = content.stat.is_some() && content.stat == obs.stat;
         if !same_stat {
-            match hasher.hash_file(&abs, buf) {
+            match hasher.hash_file(&path.to_abs(root), buf) {
                 Ok(h) if h.hash == content.hash => {}
                 Ok(_) => out.push(Difference::FileChanged(path.clone())),
                 Err(e) => out.push(Difference::Unreadable {
@@ -253,7 +275,7 @@ fn check_path(
         }
     }
     if let Some(listing) = &fact.listing {
-        match read_names(&abs) {
+        match read_names(&path.to_abs(root)) {
             Ok(mut names) => {
                 names.retain(|n| !listing.skip.contains(n));
                 if names != listing.names {

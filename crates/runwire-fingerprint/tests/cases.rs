@@ -272,6 +272,12 @@ fn run_case(dir: &Path) -> String {
     let json = c.fingerprint.to_json();
     let back = runwire_fingerprint::PostRunFingerprint::from_json(&json).unwrap();
     assert_eq!(back.id(), c.fingerprint.id());
+    // So must the binary storage form, and every truncation of it must fail cleanly.
+    let bin = c.fingerprint.to_bytes();
+    assert_eq!(runwire_fingerprint::PostRunFingerprint::from_bytes(&bin).unwrap(), c.fingerprint);
+    for cut in 0..bin.len() {
+        assert!(runwire_fingerprint::PostRunFingerprint::from_bytes(&bin[..cut]).is_err());
+    }
     for (name, value) in &case.world.env {
         assert!(
             !String::from_utf8_lossy(&json).contains(value.as_str()) || value.len() < 4,

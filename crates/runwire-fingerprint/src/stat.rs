@@ -1,0 +1,125 @@
+//! Cheap observation of many paths: siblings are stat'ed relative to one open directory
+//! (`fstatat`), so the kernel resolves one component per file instead of the whole path.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::fingerprint::Existence;
+use crate::hash::StatKey;
+
+/// What one stat showed (symlinks followed, as the task saw the path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Observed {
+    pub existence: Existence,
+    /// For regular files only.
+    pub stat: Option<StatKey>,
+}
+
+const ABSENT: Observed = Observed {
+    existence: Existence::Absent,
+    stat: None,
+};
+
+/// One path, the portable way.
+pub(crate) fn observe(abs: &Path) -> Observed {
+    match std::fs::metadata(abs) {
+        Err(_) => ABSENT,
+        Ok(m) if m.is_file() => Observed {
+            existence: Existence::File,
+            stat: Some(StatKey::from_metadata(&m)),
+        },
+        Ok(m) if m.is_dir() => Observed {
+            existence: Existence::Dir,
+            stat: None,
+        },
+        Ok(_) => Observed {
+            existence: Existence::Other,
+            stat: None,
+        },
+    }
+}
+
+/// Every name in `dir`, in order. `None` when the directory cannot be opened (the caller
+/// then falls back to [`observe`], which reports the precise state of each path).
+pub(crate) fn observe_siblings<'a>(
+    dir: &Path,
+    names: impl Iterator<Item = &'a str>,
+) -> Option<Vec<Observed>> {
+    let cdir = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `cdir` is a valid NUL-terminated string; the fd is closed below.
+    let fd = unsafe {
+        libc::open(
+            cdir.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let Ok(cname) = CString::new(name) else {
+            out.push(ABSENT);
+            continue;
+        };
+        // SAFETY: an all-zero `stat` is a valid value for the kernel to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is an open directory, `cname` a valid C string, `st` writable.
+        let rc = unsafe { libc::fstatat(fd, cname.as_ptr(), &raw mut st, 0) };
+        out.push(if rc != 0 { ABSENT } else { from_stat(&st) });
+    }
+    // SAFETY: `fd` was opened above and is closed exactly once.
+    unsafe { libc::close(fd) };
+    Some(out)
+}
+
+fn from_stat(st: &libc::stat) -> Observed {
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => Observed {
+            existence: Existence::File,
+            stat: Some(StatKey {
+                size: u64::try_from(st.st_size).unwrap_or(0),
+                mtime_ns: st
+                    .st_mtime
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(st.st_mtime_nsec),
+                ctime_ns: st
+                    .st_ctime
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(st.st_ctime_nsec),
+                ino: st.st_ino,
+                dev: st.st_dev,
+            }),
+        },
+        libc::S_IFDIR => Observed {
+            existence: Existence::Dir,
+            stat: None,
+        },
+        _ => Observed {
+            existence: Existence::Other,
+            stat: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fstatat_agrees_with_std_metadata() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), b"abc").unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("f", d.path().join("link")).unwrap();
+        let names = ["f", "sub", "link", "missing"];
+        let fast = observe_siblings(d.path(), names.iter().copied()).unwrap();
+        let slow: Vec<Observed> = names.iter().map(|n| observe(&d.path().join(n))).collect();
+        assert_eq!(fast, slow);
+        assert_eq!(fast[0].existence, Existence::File);
+        assert_eq!(fast[2].existence, Existence::File, "symlinks are followed");
+        assert_eq!(fast[3], ABSENT);
+        assert!(observe_siblings(&d.path().join("nope"), names.iter().copied()).is_none());
+    }
+}

@@ -274,7 +274,10 @@ fn run_case(dir: &Path) -> String {
     assert_eq!(back.id(), c.fingerprint.id());
     // So must the binary storage form, and every truncation of it must fail cleanly.
     let bin = c.fingerprint.to_bytes();
-    assert_eq!(runwire_fingerprint::PostRunFingerprint::from_bytes(&bin).unwrap(), c.fingerprint);
+    assert_eq!(
+        runwire_fingerprint::PostRunFingerprint::from_bytes(&bin).unwrap(),
+        c.fingerprint
+    );
     for cut in 0..bin.len() {
         assert!(runwire_fingerprint::PostRunFingerprint::from_bytes(&bin[..cut]).is_err());
     }

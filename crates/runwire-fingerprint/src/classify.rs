@@ -210,8 +210,14 @@ pub fn classify(
     }
     outputs.emptied_dirs = emptied_roots
         .into_iter()
+        .chain(created_dirs(root, &inside, &outputs, &ignore_out))
         .filter(|d| !under(&ignore_out, d))
         .collect();
+    // Only the outermost: emptying a parent empties its children.
+    let all = outputs.emptied_dirs.clone();
+    outputs
+        .emptied_dirs
+        .retain(|d| !all.iter().any(|o| o != d && d.is_within(o)));
     outputs.trees.retain(|t| !under(&ignore_out, t));
     if !overlap.is_empty() {
         reasons.push(NotCacheableReason::ReadWriteOverlap { paths: overlap });
@@ -383,6 +389,30 @@ fn path_rule<'a>(
         inputs.clear();
     }
     (inputs, changed)
+}
+
+/// Directories that did not exist before the run (first access: not found, or deleted) and
+/// that the run created: they hold only what the run put there, so restore empties them
+/// first, like emptied directories (`rm -rf out && mkdir out` on a fresh checkout). Not when
+/// an ignored output lies inside: restore must not touch it.
+fn created_dirs(
+    root: &Path,
+    inside: &Placed<'_>,
+    outputs: &OutputSet,
+    ignore_out: &[RelPath],
+) -> Vec<RelPath> {
+    inside
+        .iter()
+        .filter(|(r, acc)| {
+            !r.is_root()
+                && matches!(acc.first, Access::NotFound | Access::Delete)
+                && acc.later.contains(&Access::Create)
+                && outputs.paths.contains(*r)
+                && !ignore_out.iter().any(|p| p.is_within(r))
+                && std::fs::symlink_metadata(r.to_abs(root)).is_ok_and(|m| m.is_dir())
+        })
+        .map(|(r, _)| r.clone())
+        .collect()
 }
 
 struct Decls {

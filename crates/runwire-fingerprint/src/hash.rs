@@ -161,7 +161,7 @@ pub struct HashMemo {
 #[derive(Debug, Default)]
 struct MemoInner {
     map: HashMap<PathBuf, (StatKey, Hash32)>,
-    dirty: Vec<PathBuf>,
+    dirty: std::collections::HashSet<PathBuf>,
 }
 
 impl HashMemo {
@@ -194,7 +194,7 @@ impl HashMemo {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if g.map.insert(path.to_path_buf(), (key, hash)) != Some((key, hash)) {
-            g.dirty.push(path.to_path_buf());
+            g.dirty.insert(path.to_path_buf());
         }
     }
 
@@ -359,4 +359,95 @@ impl<'m> Hasher<'m> {
 pub fn hash_path(path: &Path) -> io::Result<Hash32> {
     let mut buf = vec![0u8; BLOCK];
     hash_reader(File::open(path)?, &mut buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn memo_is_reused_only_for_unchanged_files_older_than_the_run() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"one").unwrap();
+        let memo = HashMemo::new();
+        let mut buf = vec![0u8; BLOCK];
+
+        // Written in the run's own second: hashed, never remembered (racy).
+        let now = Hasher::new(Some(&memo), SystemTime::now() - Duration::from_secs(2));
+        let h = now.hash_file(&p, &mut buf).unwrap();
+        assert_eq!(h.hash, Hash32::of(b"one"));
+        assert!(h.stable.is_none());
+        assert!(memo.is_empty());
+
+        // Older than the run start: remembered, and reused while the stat is unchanged
+        // (a planted hash proves the file is not read again).
+        let later = Hasher::new(Some(&memo), SystemTime::now() + Duration::from_secs(5));
+        let key = later.hash_file(&p, &mut buf).unwrap().stable.unwrap();
+        memo.put(&p, key, Hash32::of(b"planted"));
+        assert_eq!(
+            later.hash_file(&p, &mut buf).unwrap().hash,
+            Hash32::of(b"planted")
+        );
+
+        // Same size, new content: the stat changes (mtime/ctime), so it is hashed again.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&p, b"two").unwrap();
+        assert_eq!(
+            later.hash_file(&p, &mut buf).unwrap().hash,
+            Hash32::of(b"two")
+        );
+        let dirty = memo.take_dirty();
+        assert_eq!(dirty.len(), 1, "one path, remembered once");
+        assert_eq!(dirty[0].2, Hash32::of(b"two"));
+        assert!(memo.take_dirty().is_empty());
+    }
+
+    #[test]
+    fn stable_needs_both_times_before_the_whole_start_second() {
+        let start = UNIX_EPOCH + Duration::from_millis(10_500);
+        let k = |m: i64, c: i64| StatKey {
+            size: 1,
+            mtime_ns: m,
+            ctime_ns: c,
+            ino: 1,
+            dev: 1,
+        };
+        assert!(k(9_999_999_999, 9_999_999_999).is_stable_before(start));
+        assert!(
+            !k(10_000_000_000, 1).is_stable_before(start),
+            "same second as the start"
+        );
+        assert!(
+            !k(1, 10_200_000_000).is_stable_before(start),
+            "ctime counts too"
+        );
+    }
+
+    #[test]
+    fn parallel_hashing_keeps_order() {
+        let d = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..100)
+            .map(|i| {
+                let p = d.path().join(format!("{i}"));
+                std::fs::write(&p, i.to_string()).unwrap();
+                p
+            })
+            .collect();
+        let r = Hasher::new(None, SystemTime::now())
+            .with_threads(4)
+            .hash_files(&paths);
+        for (i, h) in r.iter().enumerate() {
+            assert_eq!(
+                h.as_ref().unwrap().hash,
+                Hash32::of(i.to_string().as_bytes())
+            );
+        }
+        assert!(
+            Hasher::new(None, SystemTime::now()).hash_files(&[d.path().join("missing")])[0]
+                .is_err()
+        );
+    }
 }

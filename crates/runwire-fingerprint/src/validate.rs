@@ -303,3 +303,54 @@ pub(crate) fn read_names(dir: &Path) -> std::io::Result<BTreeSet<String>> {
     }
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::fingerprint::ContentFact;
+    use crate::hash::Hash32;
+
+    #[test]
+    fn an_unchanged_remembered_stat_skips_rehashing_and_a_changed_one_does_not() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.txt"), b"abc").unwrap();
+        let later = SystemTime::now() + Duration::from_secs(5);
+        let h = Hasher::new(None, later)
+            .hash_file(&d.path().join("a.txt"), &mut [0u8; 4096])
+            .unwrap();
+        let mut fp = PostRunFingerprint::default();
+        // A planted hash with the real stat: valid only if the stat is trusted.
+        fp.paths.insert(
+            RelPath::parse("a.txt").unwrap(),
+            PathFact {
+                existence: Existence::File,
+                content: Some(ContentFact {
+                    hash: Hash32::of(b"planted"),
+                    stat: h.stable,
+                }),
+                listing: None,
+            },
+        );
+        let env = EnvMap::new();
+        let salts = BTreeMap::new();
+        let key = EnvKey([0; 32]);
+        let world = World {
+            workspace_root: d.path(),
+            env: &env,
+            env_key: &key,
+            salts: &salts,
+        };
+        assert!(
+            fp.validate(&world, &Hasher::new(None, SystemTime::now()))
+                .is_empty()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(d.path().join("a.txt"), b"abd").unwrap();
+        assert_eq!(
+            fp.validate(&world, &Hasher::new(None, SystemTime::now())),
+            vec![Difference::FileChanged(RelPath::parse("a.txt").unwrap())]
+        );
+    }
+}

@@ -196,7 +196,9 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
     };
     let mut total_t = Vec::new();
     let mut validate_t = Vec::new();
+    let mut cpu_t = Vec::new();
     for _ in 0..15 {
+        let cpu = cpu_time();
         let t = Instant::now();
         let entries = cache.lookup(&key).unwrap();
         let t_lookup = t.elapsed();
@@ -204,21 +206,11 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
         let diffs = entries[0].fingerprint.validate(&world, &hasher);
         let all = t.elapsed();
         assert!(diffs.is_empty(), "{diffs:?}");
+        cpu_t.push(cpu_time().saturating_sub(cpu));
         total_t.push(all);
         validate_t.push(all.saturating_sub(t_lookup));
     }
-    // Reference floor: one plain stat per input on one thread, nothing else.
-    let floor = median(
-        (0..15)
-            .map(|_| {
-                let t = Instant::now();
-                for p in paths {
-                    std::hint::black_box(std::fs::metadata(p).unwrap());
-                }
-                t.elapsed()
-            })
-            .collect(),
-    );
+    let floor = stat_floor(paths);
     let hasher = Hasher::new(None, SystemTime::now());
     let t = Instant::now();
     assert!(matches!(
@@ -233,6 +225,10 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
     );
     println!("  validate alone:    {:6.1} ms", ms(median(validate_t)));
     println!(
+        "  CPU time (user+sys, all threads) of lookup + validate: {:6.1} ms (load-independent)",
+        ms(median(cpu_t))
+    );
+    println!(
         "  find_hit (one run, incl. LRU touch): {:6.1} ms",
         ms(find_hit)
     );
@@ -240,6 +236,43 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
         "  reference: {FILES} plain stat calls on one thread: {:6.1} ms",
         ms(floor)
     );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "  machine load average (1/5/15 min): {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
+/// Reference floor: one plain stat per input on one thread, nothing else.
+fn stat_floor(paths: &[PathBuf]) -> Duration {
+    median(
+        (0..15)
+            .map(|_| {
+                let t = Instant::now();
+                for p in paths {
+                    std::hint::black_box(std::fs::metadata(p).unwrap());
+                }
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// User + system CPU time of this process, all threads: unlike wall time, it does not grow
+/// when other processes compete for the cores.
+fn cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is valid; getrusage only writes into it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid, writable pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut ru) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn which(name: &str) -> Option<PathBuf> {

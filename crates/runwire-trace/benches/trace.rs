@@ -76,7 +76,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) {
+/// Returns the traced / untraced ratio of the medians.
+fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) -> f64 {
     let mut modes = vec![Mode::Untraced, Mode::Traced];
     if strace {
         modes.push(Mode::Strace);
@@ -92,6 +93,7 @@ fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) 
         }
     }
     let base = median(times[0].clone());
+    let ratio = median(times[1].clone()).as_secs_f64() / base.as_secs_f64();
     println!("{name} (median of {rounds}):");
     for (i, &m) in modes.iter().enumerate() {
         let t = median(times[i].clone());
@@ -106,6 +108,7 @@ fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) 
             t.as_secs_f64() / base.as_secs_f64()
         );
     }
+    ratio
 }
 
 fn make_tree(root: &Path) {

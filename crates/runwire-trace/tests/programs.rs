@@ -613,3 +613,49 @@ fn posix_spawn_with_empty_environment_is_traced() {
     assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
     assert_eq!(entry(&root.local(&out.trace), "in.txt").first, Read);
 }
+
+#[test]
+fn coreutils_mkdir_links_readlink_mv_rmdir() {
+    let root = Root::new();
+    root.file("in.txt", "x").file("old.txt", "o");
+    let out = root.run_ok(
+        "sh",
+        &[
+            "-c",
+            "mkdir newdir && ln -s in.txt soft && ln in.txt hard && readlink soft > /dev/null \
+               && mv old.txt newdir/moved.txt && mkdir gone && rmdir gone",
+        ],
+    );
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert!(entry(&t, "newdir").has(Create));
+    assert!(entry(&t, "soft").has(Create));
+    assert!(entry(&t, "soft").has(Read), "readlink reads the link");
+    assert!(
+        entry(&t, "in.txt").has(Read),
+        "a hard link's source is read"
+    );
+    assert!(entry(&t, "hard").has(Create));
+    assert!(entry(&t, "old.txt").has(RenameFrom));
+    assert!(entry(&t, "newdir/moved.txt").has(RenameTo));
+    let gone = entry(&t, "gone");
+    assert!(gone.has(Create) && gone.has(Delete));
+}
+
+#[test]
+fn non_utf8_names_are_kept_as_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = Root::new();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    fs::write(root.path.join(name), "x").unwrap();
+    let out = TracedCommand::new("cat")
+        .arg(name)
+        .current_dir(&root.path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        out.trace.get(&root.path.join(name)).map(|a| a.first),
+        Some(Read)
+    );
+}

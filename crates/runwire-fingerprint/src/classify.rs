@@ -605,3 +605,98 @@ fn emptied_dirs(inside: &BTreeMap<RelPath, &PathAccess>) -> BTreeSet<RelPath> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::PathBuf;
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::model::TraceModel;
+
+    fn run(accesses: BTreeMap<PathBuf, PathAccess>, declarations: Vec<Declaration>) -> Classified {
+        let record = RunRecord {
+            trace: TraceModel {
+                accesses,
+                complete: true,
+                incomplete_reasons: vec![],
+            },
+            declarations,
+            diagnostics: vec![],
+            exit: ExitStatus::Code(0),
+        };
+        let opts = ClassifyOptions {
+            workspace_root: PathBuf::from("/nonexistent-ws"),
+            external_inputs: vec![],
+            runner_paths: vec![],
+            untracked_envs: BTreeSet::new(),
+        };
+        classify(
+            &record,
+            &opts,
+            &EnvKey([0; 32]),
+            &Hasher::new(None, SystemTime::now()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn non_utf8_and_relative_paths_are_reasons_not_panics() {
+        let mut acc = BTreeMap::new();
+        acc.insert(
+            PathBuf::from(OsStr::from_bytes(b"/nonexistent-ws/bad-\xff-name")),
+            PathAccess::new(Access::Read),
+        );
+        acc.insert(
+            PathBuf::from("relative/path"),
+            PathAccess::new(Access::Read),
+        );
+        let c = run(acc, vec![Declaration::IgnoreInput(PathBuf::from("rel"))]);
+        let shown: Vec<String> = c.verdict.reasons.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("ignoreInput of rel: paths must be absolute"))
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("relative/path: not absolute"))
+        );
+        assert!(shown.iter().any(|s| s.contains("not valid UTF-8")));
+    }
+
+    #[test]
+    fn debug_output_never_shows_env_or_salt_values() {
+        let d = vec![
+            Declaration::TrackedEnv {
+                name: b"TOKEN".to_vec(),
+                value: Some(b"hunter2".to_vec()),
+            },
+            Declaration::TrackedEnvSet {
+                selector: crate::model::EnvSelector::Prefix(b"VITE_".to_vec()),
+                matches: vec![(b"VITE_KEY".to_vec(), b"hunter3".to_vec())],
+            },
+            Declaration::Salt {
+                key: "k".into(),
+                value: b"hunter4".to_vec(),
+            },
+        ];
+        let shown = format!("{d:?}");
+        assert!(shown.contains("TOKEN") && shown.contains("VITE_KEY"));
+        assert!(!shown.contains("hunter"), "{shown}");
+        let s = crate::spawn::SpawnDescription {
+            program: "node".into(),
+            args: vec!["--token=hunter5".into()],
+            cwd: RelPath::root(),
+            declared_env: [(b"API".to_vec(), Some(b"hunter6".to_vec()))]
+                .into_iter()
+                .collect(),
+        };
+        assert!(!format!("{s:?}").contains("hunter"));
+    }
+}

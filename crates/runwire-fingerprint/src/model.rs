@@ -99,8 +99,9 @@ impl EnvSelector {
     }
 }
 
-/// What a tool declared over the protocol during the run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a tool declared over the protocol during the run. `Debug` shows env names but never
+/// env or salt values.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Declaration {
     /// `getEnv(name, {tracked: true})` and the value the server returned (`None`: unset).
     TrackedEnv {
@@ -129,6 +130,54 @@ pub enum Declaration {
         key: String,
         value: Vec<u8>,
     },
+}
+
+/// Stands in for a secret value in `Debug` output.
+pub(crate) struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Debug for Declaration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match self {
+            Self::TrackedEnv { name, value } => f
+                .debug_struct("TrackedEnv")
+                .field("name", &lossy(name))
+                .field("value", &value.as_ref().map(|_| Redacted))
+                .finish(),
+            Self::TrackedEnvSet { selector, matches } => f
+                .debug_struct("TrackedEnvSet")
+                .field("selector", selector)
+                .field(
+                    "matches",
+                    &matches.iter().map(|(n, _)| lossy(n)).collect::<Vec<_>>(),
+                )
+                .finish(),
+            Self::IgnoreInput(p) => f.debug_tuple("IgnoreInput").field(p).finish(),
+            Self::IgnoreOutput(p) => f.debug_tuple("IgnoreOutput").field(p).finish(),
+            Self::DisableCache { reason } => f
+                .debug_struct("DisableCache")
+                .field("reason", reason)
+                .finish(),
+            Self::ReportInput(p) => f.debug_tuple("ReportInput").field(p).finish(),
+            Self::ReportOutput(p) => f.debug_tuple("ReportOutput").field(p).finish(),
+            Self::ReportGlob { base, pattern } => f
+                .debug_struct("ReportGlob")
+                .field("base", base)
+                .field("pattern", pattern)
+                .finish(),
+            Self::Salt { key, .. } => f
+                .debug_struct("Salt")
+                .field("key", key)
+                .field("value", &Redacted)
+                .finish(),
+        }
+    }
 }
 
 /// A problem the protocol server recorded (bad report, unknown message, lingering connection).

@@ -13,8 +13,9 @@ use crate::hash::{EnvKey, Hash32};
 use crate::path::RelPath;
 use crate::validate::Difference;
 
-/// What the runner is about to spawn. Lives only in memory: env values are plain here.
-#[derive(Clone, Debug)]
+/// What the runner is about to spawn. Lives only in memory: env values are plain here (and
+/// redacted from `Debug`).
+#[derive(Clone)]
 pub struct SpawnDescription {
     pub program: OsString,
     pub args: Vec<OsString>,
@@ -22,6 +23,22 @@ pub struct SpawnDescription {
     pub cwd: RelPath,
     /// Env vars the user declared in config, with their values (`None`: unset).
     pub declared_env: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for SpawnDescription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<String> = self
+            .declared_env
+            .keys()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        f.debug_struct("SpawnDescription")
+            .field("program", &self.program)
+            .field("args", &self.args.len())
+            .field("cwd", &self.cwd)
+            .field("declared_env", &env)
+            .finish()
+    }
 }
 
 impl SpawnDescription {

@@ -37,7 +37,6 @@ fn main() {
         "-Wall",
         "-Wextra",
         "-Wno-unused-parameter",
-        "-Werror",
         "-o",
     ]);
     cmd.arg(&so).arg(src).arg("-ldl");

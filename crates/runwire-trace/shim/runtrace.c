@@ -159,6 +159,8 @@ REAL(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t 
                         const posix_spawnattr_t *, char *const[], char *const[]))
 REAL(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *,
                          const posix_spawnattr_t *, char *const[], char *const[]))
+REAL(int, system, (const char *))
+REAL(FILE *, popen, (const char *, const char *))
 REAL(long, syscall, (long, long, long, long, long, long, long))
 
 /* ---- per-process de-duplication: a lock-free set of 64-bit (kind, path, aux) hashes ---- */
@@ -591,6 +593,30 @@ EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_acti
 EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     return traced_spawn(1, pid, file, fa, attr, argv, envp);
+}
+
+/* system() and popen() spawn /bin/sh inside libc with the current environ, which the tool
+ * may have stripped of our variables: put them back first (a tool removing LD_PRELOAD
+ * does not get to hide its children). */
+static void restore_environ(void) {
+    if (!g_active) return;
+    const char *pre = getenv("LD_PRELOAD");
+    if (!pre || !g_self_path || !strstr(pre, g_self_path)) {
+        char buf[PATH_MAX + 4096];
+        if (pre && *pre) snprintf(buf, sizeof buf, "%s:%s", g_self_path, pre);
+        else snprintf(buf, sizeof buf, "%s", g_self_path ? g_self_path : "");
+        setenv("LD_PRELOAD", buf, 1);
+    }
+    if (!getenv("RUNWIRE_TRACE_RING")) setenv("RUNWIRE_TRACE_RING", g_ring_entry + 19, 1);
+    if (g_lock_entry[0] && !getenv("RUNWIRE_TRACE_LOCK_FD")) setenv("RUNWIRE_TRACE_LOCK_FD", g_lock_entry + 22, 1);
+}
+EXPORT int system(const char *cmd) {
+    restore_environ();
+    return get_system()(cmd);
+}
+EXPORT FILE *popen(const char *cmd, const char *mode) {
+    restore_environ();
+    return get_popen()(cmd, mode);
 }
 
 /* ---- open / fopen families ---- */

@@ -22,7 +22,8 @@
 //!   `__open_2` fortify variants), stat/lstat/fstatat/statx and the `__xstat` family,
 //!   access/faccessat, opendir/fdopendir/readdir/scandir/getdents64, readlink(at),
 //!   realpath, mkdir/rmdir/unlink/rename/link/symlink (+`at` forms), truncate, chdir,
-//!   mkstemp & co, `syscall()` for file syscall numbers and `io_uring_setup`, and
+//!   mkstemp & co, `syscall()` for file syscall numbers and `io_uring_setup`, `system`/
+//!   `popen` (the tracer's variables are restored in `environ` first), and
 //!   `exec*`/`posix_spawn*`. Relative paths resolve against `getcwd()` or, for a dirfd,
 //!   `/proc/self/fd/N`; lexical normalization happens in the supervisor.
 //! - **Channel.** The supervisor creates a sparse ring file on tmpfs; every traced process

@@ -659,3 +659,15 @@ fn non_utf8_names_are_kept_as_bytes() {
         Some(Read)
     );
 }
+
+#[test]
+fn system_and_popen_after_unsetenv_are_traced() {
+    let root = Root::new();
+    root.file("in.txt", "x").file("in2.txt", "y");
+    let prog = root.compile("stripenv", &["-O0"]);
+    let out = root.run_ok(prog.to_str().unwrap(), &[]);
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "in.txt").first, Read);
+    assert_eq!(entry(&t, "in2.txt").first, Read);
+}

@@ -38,6 +38,7 @@ pub struct TracedCommand {
     path_var: EnvChoice,
     ring_capacity: u64,
     linger: Duration,
+    stdin_set: bool,
 }
 
 // Hand-written so environment values never reach a log through `{:?}`.
@@ -64,6 +65,7 @@ impl TracedCommand {
             path_var: EnvChoice::Inherit,
             ring_capacity: DEFAULT_RING_CAPACITY,
             linger: DEFAULT_LINGER,
+            stdin_set: false,
         }
     }
 
@@ -134,6 +136,7 @@ impl TracedCommand {
     }
 
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+        self.stdin_set = true;
         self.inner.stdin(cfg);
         self
     }
@@ -225,6 +228,9 @@ impl TracedCommand {
     /// Runs the command to completion, capturing stdout and stderr (stdin is null unless
     /// set), like `Command::output`.
     pub fn output(&mut self) -> Result<TracedOutput, TraceError> {
+        if !self.stdin_set {
+            self.inner.stdin(Stdio::null());
+        }
         self.stdout(Stdio::piped()).stderr(Stdio::piped());
         self.spawn()?.wait_with_output()
     }

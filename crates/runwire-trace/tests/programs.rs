@@ -671,3 +671,31 @@ fn system_and_popen_after_unsetenv_are_traced() {
     assert_eq!(entry(&t, "in.txt").first, Read);
     assert_eq!(entry(&t, "in2.txt").first, Read);
 }
+
+#[test]
+fn concurrent_appends_from_many_threads_lose_nothing() {
+    // libuv's thread pool opens these in parallel: every path must be in the ring.
+    let root = Root::new();
+    for i in 0..400 {
+        root.file(&format!("many/f{i}.txt"), "x");
+    }
+    let js = "const fs = require('fs');
+Promise.all(Array.from({ length: 400 }, (_, i) => fs.promises.readFile(`many/f${i}.txt`)))
+  .then((all) => { if (all.length !== 400) process.exit(3); });";
+    let out = TracedCommand::new("node")
+        .args(["-e", js])
+        .env("UV_THREADPOOL_SIZE", "8")
+        .current_dir(&root.path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    let t = root.local(&out.trace);
+    for i in 0..400 {
+        assert_eq!(entry(&t, &format!("many/f{i}.txt")).first, Read);
+    }
+}

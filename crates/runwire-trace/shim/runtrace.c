@@ -267,9 +267,22 @@ static void note_result(int dirfd, const char *path, int ok_kind, int ok, int er
         note_at(dirfd, path, K_STAT);
 }
 
+/* O_RDWR|O_CREAT without O_TRUNC/O_EXCL (sqlite, fopen "a+") reads the prior content if
+ * there was one: only a probe before the call tells "read existing" from "created".
+ * Returns 1 existed, 0 did not, -1 not asked (every other open needs no probe). */
+static int existed_before(int dirfd, const char *path, int flags) {
+    if (!g_active || !path || (flags & O_ACCMODE) != O_RDWR || !(flags & O_CREAT) ||
+        (flags & (O_TRUNC | O_EXCL)))
+        return -1;
+    int e = errno;
+    int r = get_faccessat()(dirfd, path, F_OK, 0) == 0;
+    errno = e;
+    return r;
+}
+
 /* `fd` is the opened descriptor (or -1): a directory opened for reading is a probe, its
- * listing shows up separately through getdents/readdir. */
-static void note_open(int dirfd, const char *path, int flags, int fd, int err) {
+ * listing shows up separately through getdents/readdir. `existed` as existed_before(). */
+static void note_open(int dirfd, const char *path, int flags, int fd, int err, int existed) {
     int acc = flags & O_ACCMODE, ok = fd >= 0;
     struct stat st;
     if (g_active && ok && acc == O_RDONLY && !(flags & (O_DIRECTORY | O_CREAT | O_TRUNC | O_PATH)) &&
@@ -281,9 +294,9 @@ static void note_open(int dirfd, const char *path, int flags, int fd, int err) {
         note_result(dirfd, path, (flags & O_DIRECTORY) ? K_STAT : K_READ, ok, err);
     } else {
         /* O_RDWR without truncation sees the prior content: record the read first. */
-        if (acc == O_RDWR && !(flags & O_TRUNC) && !(flags & O_EXCL))
+        if (acc == O_RDWR && !(flags & O_TRUNC) && !(flags & O_EXCL) && existed != 0)
             note_result(dirfd, path, K_READ, ok, err);
-        int kind = ((flags & O_CREAT) && (flags & O_EXCL)) ? K_CREATE
+        int kind = (((flags & O_CREAT) && (flags & O_EXCL)) || existed == 0) ? K_CREATE
                  : (flags & O_TRUNC) ? K_TRUNCATE : K_WRITE;
         note_result(dirfd, path, kind, ok, err);
     }
@@ -629,14 +642,16 @@ EXPORT FILE *popen(const char *cmd, const char *mode) {
 #define HOOK_OPEN(name) \
     EXPORT int name(const char *path, int flags, ...) { \
         OPEN_MODE(flags); \
+        int before = existed_before(AT_FDCWD, path, flags); \
         int r = get_##name()(path, flags, mode); \
-        int e = errno; note_open(AT_FDCWD, path, flags, r, e); errno = e; return r; \
+        int e = errno; note_open(AT_FDCWD, path, flags, r, e, before); errno = e; return r; \
     }
 #define HOOK_OPENAT(name) \
     EXPORT int name(int dirfd, const char *path, int flags, ...) { \
         OPEN_MODE(flags); \
+        int before = existed_before(dirfd, path, flags); \
         int r = get_##name()(dirfd, path, flags, mode); \
-        int e = errno; note_open(dirfd, path, flags, r, e); errno = e; return r; \
+        int e = errno; note_open(dirfd, path, flags, r, e, before); errno = e; return r; \
     }
 HOOK_OPEN(open)
 HOOK_OPEN(open64)
@@ -645,13 +660,15 @@ HOOK_OPENAT(openat64)
 
 #define HOOK_OPEN2(name) \
     EXPORT int name(const char *path, int flags) { \
+        int before = existed_before(AT_FDCWD, path, flags); \
         int r = get_##name()(path, flags); \
-        int e = errno; note_open(AT_FDCWD, path, flags, r, e); errno = e; return r; \
+        int e = errno; note_open(AT_FDCWD, path, flags, r, e, before); errno = e; return r; \
     }
 #define HOOK_OPENAT2(name) \
     EXPORT int name(int dirfd, const char *path, int flags) { \
+        int before = existed_before(dirfd, path, flags); \
         int r = get_##name()(dirfd, path, flags); \
-        int e = errno; note_open(dirfd, path, flags, r, e); errno = e; return r; \
+        int e = errno; note_open(dirfd, path, flags, r, e, before); errno = e; return r; \
     }
 HOOK_OPEN2(__open_2)
 HOOK_OPEN2(__open64_2)
@@ -661,20 +678,22 @@ HOOK_OPENAT2(__openat64_2)
 #define HOOK_CREAT(name) \
     EXPORT int name(const char *path, mode_t mode) { \
         int r = get_##name()(path, mode); \
-        int e = errno; note_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, r, e); errno = e; return r; \
+        int e = errno; note_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, r, e, -1); errno = e; return r; \
     }
 HOOK_CREAT(creat)
 HOOK_CREAT(creat64)
 
 #define HOOK_FOPEN(name) \
     EXPORT FILE *name(const char *path, const char *mode) { \
+        int before = existed_before(AT_FDCWD, path, fopen_flags(mode)); \
         FILE *f = get_##name()(path, mode); \
-        int e = errno; note_open(AT_FDCWD, path, fopen_flags(mode), f ? fileno(f) : -1, e); errno = e; return f; \
+        int e = errno; note_open(AT_FDCWD, path, fopen_flags(mode), f ? fileno(f) : -1, e, before); errno = e; return f; \
     }
 #define HOOK_FREOPEN(name) \
     EXPORT FILE *name(const char *path, const char *mode, FILE *stream) { \
+        int before = existed_before(AT_FDCWD, path, fopen_flags(mode)); \
         FILE *f = get_##name()(path, mode, stream); \
-        int e = errno; if (path) note_open(AT_FDCWD, path, fopen_flags(mode), f ? fileno(f) : -1, e); errno = e; return f; \
+        int e = errno; if (path) note_open(AT_FDCWD, path, fopen_flags(mode), f ? fileno(f) : -1, e, before); errno = e; return f; \
     }
 HOOK_FOPEN(fopen)
 HOOK_FOPEN(fopen64)
@@ -864,8 +883,8 @@ EXPORT long syscall(long n, ...) {
     case SYS_faccessat: case SYS_faccessat2: note_result((int)a, p2, K_STAT, ok, e); break;
     case SYS_readlink: note_result(AT_FDCWD, p1, K_READ, ok, e); break;
     case SYS_readlinkat: note_result((int)a, p2, K_READ, ok, e); break;
-    case SYS_open: note_open(AT_FDCWD, p1, (int)b, ok ? (int)r : -1, e); break;
-    case SYS_openat: note_open((int)a, p2, (int)c, ok ? (int)r : -1, e); break;
+    case SYS_open: note_open(AT_FDCWD, p1, (int)b, ok ? (int)r : -1, e, -1); break;
+    case SYS_openat: note_open((int)a, p2, (int)c, ok ? (int)r : -1, e, -1); break;
     case SYS_mkdir: note_result(AT_FDCWD, p1, K_CREATE, ok, e); break;
     case SYS_mkdirat: note_result((int)a, p2, K_CREATE, ok, e); break;
     case SYS_rmdir: case SYS_unlink: note_result(AT_FDCWD, p1, K_DELETE, ok, e); break;

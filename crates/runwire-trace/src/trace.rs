@@ -26,7 +26,8 @@ pub enum AccessKind {
     ListDir,
     /// Opened for writing without truncation or exclusive creation (append, `O_RDWR`).
     Write,
-    /// Created exclusively (`O_CREAT|O_EXCL`, `mkdir`, `symlink`, `mkstemp`, a new link).
+    /// Created: `O_CREAT|O_EXCL`, `O_RDWR|O_CREAT` on a path that did not exist (probed
+    /// first), `mkdir`, `symlink`, `mkstemp`, a new hard link.
     Create,
     /// Opened with `O_TRUNC` (`>` in a shell, `fopen("w")`) or `truncate`d.
     Truncate,

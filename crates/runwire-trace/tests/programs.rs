@@ -715,3 +715,27 @@ Promise.all(Array.from({ length: 400 }, (_, i) => fs.promises.readFile(`many/f${
         assert_eq!(entry(&t, &format!("many/f{i}.txt")).first, Read);
     }
 }
+
+#[test]
+fn read_write_create_open_tells_new_from_existing() {
+    // O_RDWR|O_CREAT (fopen "a+", sqlite): an existing file's content was an input, a new
+    // file was only created.
+    let root = Root::new();
+    root.file("exist.bin", "old");
+    let out = root.run_ok(
+        "python3",
+        &[
+            "-I",
+            "-c",
+            "open('new.bin', 'a+').close(); open('exist.bin', 'a+').close()",
+        ],
+    );
+    let t = root.local(&out.trace);
+    let new = entry(&t, "new.bin");
+    assert_eq!((new.first, new.later.clone()), (Create, BTreeSet::new()));
+    let old = entry(&t, "exist.bin");
+    assert_eq!(
+        (old.first, old.later.clone()),
+        (Read, BTreeSet::from([AccessKind::Write]))
+    );
+}

@@ -161,10 +161,13 @@ impl Cache {
                 "history_len must be at least 1".into(),
             ));
         }
-        std::fs::create_dir_all(dir).map_err(io("creating cache dir", dir))?;
-        // The dir holds the env hash key: private to the user.
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .map_err(io("setting mode of", dir))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(io("creating cache dir", dir))?;
+            // A dir we create is private to the user (it holds the env hash key); a dir the
+            // user chose and made keeps its mode, and `env.key` itself is 0600 either way.
+            std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .map_err(io("setting mode of", dir))?;
+        }
         let key = match &options.shared_env_key {
             Some(k) => k.clone(),
             None => key::load_or_create(&dir.join("env.key"))?,

@@ -664,6 +664,12 @@ fn env_key_is_random_per_dir_private_stable_and_replaceable() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(&w.cache_dir)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "a cache dir runwire creates is private");
     let other = w.cache_dir.with_file_name("cache2");
     let other_key = Cache::open(&other, CacheOptions::default())
         .unwrap()

@@ -64,6 +64,14 @@ enum kind {
     K_SPAWNED = 33,  /* pid field = child pid of posix_spawn, path = program */
     K_INCOMPLETE = 40,
 };
+#if defined(__x86_64__)
+#define NATIVE_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_MACHINE EM_AARCH64
+#else
+#error "runtrace: unsupported architecture"
+#endif
+
 enum reason { R_STATIC = 1, R_SETUID = 2, R_IO_URING = 3, R_FOREIGN = 4 };
 
 static struct ring_header *g_ring;
@@ -418,7 +426,7 @@ static int inspect_exe(const char *path, int depth) {
     } else if (n >= (ssize_t)sizeof(Elf64_Ehdr) && memcmp(hdr, ELFMAG, SELFMAG) == 0) {
         Elf64_Ehdr eh;
         memcpy(&eh, hdr, sizeof eh);
-        if (hdr[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64) {
+        if (hdr[EI_CLASS] != ELFCLASS64 || eh.e_machine != NATIVE_MACHINE) {
             result = R_FOREIGN;
         } else {
             result = R_STATIC;
@@ -879,18 +887,23 @@ EXPORT long syscall(long n, ...) {
         if (!((flags & AT_EMPTY_PATH) && p2 && !p2[0])) note_result((int)a, p2, K_STAT, ok, e);
         break;
     }
+#ifdef SYS_stat /* the legacy path syscalls exist on x86_64, not on aarch64 */
     case SYS_stat: case SYS_lstat: case SYS_access: note_result(AT_FDCWD, p1, K_STAT, ok, e); break;
-    case SYS_faccessat: case SYS_faccessat2: note_result((int)a, p2, K_STAT, ok, e); break;
     case SYS_readlink: note_result(AT_FDCWD, p1, K_READ, ok, e); break;
-    case SYS_readlinkat: note_result((int)a, p2, K_READ, ok, e); break;
     case SYS_open: note_open(AT_FDCWD, p1, (int)b, ok ? (int)r : -1, e, -1); break;
-    case SYS_openat: note_open((int)a, p2, (int)c, ok ? (int)r : -1, e, -1); break;
     case SYS_mkdir: note_result(AT_FDCWD, p1, K_CREATE, ok, e); break;
-    case SYS_mkdirat: note_result((int)a, p2, K_CREATE, ok, e); break;
     case SYS_rmdir: case SYS_unlink: note_result(AT_FDCWD, p1, K_DELETE, ok, e); break;
-    case SYS_unlinkat: note_result((int)a, p2, K_DELETE, ok, e); break;
     case SYS_rename: note_rename(AT_FDCWD, p1, AT_FDCWD, p2, ok, e); break;
-    case SYS_renameat: case SYS_renameat2: note_rename((int)a, p2, (int)c, (const char *)d, ok, e); break;
+#endif
+    case SYS_faccessat: case SYS_faccessat2: note_result((int)a, p2, K_STAT, ok, e); break;
+    case SYS_readlinkat: note_result((int)a, p2, K_READ, ok, e); break;
+    case SYS_openat: note_open((int)a, p2, (int)c, ok ? (int)r : -1, e, -1); break;
+    case SYS_mkdirat: note_result((int)a, p2, K_CREATE, ok, e); break;
+    case SYS_unlinkat: note_result((int)a, p2, K_DELETE, ok, e); break;
+#ifdef SYS_renameat
+    case SYS_renameat:
+#endif
+    case SYS_renameat2: note_rename((int)a, p2, (int)c, (const char *)d, ok, e); break;
     case SYS_getdents64: note_getdents((int)a, (const char *)b, r); break;
     default: break;
     }

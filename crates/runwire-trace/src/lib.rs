@@ -64,11 +64,14 @@
 //!
 //! # Other platforms (designed, not built)
 //!
-//! - **Linux aarch64.** Same shim and ring; build.rs already compiles for the target. The
-//!   differences are in syscall numbers (no `open`, `stat`, `access`, `rename` syscalls;
-//!   only the `*at` forms and `renameat2`), the `syscall()` switch must use the target's
-//!   `SYS_*` set, and the ELF check compares `e_machine` with `EM_AARCH64` (done in
-//!   `elf.rs`). glibc on aarch64 has no `__xstat` family; those hooks simply never bind.
+//! - **Linux aarch64.** Same shim, ring and record format; build.rs compiles the shim for
+//!   the target. What differs is prepared in the code but not yet built or tested here (no
+//!   cross toolchain on this machine): aarch64 has only the `*at` path syscalls (no `open`,
+//!   `stat`, `access`, `rename`, `renameat`), so the `syscall()` switch guards those with
+//!   `#ifdef`; the ELF checks compare `e_machine` with `EM_AARCH64` (shim and `elf.rs`);
+//!   the `__xstat` family exists there only for old binaries and binds lazily, like every
+//!   hook. Still to do: CI on an aarch64 runner, and checking libuv's aarch64 `syscall()`
+//!   use (same statx/io_uring numbers through `SYS_*`).
 //! - **macOS.** `DYLD_INSERT_LIBRARIES` with a dylib using `__DATA,__interpose` tuples (two-
 //!   level namespaces make plain symbol preemption unreliable). Hook the same libc entry
 //!   points plus the `$INODE64`/`$NOCANCEL` variants, `getattrlist`, `getdirentries64`,

@@ -71,7 +71,7 @@
 //!   `#ifdef`; the ELF checks compare `e_machine` with `EM_AARCH64` (shim and `elf.rs`);
 //!   the `__xstat` family exists there only for old binaries and binds lazily, like every
 //!   hook. Still to do: CI on an aarch64 runner, and checking libuv's aarch64 `syscall()`
-//!   use (same statx/io_uring numbers through `SYS_*`).
+//!   use (same `statx`/`io_uring_setup` calls through `SYS_*`).
 //! - **macOS.** `DYLD_INSERT_LIBRARIES` with a dylib using `__DATA,__interpose` tuples (two-
 //!   level namespaces make plain symbol preemption unreliable). Hook the same libc entry
 //!   points plus the `$INODE64`/`$NOCANCEL` variants, `getattrlist`, `getdirentries64`,

@@ -12,6 +12,7 @@
 //! | `exists PATH`               | prints whether PATH exists (a probe)                      |
 //! | `print TEXT` / `eprint TEXT`| writes TEXT to stdout / stderr                            |
 //! | `exit N`                    | exits with code N at once                                 |
+//! | `send-garbage`              | sends a frame that is no protocol message (a faulty tool) |
 //!
 //! Protocol steps are listed in `protocol.rs`. A failing step prints what failed and
 //! exits with code 101, so a test sees a broken fixture instead of a silent pass.

@@ -38,6 +38,8 @@ pub enum Step {
     Print(OsString),
     Eprint(OsString),
     Exit(i32),
+    /// Sends a frame that is not a protocol message to `RUNWIRE_SOCKET` (a faulty tool).
+    SendGarbage,
     Protocol(Op),
 }
 
@@ -71,6 +73,7 @@ pub fn parse(args: &[OsString]) -> Result<Vec<Step>, StepError> {
             "exists" => (Step::Exists(path(&take(1)?[0])), 1),
             "print" => (Step::Print(take(1)?[0].clone()), 1),
             "eprint" => (Step::Eprint(take(1)?[0].clone()), 1),
+            "send-garbage" => (Step::SendGarbage, 0),
             "exit" => {
                 let value = take(1)?[0].to_string_lossy().into_owned();
                 let code = value.parse().map_err(|_| StepError::NotANumber {
@@ -169,6 +172,21 @@ pub fn execute(step: &Step, session: &Session) -> Result<(), StepError> {
         Step::Exit(code) => {
             let _ = out.flush();
             std::process::exit(*code);
+        }
+        Step::SendGarbage => {
+            let socket = std::env::var_os("RUNWIRE_SOCKET").map(PathBuf::from);
+            let Some(socket) = socket else {
+                let _ = writeln!(out, "(no runner)");
+                return Ok(());
+            };
+            let mut stream = io(
+                "send-garbage",
+                &socket,
+                std::os::unix::net::UnixStream::connect(&socket),
+            )?;
+            // A 4-byte little-endian length, then bytes that decode as no message.
+            let frame = [4u8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+            io("send-garbage", &socket, stream.write_all(&frame))?;
         }
         Step::Protocol(op) => {
             drop(out);

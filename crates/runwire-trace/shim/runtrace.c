@@ -167,6 +167,7 @@ REAL(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t 
                         const posix_spawnattr_t *, char *const[], char *const[]))
 REAL(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *,
                          const posix_spawnattr_t *, char *const[], char *const[]))
+REAL(void *, dlopen, (const char *, int))
 REAL(int, system, (const char *))
 REAL(FILE *, popen, (const char *, const char *))
 REAL(long, syscall, (long, long, long, long, long, long, long))
@@ -614,6 +615,22 @@ EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_acti
 EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     return traced_spawn(1, pid, file, fa, attr, argv, envp);
+}
+
+/* dlopen by path (node addons, Python extensions, ctypes) loads a file that is an input.
+ * A bare name is searched with the *caller's* RUNPATH, and $ORIGIN expands to the caller's
+ * directory; the loader finds the caller from the return address, so those cases are a
+ * plain tail call (-O2 sibling call, a jmp: checked by the dlopen test) and the caller
+ * stays the caller. */
+EXPORT void *dlopen(const char *file, int mode) {
+    if (!g_active || !file || !strchr(file, '/') || strchr(file, '$')) return get_dlopen()(file, mode);
+    void *h = get_dlopen()(file, mode);
+    if (h) {
+        int e = errno;
+        note_at(AT_FDCWD, file, K_READ);
+        errno = e;
+    }
+    return h;
 }
 
 /* system() and popen() spawn /bin/sh inside libc with the current environ, which the tool

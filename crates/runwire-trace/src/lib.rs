@@ -22,7 +22,7 @@
 //!   `__open_2` fortify variants), stat/lstat/fstatat/statx and the `__xstat` family,
 //!   access/faccessat, opendir/fdopendir/readdir/scandir/getdents64, readlink(at),
 //!   realpath, mkdir/rmdir/unlink/rename/link/symlink (+`at` forms), truncate, chdir,
-//!   mkstemp & co, `syscall()` for file syscall numbers and `io_uring_setup`, `system`/
+//!   mkstemp & co, `dlopen` by path, `syscall()` for file syscall numbers and `io_uring_setup`, `system`/
 //!   `popen` (the tracer's variables are restored in `environ` first), and
 //!   `exec*`/`posix_spawn*`. Relative paths resolve against `getcwd()` or, for a dirfd,
 //!   `/proc/self/fd/N`; lexical normalization happens in the supervisor.
@@ -44,8 +44,9 @@
 //!
 //! - Calls libc makes internally are not interposable: this is why fopen, scandir,
 //!   realpath and friends are hooked themselves. The dynamic loader's own opens
-//!   (shared libraries, `dlopen`) are not recorded: they are outside a workspace in
-//!   practice, and a `dlopen`ed addon inside it is a known gap.
+//!   (`DT_NEEDED` libraries) are not recorded; `dlopen` by path (node addons, Python
+//!   extensions) is, as a read. `dlopen` by bare name or with `$ORIGIN` passes through
+//!   as a tail call, unrecorded, so the loader still sees the real caller.
 //! - Raw `syscall` instructions (Go, static binaries, `io_uring`) bypass libc. Static
 //!   binaries and `io_uring` are detected and reported; a dynamic program issuing raw
 //!   syscalls inline (not through `syscall()`) is not.

@@ -739,3 +739,27 @@ fn read_write_create_open_tells_new_from_existing() {
         (Read, BTreeSet::from([AccessKind::Write]))
     );
 }
+
+#[test]
+fn dlopen_by_path_is_a_read_and_bare_names_keep_the_callers_runpath() {
+    let root = Root::new();
+    let lib_dir = root.path.join(".bin/lib");
+    fs::create_dir_all(&lib_dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/dlx.c");
+    let lib = lib_dir.join("libdlx.so");
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let prog = root.compile("dl", &["-Wl,--enable-new-dtags,-rpath,$ORIGIN/lib", "-ldl"]);
+    // Loading by path: the library file is an input.
+    let out = root.run_ok(prog.to_str().unwrap(), &[".bin/lib/libdlx.so"]);
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    assert_eq!(
+        entry(&root.local(&out.trace), ".bin/lib/libdlx.so").first,
+        Read
+    );
+}

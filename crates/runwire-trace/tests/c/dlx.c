@@ -1,0 +1,2 @@
+/* A tiny library for the dlopen test. */
+int dlx_answer(void) { return 42; }

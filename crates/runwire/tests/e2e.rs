@@ -266,6 +266,7 @@ cases!(
     emptied_dir_variants,
     concurrent_runners,
     quickstart_example,
+    config_inputs_outputs,
 );
 
 #[test]

@@ -1,0 +1,227 @@
+//! A frame proxy between the testee and the reference server. It forwards the client's bytes
+//! untouched and can change what the server sends (a capability added or removed, another
+//! version, an error, garbage), and it can take the server away between two operations:
+//! everything the client wrote before is still forwarded, then every connection and the
+//! socket are closed, so the next call meets a gone runner.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use prost::Message;
+use runwire_proto::v1::{self, server_message::Body};
+
+use crate::case::{Change, Mutation};
+
+/// Bytes that are not a `ServerMessage` (an unfinished varint tag).
+const GARBAGE: [u8; 3] = [0xff, 0xff, 0xff];
+
+#[derive(Debug)]
+pub struct Proxy {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: PathBuf,
+    mutations: Vec<Mutation>,
+    stopped: AtomicBool,
+    accepted: AtomicU32,
+    forwards: Mutex<Vec<Forward>>,
+}
+
+#[derive(Debug)]
+struct Forward {
+    client: UnixStream,
+    up: JoinHandle<()>,
+    down: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on a fresh socket and forwards each connection to `upstream`.
+    pub fn start(upstream: &Path, mutations: Vec<Mutation>) -> io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("runwire-conf-proxy-")
+            .tempdir()?;
+        let path = dir.path().join("s");
+        let listener = UnixListener::bind(&path)?;
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_path_buf(),
+            mutations,
+            stopped: AtomicBool::new(false),
+            accepted: AtomicU32::new(0),
+            forwards: Mutex::new(Vec::new()),
+        });
+        let accept_shared = Arc::clone(&shared);
+        let acceptor = std::thread::spawn(move || accept(&listener, &accept_shared));
+        Ok(Self {
+            path,
+            _dir: dir,
+            shared,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    /// The socket the testee gets in `RUNWIRE_SOCKET`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u32 {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Takes the server away: no new connection is accepted, everything the clients already
+    /// wrote is forwarded, then every connection is closed. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            self.shared.stopped.store(true, Ordering::SeqCst);
+            // Wakes the blocked accept, which then sees the flag.
+            drop(UnixStream::connect(&self.path));
+            let _ = acceptor.join();
+            let _ = std::fs::remove_file(&self.path);
+        }
+        let forwards = std::mem::take(
+            &mut *self
+                .shared
+                .forwards
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for forward in forwards {
+            // Reads still return what is buffered, then end: the up thread forwards the
+            // client's last frames and closes the server side, which ends the session.
+            let _ = forward.client.shutdown(std::net::Shutdown::Read);
+            let _ = forward.up.join();
+            let _ = forward.client.shutdown(std::net::Shutdown::Both);
+            let _ = forward.down.join();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept(listener: &UnixListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = stream else { continue };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
+        let Ok(server) = UnixStream::connect(&shared.upstream) else {
+            continue;
+        };
+        let (Ok(client_read), Ok(client_write), Ok(server_read), Ok(server_write)) = (
+            client.try_clone(),
+            client.try_clone(),
+            server.try_clone(),
+            server.try_clone(),
+        ) else {
+            continue;
+        };
+        let up = std::thread::spawn(move || {
+            let mut client_read = client_read;
+            let mut server_write = server_write;
+            let _ = io::copy(&mut client_read, &mut server_write);
+            let _ = server_write.shutdown(std::net::Shutdown::Write);
+        });
+        let mutations = shared.mutations.clone();
+        let down = std::thread::spawn(move || forward_down(server_read, client_write, &mutations));
+        shared
+            .forwards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Forward { client, up, down });
+    }
+}
+
+/// Server to client, frame by frame, changing frames as the case asks.
+fn forward_down(mut server: UnixStream, mut client: UnixStream, mutations: &[Mutation]) {
+    let mut first = true;
+    loop {
+        let mut prefix = [0u8; 4];
+        if server.read_exact(&mut prefix).is_err() {
+            break;
+        }
+        let mut payload = vec![0u8; u32::from_le_bytes(prefix) as usize];
+        if server.read_exact(&mut payload).is_err() {
+            break;
+        }
+        let changes: Vec<&Change> = mutations
+            .iter()
+            .filter_map(|m| match (m, first) {
+                (Mutation::Hello(c), true) | (Mutation::Answer(c), false) => Some(c),
+                _ => None,
+            })
+            .collect();
+        // A refused handshake ends the connection, as a real server's does.
+        let refused = first && changes.iter().any(|c| matches!(c, Change::Error(_)));
+        first = false;
+        let Some(out) = apply(&payload, &changes) else {
+            break;
+        };
+        let mut frame = (out.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&out);
+        if client.write_all(&frame).is_err() {
+            break;
+        }
+        if refused {
+            break;
+        }
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = server.shutdown(std::net::Shutdown::Both);
+}
+
+/// The changed payload, or `None` to close the connection instead.
+fn apply(payload: &[u8], changes: &[&Change]) -> Option<Vec<u8>> {
+    if changes.is_empty() {
+        return Some(payload.to_vec());
+    }
+    let mut message = v1::ServerMessage::decode(payload).ok()?;
+    for change in changes {
+        match change {
+            Change::Close => return None,
+            Change::Garbage => return Some(GARBAGE.to_vec()),
+            Change::RequestIdOffset(n) => message.request_id += n,
+            Change::Error(code) => {
+                message.body = Some(Body::Error(v1::Error {
+                    code: *code,
+                    message: "the conformance proxy replaced this answer".to_owned(),
+                }));
+            }
+            Change::AddCapability(name) => {
+                if let Some(Body::HelloResponse(hello)) = &mut message.body {
+                    hello.capabilities.push(name.clone());
+                }
+            }
+            Change::RemoveCapability(name) => {
+                if let Some(Body::HelloResponse(hello)) = &mut message.body {
+                    hello.capabilities.retain(|c| c != name);
+                }
+            }
+            Change::Version(version) => {
+                if let Some(Body::HelloResponse(hello)) = &mut message.body {
+                    hello.version = *version;
+                }
+            }
+            Change::MaxFrame(max) => {
+                if let Some(Body::HelloResponse(hello)) = &mut message.body {
+                    hello.max_frame_length = *max;
+                }
+            }
+        }
+    }
+    Some(message.encode_to_vec())
+}

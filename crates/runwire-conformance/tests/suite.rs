@@ -1,0 +1,170 @@
+//! The suite run for real: the Rust testee through every case, the reference server through
+//! every server check, and the harness's verdict logic on testees and lists that must fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use runwire_conformance::outcome::{FailureList, Status};
+use runwire_conformance::{Filter, case, run_clients};
+
+const HARNESS: &str = env!("CARGO_BIN_EXE_runwire-conformance");
+const TESTEE: &str = env!("CARGO_BIN_EXE_runwire-conformance-testee");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cases_dir() -> PathBuf {
+    repo().join("conformance/cases")
+}
+
+#[test]
+fn rust_testee_passes_the_whole_suite_with_no_unexpected_result() {
+    let cases = case::load_dir(&cases_dir()).unwrap();
+    assert!(cases.len() >= 60, "only {} cases", cases.len());
+    let list = FailureList::load(&repo().join("conformance/testees/rust/failures.txt")).unwrap();
+    let report = run_clients(&cases, &[TESTEE.into()], &list, &Filter::default());
+    assert!(report.ok(), "{}", report.text());
+    assert_eq!(report.passed + report.expected_failures, cases.len());
+    assert_eq!(report.skipped, 0);
+}
+
+#[test]
+fn reference_server_passes_every_server_check() {
+    let output = Command::new(HARNESS)
+        .args(["server", "--", HARNESS, "reference-server"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let checks = runwire_conformance::server_check::CHECKS.len();
+    assert_eq!(text, format!("{checks} passed, 0 failed\n"));
+    assert!(output.status.success());
+}
+
+#[test]
+fn a_testee_that_answers_ok_to_everything_fails_most_cases() {
+    // A fake client: answers every operation with {"ok": true} and never talks to the runner.
+    let fake = "while read -r line; do echo '{\"ok\": true}'; done";
+    let cases = case::load_dir(&cases_dir()).unwrap();
+    let report = run_clients(
+        &cases,
+        &["sh".into(), "-c".into(), fake.into()],
+        &FailureList::default(),
+        &Filter::default(),
+    );
+    let status = |name: &str| {
+        report
+            .cases
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.status)
+            .unwrap()
+    };
+    assert_eq!(status("Required.Env.GetEnv.Set"), Status::Failed);
+    assert_eq!(status("Required.Faults.ServerGoneMidRun"), Status::Failed);
+    assert_eq!(status("Required.Reports.FlushedBeforeExit"), Status::Failed);
+    assert!(report.failed > cases.len() / 2, "{}", report.text());
+    let text = report.text();
+    assert!(
+        text.contains("FAILED Required.Env.GetEnv.Set: line "),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unexpected_pass_fails_the_run_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("failures.txt");
+    std::fs::write(
+        &list,
+        "Required.Env.GetEnv.Set  # pretend this client cannot read env vars\n",
+    )
+    .unwrap();
+    let json = dir.path().join("report.json");
+    let output = Command::new(HARNESS)
+        .arg("client")
+        .arg("--failure-list")
+        .arg(&list)
+        .arg("--json")
+        .arg(&json)
+        .args(["--filter", "Required.Env.GetEnv.", "--", TESTEE])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAILED Required.Env.GetEnv.Set: passed, but the failure list says it fails (pretend this client cannot read env vars)"),
+        "{text}"
+    );
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.contains(" passed, 1 failed, ") && last.ends_with(" skipped"),
+        "{last}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["failed"], 1);
+    let entry = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Required.Env.GetEnv.Set")
+        .unwrap();
+    assert_eq!(entry["status"], "unexpected_pass");
+}
+
+#[test]
+fn an_expected_failure_keeps_the_run_green_and_is_reported_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("failures.txt");
+    std::fs::write(
+        &list,
+        "Required.Env.GetEnv.Set  # this fake never reads env vars\n",
+    )
+    .unwrap();
+    // A testee that reports every variable unset: fails exactly the listed case among these.
+    let fake = "while read -r line; do echo '{\"value\": null}'; done";
+    let output = Command::new(HARNESS)
+        .arg("client")
+        .arg("--failure-list")
+        .arg(&list)
+        .args([
+            "--filter",
+            "Required.Env.GetEnv.Set",
+            "--",
+            "sh",
+            "-c",
+            fake,
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("expected failures (from the failure list):\n  Required.Env.GetEnv.Set: this fake never reads env vars\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failure_list_naming_an_unknown_case_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("failures.txt");
+    std::fs::write(&list, "Required.No.Such.Case  # stale\n").unwrap();
+    let output = Command::new(HARNESS)
+        .arg("client")
+        .arg("--failure-list")
+        .arg(&list)
+        .args(["--", TESTEE])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("lists cases that do not exist: Required.No.Such.Case"),
+        "{stderr}"
+    );
+}

@@ -21,3 +21,12 @@ fi
 
 # Build the whole workspace once so the test command starts from compiled artifacts.
 cargo build --workspace --all-targets --locked
+
+# Python client (clients/python): the build and test tools, then the package itself, built
+# from source through maturin's PEP 517 backend. --no-build-isolation reuses the maturin just
+# installed (no second download); a fixed CARGO_TARGET_DIR keeps rebuilds incremental.
+# PIP_BREAK_SYSTEM_PACKAGES: a Debian system python3 refuses user installs otherwise.
+export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+python3 -m pip install --quiet "maturin>=1.9,<2" pytest mypy
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+  python3 -m pip install --quiet --no-build-isolation ./clients/python

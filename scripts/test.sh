@@ -4,3 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --workspace --locked
+
+# Python client (config: clients/python/pyproject.toml; finds the Rust binaries in
+# $CARGO_TARGET_DIR or target/).
+python3 -m pytest clients/python/tests

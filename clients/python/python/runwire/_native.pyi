@@ -1,0 +1,33 @@
+# Types of the native module (clients/python/src/lib.rs); checked against the built module by
+# `python -m mypy.stubtest runwire._native` in tests/test_typing.py. Private: use `runwire`.
+
+__all__ = [
+    "__version__",
+    "CALLER_ERROR_CODES",
+    "ERROR_CODES",
+    "active",
+    "get_env",
+    "get_envs",
+    "ignore_input",
+    "ignore_output",
+    "report_input",
+    "report_output",
+    "report_glob",
+    "disable_cache",
+    "salt",
+]
+
+__version__: str
+CALLER_ERROR_CODES: tuple[tuple[str, int], ...]
+ERROR_CODES: tuple[tuple[str, int], ...]
+
+def active() -> bool: ...
+def get_env(name: bytes, tracked: bool) -> bytes | None: ...
+def get_envs(glob: bytes | None, prefix: bytes | None, tracked: bool) -> list[tuple[bytes, bytes]]: ...
+def ignore_input(path: bytes) -> None: ...
+def ignore_output(path: bytes) -> None: ...
+def report_input(path: bytes) -> None: ...
+def report_output(path: bytes) -> None: ...
+def report_glob(pattern: bytes) -> None: ...
+def disable_cache(reason: str) -> None: ...
+def salt(key: str, value: bytes) -> None: ...

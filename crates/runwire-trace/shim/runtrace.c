@@ -72,7 +72,7 @@ enum kind {
 #error "runtrace: unsupported architecture"
 #endif
 
-enum reason { R_STATIC = 1, R_SETUID = 2, R_IO_URING = 3, R_FOREIGN = 4 };
+enum reason { R_STATIC = 1, R_SETUID = 2, R_IO_URING = 3, R_FOREIGN = 4, R_GO = 5 };
 
 static struct ring_header *g_ring;
 static char *g_data;
@@ -436,6 +436,23 @@ static int inspect_exe(const char *path, int depth) {
             ssize_t got = eh.e_phentsize == sizeof(Elf64_Phdr) ? pread(fd, ph, want, (off_t)eh.e_phoff) : -1;
             for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(Elf64_Phdr); i++)
                 if (ph[i].p_type == PT_INTERP) { result = 0; break; }
+            /* Go programs make file syscalls directly even when dynamically linked (cgo):
+             * the toolchain marks them with an ELF note "Go", type 4 (build id). */
+            for (ssize_t i = 0; result == 0 && got > 0 && i < got / (ssize_t)sizeof(Elf64_Phdr); i++) {
+                if (ph[i].p_type != PT_NOTE) continue;
+                unsigned char notes[512];
+                size_t len = ph[i].p_filesz < sizeof notes ? ph[i].p_filesz : sizeof notes;
+                ssize_t nr = pread(fd, notes, len, (off_t)ph[i].p_offset);
+                for (ssize_t pos = 0; pos + 12 <= nr;) {
+                    uint32_t nh[3];
+                    memcpy(nh, notes + pos, sizeof nh);
+                    if (nh[0] == 3 && nh[2] == 4 && pos + 16 <= nr && memcmp(notes + pos + 12, "Go", 3) == 0) {
+                        result = R_GO;
+                        break;
+                    }
+                    pos += 12 + ((nh[0] + 3) & ~3u) + ((nh[1] + 3) & ~3u);
+                }
+            }
         }
     }
     close(fd);

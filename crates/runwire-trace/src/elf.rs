@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::trace::IncompleteReason;
 
 const PT_INTERP: u32 = 3;
+const PT_NOTE: u32 = 4;
 const EM_X86_64: u16 = 62;
 const EM_AARCH64: u16 = 183;
 
@@ -80,16 +81,50 @@ fn inspect(path: &Path, depth: u8) -> Option<IncompleteReason> {
     let phoff = u64::from_le_bytes(head[32..40].try_into().ok()?);
     let phentsize = u64::from(u16::from_le_bytes([head[54], head[55]]));
     let phnum = u64::from(u16::from_le_bytes([head[56], head[57]]));
-    for i in 0..phnum {
-        let mut ph = [0u8; 4];
+    let mut dynamic = false;
+    let mut notes = Vec::new();
+    for i in 0..phnum.min(256) {
+        let mut ph = [0u8; 56];
         f.read_exact_at(&mut ph, phoff + i * phentsize).ok()?;
-        if u32::from_le_bytes(ph) == PT_INTERP {
-            return None;
+        match u32::from_le_bytes(ph[0..4].try_into().ok()?) {
+            PT_INTERP => dynamic = true,
+            PT_NOTE => notes.push((
+                u64::from_le_bytes(ph[8..16].try_into().ok()?),
+                u64::from_le_bytes(ph[32..40].try_into().ok()?),
+            )),
+            _ => {}
         }
     }
-    Some(IncompleteReason::StaticBinary {
-        program: path.to_owned(),
-    })
+    let program = path.to_owned();
+    if !dynamic {
+        return Some(IncompleteReason::StaticBinary { program });
+    }
+    // Go programs make file syscalls directly even when dynamically linked (cgo); the
+    // toolchain marks them with an ELF note named "Go" of type 4 (build id).
+    for (offset, size) in notes {
+        let mut buf = vec![0u8; usize::try_from(size.min(512)).ok()?];
+        f.read_exact_at(&mut buf, offset).ok()?;
+        if has_go_note(&buf) {
+            return Some(IncompleteReason::GoBinary { program });
+        }
+    }
+    None
+}
+
+fn has_go_note(mut notes: &[u8]) -> bool {
+    let word = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+    while notes.len() >= 12 {
+        let (namesz, descsz, kind) = (word(notes, 0), word(notes, 4), word(notes, 8));
+        if namesz == 3 && kind == 4 && notes.len() >= 15 && &notes[12..15] == b"Go\0" {
+            return true;
+        }
+        let skip = 12 + (namesz as usize).div_ceil(4) * 4 + (descsz as usize).div_ceil(4) * 4;
+        if skip > notes.len() {
+            return false;
+        }
+        notes = &notes[skip..];
+    }
+    false
 }
 
 #[cfg(test)]

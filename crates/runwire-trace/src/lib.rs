@@ -22,8 +22,9 @@
 //!   `__open_2` fortify variants), stat/lstat/fstatat/statx and the `__xstat` family,
 //!   access/faccessat, opendir/fdopendir/readdir/scandir/getdents64, readlink(at),
 //!   realpath, mkdir/rmdir/unlink/rename/link/symlink (+`at` forms), truncate, chdir,
-//!   mkstemp & co, `dlopen` by path, `syscall()` for file syscall numbers and `io_uring_setup`, `system`/
-//!   `popen` (the tracer's variables are restored in `environ` first), and
+//!   mkstemp & co, `dlopen` by path, `syscall()` for file syscall numbers and
+//!   `io_uring_setup`, `system`/`popen` (the tracer's variables are restored in
+//!   `environ` first), and
 //!   `exec*`/`posix_spawn*`. Relative paths resolve against `getcwd()` or, for a dirfd,
 //!   `/proc/self/fd/N`; lexical normalization happens in the supervisor.
 //! - **Channel.** The supervisor creates a sparse ring file on tmpfs; every traced process
@@ -34,8 +35,9 @@
 //!   per-process lock-free set of (kind, path) hashes so repeated accesses cost no record.
 //! - **Children.** `exec*`/`posix_spawn*` re-inject `LD_PRELOAD`, `RUNWIRE_TRACE_RING` and
 //!   (unless the tool chose a value) `UV_USE_IO_URING=0`, so `env -i` does not escape.
-//!   Before exec the shim inspects the target: a static (no `PT_INTERP`), setuid/setgid
-//!   or foreign-architecture program makes the trace incomplete with the program named.
+//!   Before exec the shim inspects the target: a static (no `PT_INTERP`), Go,
+//!   setuid/setgid or foreign-architecture program makes the trace incomplete with the
+//!   program named.
 //!   Every exec and spawn also leaves an expectation that the new image reports in
 //!   (`START` record); one that never does is reported as
 //!   [`IncompleteReason::ShimNotLoaded`].
@@ -48,8 +50,9 @@
 //!   extensions) is, as a read. `dlopen` by bare name or with `$ORIGIN` passes through
 //!   as a tail call, unrecorded, so the loader still sees the real caller.
 //! - Raw `syscall` instructions (Go, static binaries, `io_uring`) bypass libc. Static
-//!   binaries and `io_uring` are detected and reported; a dynamic program issuing raw
-//!   syscalls inline (not through `syscall()`) is not.
+//!   binaries, Go programs (their build-id ELF note, even when dynamically linked) and
+//!   `io_uring` are detected and reported; another dynamic program issuing raw syscalls
+//!   inline (not through `syscall()`) is not.
 //! - A dirfd resolves through `/proc/self/fd`, i.e. the kernel's path (symlinks resolved),
 //!   while `AT_FDCWD`-relative paths use `getcwd()` (also physical).
 //! - `readdir_r` and `fts` inside glibc are not hooked (coreutils ships its own fts, which

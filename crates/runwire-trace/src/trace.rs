@@ -123,6 +123,8 @@ pub enum IncompleteReason {
     SetuidBinary { program: PathBuf },
     /// A program for another architecture or ELF class ran (the shim cannot load there).
     UnsupportedBinary { program: PathBuf },
+    /// A Go program ran: it makes file system calls directly, not through libc.
+    GoBinary { program: PathBuf },
     /// A process set up `io_uring`, whose file operations bypass libc.
     IoUring { program: PathBuf },
     /// A process was exec'd or spawned but the shim never reported from it.
@@ -144,6 +146,7 @@ impl IncompleteReason {
             Self::StaticBinary { .. } => "TRACE_STATIC_BINARY",
             Self::SetuidBinary { .. } => "TRACE_SETUID_BINARY",
             Self::UnsupportedBinary { .. } => "TRACE_UNSUPPORTED_BINARY",
+            Self::GoBinary { .. } => "TRACE_GO_BINARY",
             Self::IoUring { .. } => "TRACE_IO_URING",
             Self::ShimNotLoaded { .. } => "TRACE_SHIM_NOT_LOADED",
             Self::ProcessesStillRunning => "TRACE_PROCESSES_STILL_RUNNING",
@@ -173,6 +176,11 @@ impl std::fmt::Display for IncompleteReason {
             Self::UnsupportedBinary { program } => write!(
                 f,
                 "program {} is for another architecture and cannot be traced",
+                program.display()
+            ),
+            Self::GoBinary { program } => write!(
+                f,
+                "Go program {} makes file system calls directly, bypassing the tracer",
                 program.display()
             ),
             Self::IoUring { program } => {
@@ -411,6 +419,7 @@ impl Builder {
                 1 => IncompleteReason::StaticBinary { program: program() },
                 2 => IncompleteReason::SetuidBinary { program: program() },
                 3 => IncompleteReason::IoUring { program: program() },
+                5 => IncompleteReason::GoBinary { program: program() },
                 _ => IncompleteReason::UnsupportedBinary { program: program() },
             }),
             // Unknown record kinds come from a newer shim: say so rather than guess.

@@ -424,6 +424,30 @@ fn one_client_shared_by_threads_keeps_answers_matched() {
 }
 
 #[test]
+fn a_forked_child_opens_its_own_connection() {
+    let cwd = tempfile::tempdir().unwrap();
+    let (report, _) = run_scenario("fork", EnvPolicy::new(), cwd.path());
+    assert_eq!(
+        report.connections, 2,
+        "the child did not reuse the parent's connection"
+    );
+    assert_eq!(
+        report.declarations,
+        vec![
+            env(b"MODE", Some(b"production")),
+            env(b"VITE_A", Some(b"a")),
+            env(b"VITE_B", Some(b"b")),
+            Declaration::ReportInput {
+                path: PathBuf::from("/from/child")
+            },
+            Declaration::ReportInput {
+                path: PathBuf::from("/from/parent")
+            },
+        ]
+    );
+}
+
+#[test]
 fn bindings_can_list_every_caller_error_code() {
     let names: Vec<&str> = CALLER_ERROR_CODES.iter().map(|c| c.short_name()).collect();
     assert_eq!(
@@ -461,6 +485,7 @@ fn tool_entry() {
         "server_stops" => server_stops(),
         "concurrency" => concurrency(),
         "shared_client" => shared_client(),
+        "fork" => fork(),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -576,12 +601,7 @@ fn exit_right_after_reports() {
     c.disable_cache("last words").unwrap();
     // No destructor, no flush: what was written must already be in the socket.
     // SAFETY: _exit ends the process at once; nothing here relies on cleanup.
-    unsafe { libc_exit(0) };
-}
-
-unsafe extern "C" {
-    #[link_name = "_exit"]
-    fn libc_exit(status: i32) -> !;
+    unsafe { libc::_exit(0) };
 }
 
 fn runner_gone() {
@@ -638,6 +658,45 @@ fn concurrency() {
     for thread in threads {
         thread.join().unwrap();
     }
+}
+
+fn fork() {
+    let c = client();
+    assert_eq!(
+        c.get_env(b"MODE", true).unwrap().as_deref(),
+        Some(&b"production"[..])
+    );
+    // SAFETY: the child only uses the client (its mutex is free: no other thread of this
+    // process touches it) and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // The parent waits for this child before its next call, so the two never race: a
+        // shared connection would show as one connection at the server.
+        // SAFETY: alarm only schedules SIGALRM: a child stuck on a lost answer dies instead
+        // of holding the test's pipes open forever.
+        unsafe { libc::alarm(60) };
+        // Were the parent's connection shared, these frames would interleave with the
+        // parent's and answers would cross.
+        let ok = c.get_env(b"VITE_A", true).ok().flatten().as_deref() == Some(&b"a"[..])
+            && c.report_input("/from/child").is_ok()
+            && !c.faulted();
+        // SAFETY: ends the forked child at once, without running the parent's test harness.
+        unsafe { libc::_exit(i32::from(!ok)) };
+    }
+    assert_eq!(
+        c.get_env(b"VITE_B", true).unwrap().as_deref(),
+        Some(&b"b"[..])
+    );
+    c.report_input("/from/parent").unwrap();
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+    assert!(!c.faulted());
 }
 
 fn shared_client() {

@@ -228,6 +228,10 @@ impl fmt::Display for Diagnostic {
 pub struct ServerReport {
     pub declarations: Vec<Declaration>,
     pub diagnostics: Vec<Diagnostic>,
+    /// How many connections were accepted (refused foreign peers included). Not serialized:
+    /// it depends on how a tool spreads its calls, not on what it declared.
+    #[serde(skip)]
+    pub connections: u64,
 }
 
 impl ServerReport {

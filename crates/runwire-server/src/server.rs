@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -60,6 +61,7 @@ impl Server {
             server_version: config.server_version,
             recorded: Mutex::new(Recorded::default()),
             open: Mutex::new(BTreeSet::new()),
+            accepted: AtomicU64::new(0),
         });
         let (ready_tx, ready_rx) = mpsc::channel();
         let (finish_tx, finish_rx) = oneshot::channel();
@@ -117,6 +119,7 @@ impl RunningServer {
         ServerReport {
             declarations: recorded.declarations,
             diagnostics: recorded.diagnostics,
+            connections: self.shared.accepted.load(Ordering::Relaxed),
         }
     }
 
@@ -269,6 +272,7 @@ fn reaped(done: Result<(), tokio::task::JoinError>, shared: &Shared) {
 }
 
 fn admit(id: u64, stream: Stream, uid: u32, shared: &Arc<Shared>, sessions: &mut JoinSet<()>) {
+    shared.accepted.fetch_add(1, Ordering::Relaxed);
     match stream.peer_creds().map(|creds| (creds.euid(), creds.pid())) {
         Ok((Some(peer_uid), _)) if peer_uid == uid => {}
         Ok((peer_uid, pid)) => {

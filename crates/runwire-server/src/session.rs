@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) recorded: Mutex<Recorded>,
     /// Connections whose session has not ended, for the finish deadline.
     pub(crate) open: Mutex<BTreeSet<u64>>,
+    /// Connections accepted so far.
+    pub(crate) accepted: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]

@@ -338,6 +338,15 @@ static void note_exe_incomplete(int reason, const char *program) {
 static struct { DIR *d; char *path; } g_dirs[DIR_SLOTS];
 static pthread_mutex_t g_dirs_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* fork() while another thread holds the lock would leave the child's copy locked forever:
+ * hold it across fork (atfork handlers, registered at start-up). */
+static void dirs_lock(void) { pthread_mutex_lock(&g_dirs_lock); }
+static void dirs_unlock(void) { pthread_mutex_unlock(&g_dirs_lock); }
+static void after_fork_child(void) {
+    pthread_mutex_init(&g_dirs_lock, NULL);
+    refresh_pid();
+}
+
 static void dir_remember(DIR *d, const char *abs) {
     char *copy = strdup(abs);
     if (!copy) return;
@@ -995,7 +1004,7 @@ __attribute__((constructor)) static void runtrace_init(void) {
     g_data = (char *)map + RING_DATA_OFFSET;
     g_capacity = h->capacity;
     refresh_pid();
-    pthread_atfork(NULL, NULL, refresh_pid);
+    pthread_atfork(dirs_lock, dirs_unlock, after_fork_child);
     g_active = 1;
     char exe[PATH_MAX];
     ssize_t n = get_readlink()("/proc/self/exe", exe, sizeof exe - 1);

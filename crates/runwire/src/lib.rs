@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod exec;
 pub mod globs;
+pub mod node_addon;
 pub mod output;
 pub mod pipeline;
 pub mod plan;

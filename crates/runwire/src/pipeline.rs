@@ -372,7 +372,9 @@ impl CachedExecutor {
             ))
         })?;
         let socket: OsString = server.socket_path().as_os_str().to_owned();
-        let child_env = exec::task_env(ctx, &[("RUNWIRE_SOCKET".into(), socket)]);
+        let mut extra = vec![("RUNWIRE_SOCKET".into(), socket)];
+        extra.extend(crate::node_addon::child_env(ctx));
+        let child_env = exec::task_env(ctx, &extra);
 
         let mut command = TracedCommand::new("sh");
         command

@@ -24,8 +24,7 @@
 //!   realpath, mkdir/rmdir/unlink/rename/link/symlink (+`at` forms), truncate, chdir,
 //!   mkstemp & co, `dlopen` by path, `syscall()` for file syscall numbers and
 //!   `io_uring_setup`, `system`/`popen` (the tracer's variables are restored in
-//!   `environ` first), and
-//!   `exec*`/`posix_spawn*`. Relative paths resolve against `getcwd()` or, for a dirfd,
+//!   `environ` first), and `exec*`/`posix_spawn*`. Relative paths resolve against `getcwd()` or, for a dirfd,
 //!   `/proc/self/fd/N`; lexical normalization happens in the supervisor.
 //! - **Channel.** The supervisor creates a sparse ring file on tmpfs; every traced process
 //!   maps it shared and appends records lock-free (atomic `fetch_add` on a write offset,
@@ -37,10 +36,21 @@
 //!   (unless the tool chose a value) `UV_USE_IO_URING=0`, so `env -i` does not escape.
 //!   Before exec the shim inspects the target: a static (no `PT_INTERP`), Go,
 //!   setuid/setgid or foreign-architecture program makes the trace incomplete with the
-//!   program named.
-//!   Every exec and spawn also leaves an expectation that the new image reports in
+//!   program named. Every exec and spawn also leaves an expectation that the new image reports in
 //!   (`START` record); one that never does is reported as
 //!   [`IncompleteReason::ShimNotLoaded`].
+//!
+//! # Recording rules
+//!
+//! Each hook calls the real function first and classifies the outcome: success gives the
+//! call's own kind; `ENOENT`/`ENOTDIR` give [`AccessKind::NotFound`] (creating the path
+//! later must invalidate); any other failure (`EEXIST`, `EACCES`, `EISDIR`...) proves
+//! something is there and gives [`AccessKind::Stat`]. A read-only open of a directory is
+//! a `Stat` (its listing is recorded separately); `O_RDWR` without `O_TRUNC` records a
+//! `Read` before the write when the file existed. An exec records the program file as a
+//! `Read` and every `PATH` miss before it as `NotFound`. Per path, the supervisor keeps
+//! the first kind in ring order and the set of later kinds; listings collect the names
+//! seen, without `.` and `..`.
 //!
 //! # Limits (each makes the trace incomplete or is documented as not seen)
 //!

@@ -141,7 +141,11 @@ fn add(
     let abs = rel.to_abs(root);
     let meta = match fs::symlink_metadata(&abs) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // Gone, or a parent is no longer a directory: either way the path does not exist.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
             items.insert(rel.as_str().to_owned(), Item::Deleted);
             observe(crate::StoreStep::Archived(rel.as_str().to_owned()));
             return Ok(());

@@ -244,6 +244,11 @@ fn restore_is_byte_identical_with_modes_symlinks_deletions_and_empty_dirs() {
         Path::new("bin.dat")
     );
     assert!(!w.root.join("out/gone.txt").exists());
+
+    // A deleted path whose parent became a file is archived as deleted, not an error.
+    write(&w.root, "p", b"now a file");
+    let o = outputs(&["p/child", "p"]);
+    store(&cache, &w.root, key(2), &fp("y"), &o);
 }
 
 /// `rm -rf out && mkdir out && write out/<variant>.js`, classified from the trace.

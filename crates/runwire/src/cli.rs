@@ -118,7 +118,9 @@ pub fn direct_executor(_ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Execu
 /// Runs the parsed command line; returns the process exit code.
 pub fn main(cli: Cli, make_executor: ExecutorFactory) -> Result<i32, Error> {
     let cwd = match &cli.cwd {
-        Some(dir) => std::path::absolute(dir).map_err(|source| Error::Io {
+        // Physical and normalized, like the current directory the tracer sees through
+        // getcwd(): a `..` or a symlink here would not match the traced paths.
+        Some(dir) => std::fs::canonicalize(dir).map_err(|source| Error::Io {
             path: dir.clone(),
             source,
         })?,

@@ -5,31 +5,126 @@ use std::path::Path;
 
 use crate::error::FingerprintError;
 
-/// Matches `name` against `pattern`, where `*` is any run of bytes and `?` one byte.
-pub fn match_bytes(pattern: &[u8], name: &[u8]) -> bool {
-    // Iterative matcher with one backtrack point: linear in practice, no recursion.
-    let (mut p, mut n) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while n < name.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == name[n]) {
-            p += 1;
-            n += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some(p);
-            mark = n;
-            p += 1;
-        } else if let Some(s) = star {
-            p = s + 1;
-            mark += 1;
-            n = mark;
-        } else {
-            return false;
+/// One element of a parsed env-name glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Lit(u8),
+    One,
+    Run,
+    Set {
+        negated: bool,
+        ranges: Vec<(u8, u8)>,
+    },
+}
+
+impl Tok {
+    fn accepts(&self, b: u8) -> bool {
+        match self {
+            Self::Lit(l) => *l == b,
+            Self::One => true,
+            Self::Run => false,
+            Self::Set { negated, ranges } => {
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&b)) != *negated
+            }
         }
     }
-    while p < pattern.len() && pattern[p] == b'*' {
-        p += 1;
+}
+
+/// Parses the protocol's env-name glob (spec/protocol.md, `GetEnvs.glob`): `*` any run of
+/// bytes, `?` one byte, `[...]` a byte class (`!` or `^` first negates, `a-z` ranges, a `]`
+/// right after the opening is literal), `\` escapes the next byte, inside classes too.
+/// `None` for a malformed pattern (unclosed class, trailing `\`, reversed range).
+fn parse_env_glob(p: &[u8]) -> Option<Vec<Tok>> {
+    let mut toks = Vec::new();
+    let mut i = 0;
+    // One possibly escaped byte at `j`, and the index after it.
+    let byte_at = |j: usize| -> Option<(u8, usize)> {
+        match *p.get(j)? {
+            b'\\' => p.get(j + 1).map(|&b| (b, j + 2)),
+            b => Some((b, j + 1)),
+        }
+    };
+    while i < p.len() {
+        match p[i] {
+            b'*' => {
+                if toks.last() != Some(&Tok::Run) {
+                    toks.push(Tok::Run);
+                }
+                i += 1;
+            }
+            b'?' => {
+                toks.push(Tok::One);
+                i += 1;
+            }
+            b'[' => {
+                i += 1;
+                let negated = matches!(p.get(i), Some(b'!' | b'^'));
+                if negated {
+                    i += 1;
+                }
+                let mut ranges = Vec::new();
+                let mut first = true;
+                loop {
+                    if *p.get(i)? == b']' && !first {
+                        i += 1;
+                        break;
+                    }
+                    first = false;
+                    let (lo, next) = byte_at(i)?;
+                    i = next;
+                    if p.get(i) == Some(&b'-') && p.get(i + 1).is_some_and(|&b| b != b']') {
+                        let (hi, next) = byte_at(i + 1)?;
+                        if hi < lo {
+                            return None;
+                        }
+                        ranges.push((lo, hi));
+                        i = next;
+                    } else {
+                        ranges.push((lo, lo));
+                    }
+                }
+                toks.push(Tok::Set { negated, ranges });
+            }
+            _ => {
+                let (b, next) = byte_at(i)?;
+                toks.push(Tok::Lit(b));
+                i = next;
+            }
+        }
     }
-    p == pattern.len()
+    Some(toks)
+}
+
+/// Matches an env name against the protocol's env-name glob. A malformed pattern (the server
+/// rejects those, so it never reaches here from a tool) matches nothing.
+pub fn match_bytes(pattern: &[u8], name: &[u8]) -> bool {
+    let Some(toks) = parse_env_glob(pattern) else {
+        return false;
+    };
+    // Iterative matcher remembering only the last `*`: linear in practice, no recursion.
+    let (mut t, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match toks.get(t) {
+            Some(Tok::Run) => {
+                star = Some((t, n));
+                t += 1;
+            }
+            Some(tok) if tok.accepts(name[n]) => {
+                t += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((st, sn)) => {
+                    star = Some((st, sn + 1));
+                    t = st + 1;
+                    n = sn + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    toks[t..].iter().all(|tok| *tok == Tok::Run)
 }
 
 /// Checks a path pattern: `/`-separated, relative, segments of literal text, `*`, `?`, or `**`.
@@ -127,6 +222,45 @@ mod tests {
         assert!(match_bytes(b"A?C*", b"ABCxx"));
         assert!(match_bytes(b"*_URL", b"VITE_API_URL"));
         assert!(!match_bytes(b"*_URL", b"VITE_API_URLS"));
+        assert!(match_bytes(b"A*B*C", b"AxxBxxBxxC"));
+        assert!(!match_bytes(b"A*B*C", b"AxxBxxC_"));
+    }
+
+    #[test]
+    fn byte_glob_classes_and_escapes() {
+        let cases: &[(&[u8], &[u8], bool)] = &[
+            (b"[AB]X", b"BX", true),
+            (b"[AB]X", b"CX", false),
+            (b"[!AB]X", b"BX", false),
+            (b"[^AB]X", b"CX", true),
+            (b"V[A-C]_*", b"VB_x", true),
+            (b"V[A-C]_*", b"VD_x", false),
+            (b"[]]", b"]", true),
+            (b"[!]]", b"]", false),
+            (b"[a-]", b"-", true),
+            (b"[\\]]", b"]", true),
+            (b"\\*", b"*", true),
+            (b"\\*", b"A", false),
+            (b"\\?X", b"?X", true),
+            (b"**", b"anything", true),
+            (b"[\xff]", b"\xff", true),
+        ];
+        for (p, n, want) in cases {
+            assert_eq!(
+                match_bytes(p, n),
+                *want,
+                "{:?} vs {:?}",
+                String::from_utf8_lossy(p),
+                String::from_utf8_lossy(n)
+            );
+        }
+        for bad in [&b"[AB"[..], b"X\\", b"[z-a]"] {
+            assert!(
+                !match_bytes(bad, b"A"),
+                "malformed {:?} matches nothing",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

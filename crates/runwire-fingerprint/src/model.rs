@@ -85,7 +85,8 @@ pub struct TraceModel {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum EnvSelector {
-    /// `*` matches any run of bytes, `?` exactly one byte; everything else is literal.
+    /// The protocol's env-name glob over bytes: `*`, `?`, `[...]` classes, `\` escapes
+    /// (spec/protocol.md, `GetEnvs.glob`); matched by [`crate::glob::match_bytes`].
     Glob(Vec<u8>),
     Prefix(Vec<u8>),
 }

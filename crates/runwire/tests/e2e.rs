@@ -267,6 +267,7 @@ cases!(
     concurrent_runners,
     quickstart_example,
     config_inputs_outputs,
+    force_and_no_cache,
 );
 
 #[test]

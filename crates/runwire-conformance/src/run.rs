@@ -79,6 +79,10 @@ impl<'c> Run<'c> {
             None
         };
 
+        // The testee runs in the case's work directory: arguments naming files relative to
+        // the harness's directory (`node conformance/testees/node/testee.mjs`) are made
+        // absolute first.
+        let command: Vec<OsString> = command.iter().map(absolute_if_exists).collect();
         let (program, args) = command.split_first().ok_or("the testee command is empty")?;
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -190,7 +194,9 @@ impl<'c> Run<'c> {
         }
 
         let text = String::from_utf8_lossy(&stderr);
-        let warnings = text.lines().filter(|l| l.starts_with("runwire:")).count();
+        // The message starts with `runwire:`; a language may decorate it (Python's warnings
+        // put `file:line: RunwireWarning: ` before it), so the prefix may come after that.
+        let warnings = text.lines().filter(|l| l.contains("runwire: ")).count();
         if warnings != case.warnings as usize {
             failures.push(format!(
                 "testee: {warnings} `runwire:` warning line(s) on stderr, expected {}{}",
@@ -304,6 +310,15 @@ impl<'c> Run<'c> {
                 }
             }
         }
+    }
+}
+
+fn absolute_if_exists(arg: &OsString) -> OsString {
+    let path = Path::new(arg);
+    if path.is_relative() && path.components().count() > 1 && path.exists() {
+        std::path::absolute(path).map_or_else(|_| arg.clone(), PathBuf::into_os_string)
+    } else {
+        arg.clone()
     }
 }
 

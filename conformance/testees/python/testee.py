@@ -1,0 +1,90 @@
+"""The Python testee of the runwire conformance suite: a tool that uses the public API of the
+``runwire`` package and nothing else. The harness sends one JSON operation per stdin line and
+reads one JSON result per stdout line (conformance/README.md, "Writing a testee"). Byte
+strings are base64; the ``*_bytes`` functions and bytes arguments carry them unchanged."""
+
+import base64
+import json
+import os
+import sys
+import threading
+
+import runwire
+
+PATH_REPORTS = ("ignore_input", "ignore_output", "report_input", "report_output")
+
+
+def arg(request, field):
+    return base64.b64decode(request.get(field, ""))
+
+
+def encode(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def perform(request):
+    op = request.get("op")
+    tracked = bool(request.get("tracked", False))
+    try:
+        if op == "get_env":
+            value = runwire.get_env_bytes(arg(request, "name"), tracked=tracked)
+            return {"value": None if value is None else encode(value)}
+        if op == "get_envs":
+            if "glob" in request:
+                found = runwire.get_envs_bytes(arg(request, "glob"), tracked=tracked)
+            else:
+                found = runwire.get_envs_bytes(prefix=arg(request, "prefix"), tracked=tracked)
+            return {"vars": [[encode(name), encode(value)] for name, value in found.items()]}
+        if op in PATH_REPORTS:
+            getattr(runwire, op)(arg(request, "path"))
+        elif op == "report_glob":
+            runwire.report_glob(arg(request, "pattern"))
+        elif op == "disable_cache":
+            runwire.disable_cache(request["reason"])
+        elif op == "salt":
+            runwire.salt(request["key"], arg(request, "value"))
+        elif op == "chdir":
+            os.chdir(arg(request, "path"))
+        elif op == "own_env":
+            value = os.environb.get(arg(request, "name"))
+            return {"value": None if value is None else encode(value)}
+        elif op == "threads":
+            return {"results": threads(request)}
+        else:
+            return {"unsupported": f"unknown op {op!r}"}
+    except runwire.RunwireError as error:
+        return {"error": {"code": error.code}}
+    except OSError as error:
+        return {"failed": str(error)}
+    return {"ok": True}
+
+
+def threads(request):
+    """Runs the inner operation `repeat` times on each of `threads` threads, sharing the
+    client (the module's), and returns the results thread by thread."""
+    count, repeat, inner = request["threads"], request["repeat"], request["do"]
+    results = [None] * count
+
+    def work(index):
+        results[index] = [perform(inner) for _ in range(repeat)]
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return [result for per_thread in results for result in per_thread]
+
+
+def main():
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("op") == "exit":
+            # Leave at once, closing nothing: reports already sent must survive.
+            os._exit(0)
+        sys.stdout.write(json.dumps(perform(request)) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

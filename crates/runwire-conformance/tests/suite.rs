@@ -97,10 +97,10 @@ fn an_unexpected_pass_fails_the_run_through_the_command_line() {
         text.contains("FAILED Required.Env.GetEnv.Set: passed, but the failure list says it fails (pretend this client cannot read env vars)"),
         "{text}"
     );
-    let last = text.lines().last().unwrap();
+    let summary = text.lines().last().unwrap();
     assert!(
-        last.contains(" passed, 1 failed, ") && last.ends_with(" skipped"),
-        "{last}"
+        summary.contains(" passed, 1 failed, ") && summary.ends_with(" skipped"),
+        "{summary}"
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

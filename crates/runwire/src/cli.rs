@@ -14,10 +14,27 @@ use crate::plan::{Plan, Selection};
 use crate::scheduler::{self, RunOptions};
 use crate::workspace::Workspace;
 
+const AFTER_HELP: &str = "\
+Examples:
+  runwire run build                  run `build` in the current package (and its dependsOn)
+  runwire run build -r               ... in every workspace package, dependencies first
+  runwire run test --filter 'app-*'  ... in the packages whose name matches
+  runwire run build -- --mode prod   append arguments to the command
+  runwire run build --dry-run --json the plan, with the cache status of every task
+  runwire explain build              every difference between now and each cached variant
+
+Environment:
+  RUNWIRE_CACHE_DIR  cache directory (default: <workspace>/node_modules/.cache/runwire)
+  NO_COLOR           disable colors (they are only used on a terminal anyway)
+
+Tasks run with a strict environment: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG,
+LANGUAGE, LC_*, TMPDIR, TZ, CI, NO_COLOR, FORCE_COLOR, plus the task's `env` and
+`passThroughEnv` from runwire.json; tools ask for anything else through the protocol.";
+
 /// runwire: a task runner with a content-addressed cache and a protocol through which the
 /// tools it spawns declare what they depend on.
 #[derive(Debug, Parser)]
-#[command(name = "runwire", version, about, long_about = None)]
+#[command(name = "runwire", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Run as if started in this directory.
     #[arg(short = 'C', long = "cwd", value_name = "DIR", global = true)]
@@ -355,4 +372,27 @@ fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Re
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help text and the README list exactly the pass-through defaults the code uses.
+    #[test]
+    fn documented_pass_through_list_matches_the_code() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        for name in crate::env::DEFAULT_PASS_THROUGH {
+            assert!(AFTER_HELP.contains(name), "--help misses {name}");
+            assert!(readme.contains(&format!("`{name}`")), "README misses {name}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

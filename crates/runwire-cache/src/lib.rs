@@ -289,7 +289,7 @@ impl Cache {
         new: &NewEntry<'_>,
         observe: &mut dyn FnMut(StoreStep),
     ) -> Result<i64, CacheError> {
-        for _attempt in 0..3 {
+        for _attempt in 0..5 {
             let manifest = archive::build(new.workspace_root, new.outputs, &self.blobs, observe)?;
             let stdio = if new.stdio.is_empty() {
                 None
@@ -399,6 +399,47 @@ impl Cache {
         tx.commit()?;
         self.blobs.sweep_tmp(std::time::Duration::from_secs(3600));
         Ok(evicted)
+    }
+
+    /// Collects garbage a crash can leave: blob files no index row knows (written, then the
+    /// writer died before committing) and temp files, both only when older than `min_age`
+    /// (a live store may be about to commit them), plus unreferenced blob rows. Returns how
+    /// many files went.
+    pub fn gc(&self, min_age: std::time::Duration) -> Result<usize, CacheError> {
+        let tx = self.begin()?;
+        self.gc_orphans(&tx)?;
+        let known: std::collections::HashSet<Vec<u8>> = {
+            let mut stmt = tx.prepare_cached("SELECT hash FROM blobs")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for shard in std::fs::read_dir(self.blobs.dir())
+            .map_err(io("listing", self.blobs.dir()))?
+            .flatten()
+        {
+            let Ok(files) = std::fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = f.file_name();
+                let hash = name.to_str().and_then(Hash32::from_hex);
+                if hash.is_some_and(|h| known.contains(h.0.as_slice())) {
+                    continue;
+                }
+                let old = f
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| now.duration_since(m).unwrap_or_default() >= min_age);
+                if old && std::fs::remove_file(f.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        self.blobs.sweep_tmp(min_age);
+        Ok(removed)
     }
 
     fn drop_entry(&self, id: i64) -> Result<(), CacheError> {

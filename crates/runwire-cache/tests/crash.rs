@@ -126,6 +126,24 @@ fn sigkill_at_50_seeded_points_leaves_a_consistent_cache() {
     assert_consistent(&cache_dir);
     assert_store_and_restore_work(&cache_dir, &ws);
     assert_consistent(&cache_dir);
+    // Garbage the kills left (blob files never committed, temp files) goes, and nothing a
+    // committed entry needs goes with it.
+    let cache = Cache::open(&cache_dir, CacheOptions::default()).unwrap();
+    cache.gc(std::time::Duration::ZERO).unwrap();
+    let tmp_left = std::fs::read_dir(cache_dir.join("tmp")).unwrap().count();
+    assert_eq!(tmp_left, 0, "temp files are swept");
+    let files: u64 = std::fs::read_dir(cache_dir.join("blobs"))
+        .unwrap()
+        .map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap().count() as u64)
+        .sum();
+    assert_eq!(
+        files,
+        cache.info().unwrap().blobs,
+        "every blob file left is known to the index"
+    );
+    drop(cache);
+    assert_consistent(&cache_dir);
+    assert_store_and_restore_work(&cache_dir, &ws);
 }
 
 #[test]

@@ -763,3 +763,34 @@ fn same_fingerprint_replaces_the_variant() {
     cache.restore(&entries[0], &w.root).unwrap();
     assert_eq!(std::fs::read(w.root.join("a")).unwrap(), b"second");
 }
+
+#[test]
+fn gc_removes_old_unreferenced_blob_files_only() {
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    write(&w.root, "kept", b"kept");
+    store(&cache, &w.root, key(30), &fp("gc"), &outputs(&["kept"]));
+    // Blob files a killed writer left behind: one old, one fresh.
+    let old = cache.blob_path(&Hash32::of(b"orphan-old"));
+    let fresh = cache.blob_path(&Hash32::of(b"orphan-fresh"));
+    for (p, data) in [(&old, &b"orphan-old"[..]), (&fresh, &b"orphan-fresh"[..])] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    let two_hours_ago = SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    assert_eq!(cache.gc(std::time::Duration::from_secs(3600)).unwrap(), 1);
+    assert!(!old.exists());
+    assert!(
+        fresh.exists(),
+        "a fresh file may belong to a store about to commit"
+    );
+    assert!(cache.blob_path(&Hash32::of(b"kept")).exists());
+    let entry = cache.lookup(&key(30)).unwrap().remove(0);
+    cache.restore(&entry, &w.root).unwrap();
+}

@@ -386,7 +386,10 @@ mod tests {
                 .unwrap();
         for name in crate::env::DEFAULT_PASS_THROUGH {
             assert!(AFTER_HELP.contains(name), "--help misses {name}");
-            assert!(readme.contains(&format!("`{name}`")), "README misses {name}");
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README misses {name}"
+            );
         }
     }
 

@@ -30,3 +30,11 @@ export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER
 python3 -m pip install --quiet "maturin>=1.9,<2" pytest mypy
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
   python3 -m pip install --quiet --no-build-isolation ./clients/python
+
+# Node client (clients/node): its dev dependencies (@napi-rs/cli for the .d.ts, the published
+# @voidzero-dev/vite-task-client 0.2.0 for the parity test) and the vite e2e fixture app
+# (vite 8.3.8, pinned in its package-lock.json). The addon itself was built by the cargo
+# build above (librunwire_node.so beside the runwire binary).
+for dir in clients/node clients/node/test/vite-app; do
+  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+done

@@ -8,3 +8,8 @@ cargo test --workspace --locked
 # Python client (config: clients/python/pyproject.toml; finds the Rust binaries in
 # $CARGO_TARGET_DIR or target/).
 python3 -m pytest clients/python/tests
+
+# Node client and the vanilla vite e2e (finds the Rust binaries in $CARGO_TARGET_DIR or
+# target/; installed by scripts/install.sh), then the committed addon.d.ts against what
+# napi-rs generates from the current Rust source.
+(cd clients/node && node --test test/*.test.mjs && node scripts/dts.mjs --check)

@@ -416,9 +416,8 @@ impl CachedExecutor {
             untracked_envs: Self::untracked_envs(ctx),
         };
         let hasher = Hasher::new(Some(&self.memo), wall_start);
-        let mut classified = fp::classify(&record, &options, &self.env_key, &hasher)
+        let classified = fp::classify(&record, &options, &self.env_key, &hasher)
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
-        mark_created_dirs(&self.root, &record.trace, &mut classified.outputs);
         let mut not_cached: Vec<String> = classified
             .verdict
             .reasons
@@ -496,31 +495,6 @@ impl CachedExecutor {
             }
         }
         Ok(lines)
-    }
-}
-
-/// A directory that did not exist before the run (first access: not found, or deleted) and
-/// that the run created holds only what the run put there, so restoring it must empty it
-/// first, like an emptied directory. `rm -rf out && mkdir out && cp ...` on a fresh
-/// checkout is the case: without this, restoring its entry over another variant's `out/`
-/// would leave that variant's files behind.
-fn mark_created_dirs(root: &Path, trace: &fp::TraceModel, outputs: &mut fp::OutputSet) {
-    for (path, access) in &trace.accesses {
-        let absent_before = matches!(access.first, fp::Access::NotFound | fp::Access::Delete);
-        if !absent_before || !access.later.contains(&fp::Access::Create) || !path.is_dir() {
-            continue;
-        }
-        let Some(rel) = path
-            .strip_prefix(root)
-            .ok()
-            .and_then(Path::to_str)
-            .and_then(|s| RelPath::parse(s).ok())
-        else {
-            continue;
-        };
-        if !rel.is_root() && outputs.paths.contains(&rel) {
-            outputs.emptied_dirs.insert(rel);
-        }
     }
 }
 

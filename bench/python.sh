@@ -6,6 +6,8 @@
 # Extra arguments go to bench/python_startup.py (--runs N, --batch N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q -p runwire-test-server
-server="${CARGO_TARGET_DIR:-target}/debug/runwire-test-server"
+# Release, as the runner a user runs: a debug server would add its own slowness to the
+# contender's handshake and query.
+cargo build -q --release -p runwire-test-server
+server="${CARGO_TARGET_DIR:-target}/release/runwire-test-server"
 "$server" --env X=bench --report /dev/null -- python3 bench/python_startup.py "$@"

@@ -19,6 +19,12 @@ BASELINE = "pass"
 CONTENDER = "import runwire; runwire.get_env('X')"
 CHECK = "import runwire, sys; sys.exit(0 if runwire.get_env('X') == 'bench' else 3)"
 GOAL_MS = 5.0
+# Inside the contender process: where its added time goes (less noisy than process timing).
+BREAKDOWN = (
+    "import time; t0 = time.perf_counter(); import runwire; t1 = time.perf_counter(); "
+    "runwire.get_env('X'); t2 = time.perf_counter(); runwire.get_env('X'); t3 = time.perf_counter(); "
+    "print((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)"
+)
 
 
 def once(code: str) -> float:
@@ -47,6 +53,12 @@ def main() -> int:
         for _ in range(args.batch):
             cont.append(once(CONTENDER))
 
+    parts: list[list[float]] = [[], [], []]
+    for _ in range(min(args.runs, 100)):
+        out = subprocess.run([sys.executable, "-c", BREAKDOWN], check=True, capture_output=True, text=True)
+        for part, value in zip(parts, out.stdout.split()):
+            part.append(float(value))
+
     def row(name: str, code: str, xs: list[float]) -> None:
         print(f"{name:<10} mean {statistics.mean(xs):7.2f} ms  median {statistics.median(xs):7.2f} ms  ({code})")
 
@@ -59,6 +71,11 @@ def main() -> int:
         f"added: mean {added_mean:+.2f} ms, median {added_median:+.2f} ms "
         f"(ratio {statistics.median(cont) / statistics.median(base):.3f}); goal <= {GOAL_MS:.0f} ms: "
         + ("met" if added_median <= GOAL_MS else "NOT met")
+    )
+    imp, first, second = (statistics.median(p) for p in parts)
+    print(
+        f"inside the contender (medians of {len(parts[0])}): import runwire {imp:.2f} ms, "
+        f"first get_env (connect + handshake + query) {first:.2f} ms, next get_env {second:.3f} ms"
     )
     return 0
 

@@ -25,8 +25,6 @@ the wire: ``str`` arguments are encoded and values decoded like ``os.fsencode`` 
 ``*_bytes`` functions take and return ``bytes`` as they are.
 """
 
-from __future__ import annotations
-
 import os
 
 from runwire import _native
@@ -44,8 +42,9 @@ from runwire._errors import (
     RunwireWarning,
 )
 
-# Deliberately no `typing` import: it costs milliseconds at start-up and every tool that
-# imports runwire would pay them. Annotations are strings (the __future__ import above).
+# Start-up matters (every tool run pays it): no `typing` import (milliseconds), and no
+# `from __future__ import annotations` (another module load); annotations that Python 3.9
+# cannot evaluate are quoted instead.
 
 __version__: str = _native.__version__
 
@@ -117,7 +116,7 @@ def active() -> bool:
     return _native.active()
 
 
-def get_env_bytes(name: str | bytes, *, tracked: bool = True) -> bytes | None:
+def get_env_bytes(name: "str | bytes", *, tracked: bool = True) -> "bytes | None":
     """The runner's value of the variable ``name`` as bytes; ``None`` when it is unset or
     there is no runner. ``tracked``: the run depends on it, so a change of the value (set or
     unset included) is a cache miss; ``tracked=False`` only reads it."""
@@ -126,7 +125,7 @@ def get_env_bytes(name: str | bytes, *, tracked: bool = True) -> bytes | None:
     return _native.get_env(_encode(name, "get_env name"), _flag(tracked, "tracked"))
 
 
-def get_env(name: str | bytes, *, tracked: bool = True) -> str | None:
+def get_env(name: "str | bytes", *, tracked: bool = True) -> "str | None":
     """The runner's value of the variable ``name`` (``None``: unset, or no runner). See
     :func:`get_env_bytes`; the value is decoded like ``os.fsdecode``."""
     # Each public function calls _native itself: a fault warning points two frames up.
@@ -137,11 +136,11 @@ def get_env(name: str | bytes, *, tracked: bool = True) -> str | None:
 
 
 def get_envs_bytes(
-    glob: str | bytes | None = None,
+    glob: "str | bytes | None" = None,
     *,
-    prefix: str | bytes | None = None,
+    prefix: "str | bytes | None" = None,
     tracked: bool = True,
-) -> dict[bytes, bytes]:
+) -> "dict[bytes, bytes]":
     """Every variable of the runner whose name matches ``glob`` (``*``, ``?``, ``[...]``,
     ``\\`` over the whole name: ``"VITE_*"``) or starts with ``prefix`` (literally), as bytes,
     sorted by name. Give exactly one of the two. ``tracked``: the run depends on the whole
@@ -152,11 +151,11 @@ def get_envs_bytes(
 
 
 def get_envs(
-    glob: str | bytes | None = None,
+    glob: "str | bytes | None" = None,
     *,
-    prefix: str | bytes | None = None,
+    prefix: "str | bytes | None" = None,
     tracked: bool = True,
-) -> dict[str, str]:
+) -> "dict[str, str]":
     """As :func:`get_envs_bytes`, names and values decoded like ``os.fsdecode``."""
     if not _native.active():
         return {}
@@ -164,40 +163,40 @@ def get_envs(
     return {os.fsdecode(name): os.fsdecode(value) for name, value in pairs}
 
 
-def _selector(glob: object, prefix: object) -> tuple[bytes | None, bytes | None]:
+def _selector(glob: object, prefix: object) -> "tuple[bytes | None, bytes | None]":
     return (
         None if glob is None else _encode(glob, "get_envs glob"),
         None if prefix is None else _encode(prefix, "get_envs prefix"),
     )
 
 
-def ignore_input(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> None:
+def ignore_input(path: "str | bytes | os.PathLike[str] | os.PathLike[bytes]") -> None:
     """Nothing at or under ``path`` is an input of this run (a private cache the tool reads).
     A relative path is resolved against the current directory now."""
     if _native.active():
         _native.ignore_input(_encode_path(path, "ignore_input path"))
 
 
-def ignore_output(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> None:
+def ignore_output(path: "str | bytes | os.PathLike[str] | os.PathLike[bytes]") -> None:
     """Nothing at or under ``path`` is an output of this run: the runner neither archives nor
     restores it."""
     if _native.active():
         _native.ignore_output(_encode_path(path, "ignore_output path"))
 
 
-def report_input(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> None:
+def report_input(path: "str | bytes | os.PathLike[str] | os.PathLike[bytes]") -> None:
     """``path`` is an input even if the runner did not see it read (read by a daemon)."""
     if _native.active():
         _native.report_input(_encode_path(path, "report_input path"))
 
 
-def report_output(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> None:
+def report_output(path: "str | bytes | os.PathLike[str] | os.PathLike[bytes]") -> None:
     """``path`` is an output of this run."""
     if _native.active():
         _native.report_output(_encode_path(path, "report_output path"))
 
 
-def report_glob(pattern: str | bytes) -> None:
+def report_glob(pattern: "str | bytes") -> None:
     """The run depends on the set of paths matching ``pattern`` (relative to the current
     directory): a file appearing or disappearing there is a cache miss."""
     if _native.active():
@@ -210,7 +209,7 @@ def disable_cache(reason: str) -> None:
         _native.disable_cache(_text(reason, "disable_cache reason", lossy=True))
 
 
-def salt(key: str, value: str | bytes) -> None:
+def salt(key: str, value: "str | bytes") -> None:
     """A fact the outputs depend on that the runner cannot observe (a compiler version): a
     different value is a different cache entry."""
     if _native.active():

@@ -6,8 +6,6 @@ exactly the codes the native module reports, which the Rust side derives from th
 Runner-side faults are never exceptions: they become one ``RunwireWarning``.
 """
 
-from __future__ import annotations
-
 
 class RunwireWarning(UserWarning):
     """The runner could not be reached or refused a call; the call did nothing, and the runner

@@ -13,3 +13,7 @@ python3 -m pytest clients/python/tests
 # target/; installed by scripts/install.sh), then the committed addon.d.ts against what
 # napi-rs generates from the current Rust source.
 (cd clients/node && node --test test/*.test.mjs && node scripts/dts.mjs --check)
+
+# Conformance suite (conformance/README.md): the Rust, Python and Node clients through every
+# case with their expected-failure lists, then the server checks on the reference server.
+conformance/run.sh

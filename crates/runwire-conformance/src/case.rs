@@ -628,6 +628,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Case, CaseError> {
             "every case needs `doc` (what it checks) and `spec` (where spec/ says so)".to_owned(),
         ));
     }
+    if let Some(at) = case.steps.iter().position(|s| matches!(s, Step::Exit))
+        && at + 1 != case.steps.len()
+    {
+        return Err(syntax(
+            "`exit` ends the testee: no step may follow it".to_owned(),
+        ));
+    }
     if case.socket != SocketMode::Set && case.needs_proxy() {
         return Err(syntax(
             "proxy changes, stop-server and connections need `socket set`".to_owned(),
@@ -803,6 +810,11 @@ warnings 1
                 "unknown error code `NOPE`",
             ),
             ("Required.A", "case Required.A\n", "every case needs `doc`"),
+            (
+                "Required.A",
+                "case Required.A\ndoc x\nspec y\nexit\nop own_env \"A\" => unset\n",
+                "no step may follow it",
+            ),
         ];
         for (name, text, expected) in cases {
             let error = parse_text(name, text).unwrap_err().to_string();

@@ -190,8 +190,10 @@ fn reference_server() -> Result<ExitCode, String> {
         }
     }
     let report = server.finish(Duration::from_secs(2));
-    for diagnostic in &report.diagnostics {
-        eprintln!("reference server: {diagnostic}");
-    }
+    // The server checks send faulty frames on purpose; the count is enough here.
+    eprintln!(
+        "reference server: {} protocol fault(s) recorded",
+        report.diagnostics.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,98 @@
+// The Node testee of the runwire conformance suite: a tool that uses the public API of the npm
+// package `runwire` (clients/node) and nothing else. The harness sends one JSON operation per
+// stdin line and reads one JSON result per stdout line (conformance/README.md, "Writing a
+// testee"). Byte strings are base64. JS strings cannot carry bytes that are not UTF-8, so an
+// operation with such an argument answers {"unsupported"} (failures.txt lists those cases).
+//
+// The package comes from RUNWIRE_CONFORMANCE_NODE_PACKAGE (a path or package name), else
+// from this repository's clients/node; its addon from RUNWIRE_NODE_ADDON, as under a runner.
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+
+const where = process.env.RUNWIRE_CONFORMANCE_NODE_PACKAGE;
+const runwire = (
+  await import(where ? (where.startsWith('/') ? pathToFileURL(where).href : where) : '../../../clients/node/index.mjs')
+).default;
+
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+class NotUtf8 extends Error {}
+
+/** A base64 argument as a JS string; bytes that are not UTF-8 cannot be one. */
+function text(request, field) {
+  try {
+    return strict.decode(Buffer.from(request[field] ?? '', 'base64'));
+  } catch {
+    throw new NotUtf8(`${field} is not UTF-8: a JS string cannot carry it`);
+  }
+}
+
+const encode = (string) => Buffer.from(string, 'utf8').toString('base64');
+
+function perform(request) {
+  const options = { tracked: Boolean(request.tracked) };
+  try {
+    switch (request.op) {
+      case 'get_env': {
+        const value = runwire.getEnv(text(request, 'name'), options);
+        return { value: value === undefined ? null : encode(value) };
+      }
+      case 'get_envs': {
+        const query = 'glob' in request ? text(request, 'glob') : { prefix: text(request, 'prefix') };
+        const found = runwire.getEnvs(query, options);
+        return { vars: Object.entries(found).map(([name, value]) => [encode(name), encode(value)]) };
+      }
+      case 'ignore_input':
+        runwire.ignoreInput(text(request, 'path'));
+        break;
+      case 'ignore_output':
+        runwire.ignoreOutput(text(request, 'path'));
+        break;
+      case 'report_input':
+        runwire.reportInput(text(request, 'path'));
+        break;
+      case 'report_output':
+        runwire.reportOutput(text(request, 'path'));
+        break;
+      case 'report_glob':
+        runwire.reportGlob(text(request, 'pattern'));
+        break;
+      case 'disable_cache':
+        runwire.disableCache(request.reason);
+        break;
+      case 'salt':
+        runwire.salt(request.key, text(request, 'value'));
+        break;
+      case 'chdir':
+        process.chdir(text(request, 'path'));
+        break;
+      case 'own_env': {
+        const value = process.env[text(request, 'name')];
+        return { value: value === undefined ? null : encode(value) };
+      }
+      case 'threads': {
+        // JS has no shared-memory threads for one client object: the calls run one after
+        // another, which still checks that each answer is right and recorded once.
+        const results = [];
+        for (let i = 0; i < request.threads * request.repeat; i += 1) results.push(perform(request.do));
+        return { results };
+      }
+      default:
+        return { unsupported: `unknown op ${JSON.stringify(request.op)}` };
+    }
+  } catch (error) {
+    if (error instanceof NotUtf8) return { unsupported: error.message };
+    if (error && typeof error.code === 'string' && /^[A-Z_]+$/.test(error.code)) {
+      return { error: { code: error.code } };
+    }
+    return { failed: String(error && error.message ? error.message : error) };
+  }
+  return { ok: true };
+}
+
+for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  const request = JSON.parse(line);
+  // Leave at once, closing nothing: reports already sent must survive.
+  if (request.op === 'exit') process.exit(0);
+  process.stdout.write(`${JSON.stringify(perform(request))}\n`);
+}

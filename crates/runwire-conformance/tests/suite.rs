@@ -168,3 +168,38 @@ fn a_failure_list_naming_an_unknown_case_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn server_mode_fails_a_server_that_hangs_up_on_everyone() {
+    // A "server" that accepts every connection and closes it at once.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("s");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let report = runwire_conformance::run_server_checks(
+        &socket,
+        &FailureList::default(),
+        &Filter::default(),
+    );
+    let failed: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.status == Status::Failed)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        failed.contains(&"Required.Server.Handshake.Version1"),
+        "{failed:?}"
+    );
+    assert!(failed.contains(&"Required.Server.GetEnv.Set"), "{failed:?}");
+    assert!(!report.ok());
+    let text = report.text();
+    assert!(
+        text.contains("FAILED Required.Server.Handshake.Version1: the server closed the connection instead of answering"),
+        "{text}"
+    );
+}

@@ -35,7 +35,28 @@ enum Mode {
     Strace,
 }
 
-fn run(mode: Mode, program: &str, args: &[&str]) -> Duration {
+/// CPU time (user + system) of this process and its waited-for children so far.
+fn cpu_time() -> Duration {
+    let mut total = Duration::ZERO;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
+        // SAFETY: getrusage fills the struct it is given.
+        let ru = unsafe {
+            assert_eq!(libc::getrusage(who, ru.as_mut_ptr()), 0);
+            ru.assume_init()
+        };
+        for tv in [ru.ru_utime, ru.ru_stime] {
+            let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+            let micros = u64::try_from(tv.tv_usec).unwrap_or(0);
+            total += Duration::from_secs(secs) + Duration::from_micros(micros);
+        }
+    }
+    total
+}
+
+/// Wall time and CPU time of one run (CPU time is robust when the machine is loaded).
+fn run(mode: Mode, program: &str, args: &[&str]) -> (Duration, Duration) {
+    let cpu = cpu_time();
     let start = Instant::now();
     match mode {
         Mode::Untraced => {
@@ -68,7 +89,7 @@ fn run(mode: Mode, program: &str, args: &[&str]) -> Duration {
             assert!(st.success(), "strace {program} failed");
         }
     }
-    start.elapsed()
+    (start.elapsed(), cpu_time().saturating_sub(cpu))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -87,25 +108,32 @@ fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) 
         run(m, program, args);
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
+    let mut cpus: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
     for _ in 0..rounds {
         for (i, &m) in modes.iter().enumerate() {
-            times[i].push(run(m, program, args));
+            let (wall, cpu) = run(m, program, args);
+            times[i].push(wall);
+            cpus[i].push(cpu);
         }
     }
     let base = median(times[0].clone());
+    let base_cpu = median(cpus[0].clone());
     let ratio = median(times[1].clone()).as_secs_f64() / base.as_secs_f64();
-    println!("{name} (median of {rounds}):");
+    println!("{name} (median of {rounds}; wall, then CPU user+sys):");
     for (i, &m) in modes.iter().enumerate() {
         let t = median(times[i].clone());
+        let c = median(cpus[i].clone());
         let label = match m {
             Mode::Untraced => "untraced (baseline)",
             Mode::Traced => "runwire-trace",
             Mode::Strace => "strace -f -e trace=file",
         };
         println!(
-            "  {label:<26} {:>9.1} ms   {:>5.2}x",
+            "  {label:<26} wall {:>9.1} ms {:>5.2}x   cpu {:>9.1} ms {:>5.2}x",
             t.as_secs_f64() * 1e3,
-            t.as_secs_f64() / base.as_secs_f64()
+            t.as_secs_f64() / base.as_secs_f64(),
+            c.as_secs_f64() * 1e3,
+            c.as_secs_f64() / base_cpu.as_secs_f64()
         );
     }
     ratio

@@ -340,7 +340,8 @@ const INCOMPLETE: u8 = 40;
 
 #[derive(Default)]
 struct Builder {
-    index: HashMap<PathBuf, usize>,
+    /// Normalized path bytes -> position in `accesses`.
+    index: HashMap<Vec<u8>, usize>,
     accesses: Vec<PathAccess>,
     reasons: Vec<IncompleteReason>,
     /// Per pid: programs it exec'd or was spawned as, still waiting for the shim's report.
@@ -378,8 +379,28 @@ impl Builder {
         }
     }
 
+    /// Records `kind` for the raw path bytes the shim sent.
+    fn access_raw(&mut self, raw: &[u8], kind: AccessKind) -> usize {
+        // Hot path: most paths are already normal and seen before; look them up by bytes.
+        if is_normal(raw) {
+            if let Some(&i) = self.index.get(raw) {
+                self.touch(i, kind);
+                return i;
+            }
+            return self.access(PathBuf::from(std::ffi::OsStr::from_bytes(raw)), kind);
+        }
+        self.access(normalize(raw), kind)
+    }
+
+    fn touch(&mut self, i: usize, kind: AccessKind) {
+        let a = &mut self.accesses[i];
+        if a.first != kind {
+            a.later.insert(kind);
+        }
+    }
+
     fn access(&mut self, path: PathBuf, kind: AccessKind) -> usize {
-        if let Some(&i) = self.index.get(&path) {
+        if let Some(&i) = self.index.get(path.as_os_str().as_bytes()) {
             let a = &mut self.accesses[i];
             if a.first != kind {
                 a.later.insert(kind);
@@ -387,7 +408,7 @@ impl Builder {
             i
         } else {
             let i = self.accesses.len();
-            self.index.insert(path.clone(), i);
+            self.index.insert(path.as_os_str().as_bytes().to_vec(), i);
             self.accesses.push(PathAccess {
                 path,
                 first: kind,
@@ -400,13 +421,13 @@ impl Builder {
 
     fn event(&mut self, kind: u8, reason: u8, pid: u32, path: &[u8], aux: &[u8]) {
         if let Some(k) = AccessKind::from_code(kind) {
-            self.access(normalize(path), k);
+            self.access_raw(path, k);
             return;
         }
         let program = || normalize(path);
         match kind {
             DIR_ENTRY => {
-                let i = self.access(normalize(path), AccessKind::ListDir);
+                let i = self.access_raw(path, AccessKind::ListDir);
                 self.accesses[i]
                     .names
                     .insert(OsString::from_vec(aux.to_vec()));
@@ -445,6 +466,17 @@ impl Builder {
     }
 }
 
+/// True when `raw` is absolute and already lexically normal (no empty, `.` or `..`
+/// component, no trailing slash): then it is its own normal form.
+fn is_normal(raw: &[u8]) -> bool {
+    raw.first() == Some(&b'/')
+        && (raw.len() == 1
+            || (raw.last() != Some(&b'/')
+                && raw[1..]
+                    .split(|b| *b == b'/')
+                    .all(|c| !c.is_empty() && c != b"." && c != b"..")))
+}
+
 /// Lexical normalization: makes `.`/`..`/duplicate separators disappear without touching
 /// the file system. Relative input (never sent by the shim) is kept relative.
 pub(crate) fn normalize(raw: &[u8]) -> PathBuf {
@@ -481,6 +513,13 @@ mod tests {
         assert_eq!(normalize(b"/a/./b//c/../d/"), PathBuf::from("/a/b/d"));
         assert_eq!(normalize(b"/../x"), PathBuf::from("/x"));
         assert_eq!(normalize(b"/"), PathBuf::from("/"));
+        for normal in [&b"/"[..], b"/a", b"/a/b.c/d"] {
+            assert!(is_normal(normal));
+            assert_eq!(normalize(normal).as_os_str().as_bytes(), normal);
+        }
+        for not in [&b"/a/"[..], b"/a//b", b"/a/./b", b"/a/..", b"a/b", b""] {
+            assert!(!is_normal(not), "{}", String::from_utf8_lossy(not));
+        }
     }
 
     fn ev(kind: u8, pid: u32, path: &str) -> RawEvent {

@@ -983,6 +983,7 @@ __attribute__((constructor)) static void runtrace_init(void) {
     }
     if (keep < 0) {
         keep = fcntl(fd, F_DUPFD, 512);
+        if (keep < 0) keep = fcntl(fd, F_DUPFD, 64); /* RLIMIT_NOFILE below 512 */
         if (keep >= 0 && flock(keep, LOCK_SH) != 0) { close(keep); keep = -1; }
     }
     close(fd);

@@ -254,6 +254,18 @@ impl Case {
     }
 }
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+}
+
+/// The cases this harness was built with (conformance/cases/ at build time), sorted by name.
+pub fn load_embedded() -> Result<Vec<Case>, CaseError> {
+    embedded::EMBEDDED
+        .iter()
+        .map(|(file, text)| parse(&Path::new("conformance/cases").join(file), text))
+        .collect()
+}
+
 /// Every `.case` file under `dir`, sorted by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseError> {
     let read_error = |source| CaseError::Read {

@@ -27,7 +27,7 @@ enum Mode {
     Client {
         #[command(flatten)]
         common: Common,
-        /// The directory of `.case` files.
+        /// A directory of `.case` files; default: the cases this harness was built with.
         #[arg(long, value_name = "DIR")]
         cases: Option<PathBuf>,
         /// The testee command.
@@ -113,15 +113,6 @@ impl Common {
     }
 }
 
-fn default_cases_dir() -> PathBuf {
-    let here = PathBuf::from("conformance/cases");
-    if here.is_dir() {
-        here
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/cases")
-    }
-}
-
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -139,10 +130,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             cases,
             command,
         } => {
-            let dir = cases.unwrap_or_else(default_cases_dir);
-            let cases = case::load_dir(&dir).map_err(|e| e.to_string())?;
+            let cases = match &cases {
+                Some(dir) => case::load_dir(dir),
+                None => case::load_embedded(),
+            }
+            .map_err(|e| e.to_string())?;
             if cases.is_empty() {
-                return Err(format!("no .case files in {}", dir.display()));
+                return Err("no .case files to run".to_owned());
             }
             let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
             let list = common.failure_list(&names)?;

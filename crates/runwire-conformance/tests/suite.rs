@@ -203,3 +203,12 @@ fn server_mode_fails_a_server_that_hangs_up_on_everyone() {
         "{text}"
     );
 }
+
+#[test]
+fn the_embedded_cases_are_the_checked_in_ones() {
+    let names = |cases: Vec<case::Case>| cases.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(case::load_embedded().unwrap()),
+        names(case::load_dir(&cases_dir()).unwrap())
+    );
+}

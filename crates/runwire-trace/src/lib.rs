@@ -69,8 +69,8 @@
 //!   calls the hooked functions).
 //! - The trace is read when the root process has exited and no traced process holds its
 //!   shared `flock` on the ring any more (or the linger time passed: then
-//!   [`IncompleteReason::ProcessesStillRunning`]). The lock descriptor (number >= 512, or
-//!   >= 64 under a low descriptor limit; named in `RUNWIRE_TRACE_LOCK_FD`) is inherited
+//!   [`IncompleteReason::ProcessesStillRunning`]). The lock descriptor (number 512 or more,
+//!   64 or more under a low descriptor limit; named in `RUNWIRE_TRACE_LOCK_FD`) is inherited
 //!   across fork and exec, so there is no gap while a child execs. A daemon that closes
 //!   every descriptor drops it early: its later accesses are missed without notice.
 //! - File capabilities (`security.capability`) also put the loader in secure mode; only the

@@ -375,3 +375,33 @@ def test_a_fault_under_warnings_as_errors_raises_the_warning(tmp_path: Path) -> 
     )
     # Python's -W error applies to this warning like to any other: the caller asked for it.
     assert done.stdout.strip() == "raised RunwireWarning"
+
+
+def test_a_waiting_call_lets_other_python_threads_run(tmp_path: Path) -> None:
+    # A call blocked on the runner must not hold the GIL. Here the "runner" is this script's
+    # main thread, which must run (accept, read the Hello, hang up) for the call in the other
+    # thread to finish: with the GIL held this deadlocks and the run times out.
+    from helpers import child_env, run_script
+
+    done = run_script(
+        tmp_path,
+        """
+        import json, os, socket, threading, warnings, runwire
+
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(os.environ["RUNWIRE_SOCKET"])
+        listener.listen()
+        warnings.simplefilter("ignore", runwire.RunwireWarning)
+        result = {}
+        caller = threading.Thread(target=lambda: result.update(value=runwire.get_env("A")))
+        caller.start()
+        conn, _ = listener.accept()
+        hello_length = int.from_bytes(conn.recv(4), "little")
+        conn.close()  # the runner goes away mid-handshake: a fault, not an exception
+        caller.join()
+        print(json.dumps([result, hello_length > 0]))
+        """,
+        env=child_env(RUNWIRE_SOCKET=str(tmp_path / "runner.sock")),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == '[{"value": null}, true]'

@@ -28,6 +28,9 @@ fn main() {
         "-shared",
         "-fPIC",
         "-O2",
+        // No debug info: the shim is embedded in every binary that links this crate.
+        "-g0",
+        "-s",
         "-fvisibility=hidden",
         // glibc marks path arguments nonnull; keep our NULL checks for buggy callers.
         "-fno-delete-null-pointer-checks",

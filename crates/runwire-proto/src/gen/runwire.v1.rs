@@ -10,7 +10,8 @@ pub struct ClientMessage {
     pub request_id: u64,
     /// Exactly one body MUST be set. A frame with no body, or with a body the server did not
     /// advertise in HelloResponse.capabilities, is a protocol fault: the server records a
-    /// diagnostic (the run is then not cached) and sends no response.
+    /// diagnostic (the run is then not cached), answers Error{ERROR_CODE_UNKNOWN_MESSAGE} with
+    /// this request_id and closes the connection.
     #[prost(oneof = "client_message::Body", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub body: ::core::option::Option<client_message::Body>,
 }
@@ -18,7 +19,8 @@ pub struct ClientMessage {
 pub mod client_message {
     /// Exactly one body MUST be set. A frame with no body, or with a body the server did not
     /// advertise in HelloResponse.capabilities, is a protocol fault: the server records a
-    /// diagnostic (the run is then not cached) and sends no response.
+    /// diagnostic (the run is then not cached), answers Error{ERROR_CODE_UNKNOWN_MESSAGE} with
+    /// this request_id and closes the connection.
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
     pub enum Body {
         /// Query. MUST be the first message on every connection, and MUST NOT be sent again.
@@ -260,7 +262,8 @@ pub struct ReportGlob {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Salt {
     /// Names the fact; MUST be non-empty (ERROR_CODE_EMPTY_KEY). A later Salt with the same key
-    /// in the same run adds a second fact; it does not replace the first.
+    /// in the same run adds a second fact; it does not replace the first. Facts form a set: the
+    /// same key and value sent twice count once.
     #[prost(string, tag = "1")]
     pub key: ::prost::alloc::string::String,
     /// The fact's value, any bytes.

@@ -76,6 +76,16 @@ pub enum Change {
     Garbage,
     /// Close the connection instead of sending the frame.
     Close,
+    /// Send a length prefix of 4 GiB - 1 and close.
+    HugeLength,
+    /// Send the frame with a length 10 bytes longer than its payload, and close.
+    Truncate,
+    /// Send the message without its body.
+    NoBody,
+    /// Send another body than the query's (`get_envs` for `get_env`, else `get_env`).
+    WrongBody,
+    /// Append an unknown field to the message (a receiver must skip it).
+    UnknownField,
 }
 
 /// How a query or report selects env vars.
@@ -518,6 +528,11 @@ fn change(c: &mut Cursor) -> Result<Change, String> {
         "error" => Change::Error(raw_code(&c.word("the error code")?)?),
         "garbage" => Change::Garbage,
         "close" => Change::Close,
+        "huge-length" => Change::HugeLength,
+        "truncate" => Change::Truncate,
+        "no-body" => Change::NoBody,
+        "wrong-body" => Change::WrongBody,
+        "unknown-field" => Change::UnknownField,
         other => return Err(format!("unknown proxy change `{other}`")),
     })
 }

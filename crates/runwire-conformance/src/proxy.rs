@@ -168,12 +168,16 @@ fn forward_down(mut server: UnixStream, mut client: UnixStream, mutations: &[Mut
         // A refused handshake ends the connection, as a real server's does.
         let refused = first && changes.iter().any(|c| matches!(c, Change::Error(_)));
         first = false;
-        let Some(out) = apply(&payload, &changes) else {
-            break;
+        let (bytes, then_close) = match apply(&payload, &changes) {
+            Out::Payload(out) => {
+                let mut frame = (out.len() as u32).to_le_bytes().to_vec();
+                frame.extend_from_slice(&out);
+                (frame, false)
+            }
+            Out::RawThenClose(raw) => (raw, true),
+            Out::Close => break,
         };
-        let mut frame = (out.len() as u32).to_le_bytes().to_vec();
-        frame.extend_from_slice(&out);
-        if client.write_all(&frame).is_err() {
+        if client.write_all(&bytes).is_err() || then_close {
             break;
         }
         if refused {
@@ -184,16 +188,47 @@ fn forward_down(mut server: UnixStream, mut client: UnixStream, mutations: &[Mut
     let _ = server.shutdown(std::net::Shutdown::Both);
 }
 
-/// The changed payload, or `None` to close the connection instead.
-fn apply(payload: &[u8], changes: &[&Change]) -> Option<Vec<u8>> {
+/// What the proxy sends instead of a server frame.
+enum Out {
+    /// This payload, framed.
+    Payload(Vec<u8>),
+    /// These bytes as they are (a broken frame), then a close.
+    RawThenClose(Vec<u8>),
+    /// Nothing: the connection is closed.
+    Close,
+}
+
+/// An unknown field (number 99, varint 1): a v1 receiver must skip it.
+const UNKNOWN_FIELD: [u8; 3] = [0x98, 0x06, 0x01];
+
+fn apply(payload: &[u8], changes: &[&Change]) -> Out {
     if changes.is_empty() {
-        return Some(payload.to_vec());
+        return Out::Payload(payload.to_vec());
     }
-    let mut message = v1::ServerMessage::decode(payload).ok()?;
+    let Ok(mut message) = v1::ServerMessage::decode(payload) else {
+        return Out::Close;
+    };
+    let mut extra: &[u8] = &[];
     for change in changes {
         match change {
-            Change::Close => return None,
-            Change::Garbage => return Some(GARBAGE.to_vec()),
+            Change::Close => return Out::Close,
+            Change::Garbage => return Out::Payload(GARBAGE.to_vec()),
+            // A length far over any maximum, and no payload: a receiver that checks the
+            // length first gives up at once; one that waits for 4 GiB hangs.
+            Change::HugeLength => return Out::RawThenClose(vec![0xff, 0xff, 0xff, 0xff]),
+            Change::Truncate => {
+                let mut raw = (payload.len() as u32 + 10).to_le_bytes().to_vec();
+                raw.extend_from_slice(payload);
+                return Out::RawThenClose(raw);
+            }
+            Change::NoBody => message.body = None,
+            Change::WrongBody => {
+                message.body = Some(match message.body {
+                    Some(Body::GetEnv(_)) => Body::GetEnvs(v1::GetEnvsResponse::default()),
+                    _ => Body::GetEnv(v1::GetEnvResponse { value: None }),
+                });
+            }
+            Change::UnknownField => extra = &UNKNOWN_FIELD,
             Change::RequestIdOffset(n) => message.request_id += n,
             Change::Error(code) => {
                 message.body = Some(Body::Error(v1::Error {
@@ -223,5 +258,7 @@ fn apply(payload: &[u8], changes: &[&Change]) -> Option<Vec<u8>> {
             }
         }
     }
-    Some(message.encode_to_vec())
+    let mut out = message.encode_to_vec();
+    out.extend_from_slice(extra);
+    Out::Payload(out)
 }

@@ -193,6 +193,11 @@ pub enum Step {
     /// The testee exits at once, without closing anything.
     Exit,
     /// How many connections the testee has opened so far (proxied cases only).
+    /// Every request id the client sent so far is non-zero and unique on its connection
+    /// (proxied cases only).
+    RequestIdsUnique {
+        line: usize,
+    },
     Connections {
         count: u32,
         line: usize,
@@ -257,10 +262,12 @@ impl Case {
     /// Whether the harness must put its proxy between the testee and the server.
     pub fn needs_proxy(&self) -> bool {
         !self.mutations.is_empty()
-            || self
-                .steps
-                .iter()
-                .any(|s| matches!(s, Step::StopServer | Step::Connections { .. }))
+            || self.steps.iter().any(|s| {
+                matches!(
+                    s,
+                    Step::StopServer | Step::Connections { .. } | Step::RequestIdsUnique { .. }
+                )
+            })
     }
 }
 
@@ -735,6 +742,12 @@ fn directive_line(
         }
         "stop-server" => case.steps.push(Step::StopServer),
         "exit" => case.steps.push(Step::Exit),
+        "request-ids" => {
+            if c.word("`unique-nonzero`")? != "unique-nonzero" {
+                return Err("write `request-ids unique-nonzero`".to_owned());
+            }
+            case.steps.push(Step::RequestIdsUnique { line });
+        }
         "connections" => case.steps.push(Step::Connections {
             count: c.number("the number of connections")?,
             line,

@@ -34,6 +34,8 @@ struct Shared {
     stopped: AtomicBool,
     accepted: AtomicU32,
     forwards: Mutex<Vec<Forward>>,
+    /// The request ids the client sent, one list per connection in accept order.
+    request_ids: Mutex<Vec<Vec<u64>>>,
 }
 
 #[derive(Debug)]
@@ -57,6 +59,7 @@ impl Proxy {
             stopped: AtomicBool::new(false),
             accepted: AtomicU32::new(0),
             forwards: Mutex::new(Vec::new()),
+            request_ids: Mutex::new(Vec::new()),
         });
         let accept_shared = Arc::clone(&shared);
         let acceptor = std::thread::spawn(move || accept(&listener, &accept_shared));
@@ -76,6 +79,15 @@ impl Proxy {
     /// Connections accepted so far.
     pub fn connections(&self) -> u32 {
         self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The request ids the client sent so far, one list per connection.
+    pub fn request_ids(&self) -> Vec<Vec<u64>> {
+        self.shared
+            .request_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Takes the server away: no new connection is accepted, everything the clients already
@@ -130,11 +142,17 @@ fn accept(listener: &UnixListener, shared: &Arc<Shared>) {
         ) else {
             continue;
         };
+        let index = {
+            let mut ids = shared
+                .request_ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            ids.push(Vec::new());
+            ids.len() - 1
+        };
+        let up_shared = Arc::clone(shared);
         let up = std::thread::spawn(move || {
-            let mut client_read = client_read;
-            let mut server_write = server_write;
-            let _ = io::copy(&mut client_read, &mut server_write);
-            let _ = server_write.shutdown(std::net::Shutdown::Write);
+            forward_up(client_read, server_write, &up_shared, index);
         });
         let mutations = shared.mutations.clone();
         let down = std::thread::spawn(move || forward_down(server_read, client_write, &mutations));
@@ -144,6 +162,58 @@ fn accept(listener: &UnixListener, shared: &Arc<Shared>) {
             .unwrap_or_else(PoisonError::into_inner)
             .push(Forward { client, up, down });
     }
+}
+
+/// Client to server: forwarded untouched, frame by frame, noting each request id. A frame
+/// too long to be a runwire frame is forwarded raw with the rest of the stream (the server
+/// then judges it).
+fn forward_up(mut client: UnixStream, mut server: UnixStream, shared: &Shared, index: usize) {
+    loop {
+        let mut prefix = [0u8; 4];
+        if client.read_exact(&mut prefix).is_err() {
+            break;
+        }
+        let len = u32::from_le_bytes(prefix);
+        if len > runwire_proto::DEFAULT_MAX_FRAME_LEN {
+            if server.write_all(&prefix).is_ok() {
+                let _ = io::copy(&mut client, &mut server);
+            }
+            break;
+        }
+        let mut payload = vec![0u8; len as usize];
+        let received = read_up_to(&mut client, &mut payload);
+        let complete = received == payload.len();
+        payload.truncate(received);
+        if let Ok(message) = v1::ClientMessage::decode(payload.as_slice())
+            && complete
+        {
+            if let Some(ids) = shared
+                .request_ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_mut(index)
+            {
+                ids.push(message.request_id);
+            }
+        }
+        let _ = server.write_all(&prefix);
+        if server.write_all(&payload).is_err() || !complete {
+            break;
+        }
+    }
+    let _ = server.shutdown(std::net::Shutdown::Write);
+}
+
+/// Reads until `buf` is full or the stream ends; returns how much was read.
+fn read_up_to(stream: &mut UnixStream, buf: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+    }
+    filled
 }
 
 /// Server to client, frame by frame, changing frames as the case asks.

@@ -231,6 +231,23 @@ impl<'c> Run<'c> {
                     let _ = self.send(&json!({ "op": "exit" }));
                     return;
                 }
+                Step::RequestIdsUnique { line } => {
+                    let ids = self
+                        .proxy
+                        .as_ref()
+                        .map(Proxy::request_ids)
+                        .unwrap_or_default();
+                    for (i, ids) in ids.iter().enumerate() {
+                        let mut seen = std::collections::BTreeSet::new();
+                        if let Some(bad) = ids.iter().find(|id| **id == 0 || !seen.insert(**id)) {
+                            self.failures.push(format!(
+                                "line {line}: connection {} sent request id {bad} {} (ids sent: {ids:?})",
+                                i + 1,
+                                if *bad == 0 { "(zero)" } else { "twice" }
+                            ));
+                        }
+                    }
+                }
                 Step::Connections { count, line } => {
                     let got = self.proxy.as_ref().map_or(0, Proxy::connections);
                     if got != *count {

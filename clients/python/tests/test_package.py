@@ -4,6 +4,7 @@ the example type-check strictly, the installed package is this source, `__versio
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import subprocess
 import sys
@@ -37,9 +38,11 @@ def test_version_matches_the_crate_and_the_distribution() -> None:
     assert importlib.metadata.version("runwire") == runwire.__version__
 
 
-def test_native_stub_matches_the_module() -> None:
+def test_native_stub_matches_the_module(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "runwire._native"],
+        cwd=tmp_path,  # mypy's cache goes there, not into the checkout
+        env={**os.environ, "MYPY_CACHE_DIR": str(tmp_path / "mypy-cache")},
         capture_output=True,
         text=True,
         timeout=300,

@@ -200,7 +200,11 @@ impl Report {
             .filter(|c| c.status == Status::ExpectedFailure)
             .collect();
         if !expected.is_empty() {
-            let _ = writeln!(out, "expected failures (from the failure list):");
+            let _ = writeln!(
+                out,
+                "{} expected failure(s), from the failure list:",
+                expected.len()
+            );
             for case in expected {
                 let _ = writeln!(
                     out,
@@ -213,9 +217,6 @@ impl Report {
         let _ = write!(out, "{} passed, {} failed", self.passed, self.failed);
         if self.skipped > 0 {
             let _ = write!(out, ", {} skipped", self.skipped);
-        }
-        if self.expected_failures > 0 {
-            let _ = write!(out, " ({} expected failures)", self.expected_failures);
         }
         out.push('\n');
         out
@@ -258,7 +259,7 @@ mod tests {
         assert!(report.ok());
         assert_eq!(
             report.text(),
-            "expected failures (from the failure list):\n  Required.A: cannot carry bytes\n1 passed, 0 failed, 1 skipped (1 expected failures)\n"
+            "1 expected failure(s), from the failure list:\n  Required.A: cannot carry bytes\n1 passed, 0 failed, 1 skipped\n"
         );
     }
 

@@ -6,8 +6,9 @@
 //
 // The package comes from RUNWIRE_CONFORMANCE_NODE_PACKAGE (a path or package name), else
 // from this repository's clients/node; its addon from RUNWIRE_NODE_ADDON, as under a runner.
+import { spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const where = process.env.RUNWIRE_CONFORMANCE_NODE_PACKAGE;
 const runwire = (
@@ -76,6 +77,16 @@ function perform(request) {
         const results = [];
         for (let i = 0; i < request.threads * request.repeat; i += 1) results.push(perform(request.do));
         return { results };
+      }
+      case 'fork': {
+        // Node cannot fork(): the child is a new process of this testee (inheriting
+        // RUNWIRE_SOCKET and the current directory), which is how a Node tool gets children.
+        const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+          input: `${JSON.stringify(request.do)}\n`,
+          stdio: ['pipe', 'pipe', 'inherit'],
+          encoding: 'utf8',
+        });
+        return { child: JSON.parse(child.stdout.split('\n')[0]) };
       }
       default:
         return { unsupported: `unknown op ${JSON.stringify(request.op)}` };

@@ -50,6 +50,8 @@ def perform(request):
             return {"value": None if value is None else encode(value)}
         elif op == "threads":
             return {"results": threads(request)}
+        elif op == "fork":
+            return {"child": fork(request["do"])}
         else:
             return {"unsupported": f"unknown op {op!r}"}
     except runwire.RunwireError as error:
@@ -74,6 +76,23 @@ def threads(request):
     for worker in workers:
         worker.join()
     return [result for per_thread in results for result in per_thread]
+
+
+def fork(inner):
+    """Runs the inner operation in a forked child (which inherits the module's client and
+    its connection) and returns the child's answer, sent back through a pipe."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        with os.fdopen(write, "wb") as pipe:
+            pipe.write(json.dumps(perform(inner)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(answer)
 
 
 def main():

@@ -91,8 +91,51 @@ fn perform(client: Option<&Client>, request: &Value) -> Value {
             });
             json!({ "results": results })
         }
+        "fork" => fork(client, &request["do"]),
         other => json!({ "unsupported": format!("unknown op {other:?}") }),
     }
+}
+
+/// Runs `request` in a forked child, which inherits the client and its open connection; the
+/// child's answer comes back through a pipe.
+fn fork(client: Option<&Client>, request: &Value) -> Value {
+    use std::fs::File;
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe() writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return json!({ "failed": "pipe() failed" });
+    }
+    // SAFETY: only this thread runs here (the threads op joins its threads before
+    // answering), so the child can go on running ordinary code.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: the child owns its copy of the write end and closes the read end.
+        let mut pipe = unsafe {
+            libc::close(fds[0]);
+            File::from_raw_fd(fds[1])
+        };
+        let _ = pipe.write_all(perform(client, request).to_string().as_bytes());
+        drop(pipe);
+        // SAFETY: leaves the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) }
+    }
+    // SAFETY: the parent owns the read end and closes its copy of the write end.
+    let mut pipe = unsafe {
+        libc::close(fds[1]);
+        File::from_raw_fd(fds[0])
+    };
+    if pid < 0 {
+        return json!({ "failed": "fork() failed" });
+    }
+    let mut text = String::new();
+    let _ = pipe.read_to_string(&mut text);
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    unsafe { libc::waitpid(pid, &raw mut status, 0) };
+    json!({ "child": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null) })
 }
 
 /// Runs a query; without a runner it is the neutral value, a caller error is `{"error"}`.

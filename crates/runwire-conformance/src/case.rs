@@ -135,6 +135,11 @@ pub enum Op {
         repeat: u32,
         op: Box<Op>,
     },
+    /// Run `op` in a child process: forked where the language can fork (the child inherits
+    /// the client and its connection), else a new process of the testee.
+    Fork {
+        op: Box<Op>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -493,12 +498,27 @@ fn op(c: &mut Cursor) -> Result<Op, String> {
             }
             let repeat = c.number("the repeat count")?;
             let inner = op(c)?;
-            if matches!(inner, Op::Threads { .. } | Op::Chdir { .. }) {
-                return Err("threads cannot run threads or chdir".to_owned());
+            if matches!(
+                inner,
+                Op::Threads { .. } | Op::Fork { .. } | Op::Chdir { .. }
+            ) {
+                return Err("threads cannot run threads, fork or chdir".to_owned());
             }
             Op::Threads {
                 threads,
                 repeat,
+                op: Box::new(inner),
+            }
+        }
+        "fork" => {
+            let inner = op(c)?;
+            if matches!(
+                inner,
+                Op::Threads { .. } | Op::Fork { .. } | Op::Chdir { .. }
+            ) {
+                return Err("fork runs one runwire call".to_owned());
+            }
+            Op::Fork {
                 op: Box::new(inner),
             }
         }

@@ -408,6 +408,7 @@ pub fn op_json(op: &Op, cwd: &Path) -> Value {
         } => {
             json!({ "op": "threads", "threads": threads, "repeat": repeat, "do": op_json(op, cwd) })
         }
+        Op::Fork { op } => json!({ "op": "fork", "do": op_json(op, cwd) }),
     }
 }
 
@@ -499,6 +500,12 @@ fn check_answer(op: &Op, expect: &Expect, answer: &Value) -> Result<(), String> 
         }
         return Ok(());
     }
+    if let Op::Fork { op } = op {
+        let child = answer
+            .get("child")
+            .ok_or_else(|| format!("fork: expected {{\"child\": ANSWER}}, got {answer}"))?;
+        return check_answer(op, expect, child).map_err(|e| format!("fork: {e}"));
+    }
     let got = decode_answer(answer).map_err(|e| format!("{}: {e}", op_name(op)))?;
     let want = match expect {
         Expect::Ok => Got::Ok,
@@ -529,6 +536,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Chdir { .. } => "chdir",
         Op::OwnEnv { .. } => "own_env",
         Op::Threads { .. } => "threads",
+        Op::Fork { .. } => "fork",
     }
 }
 

@@ -51,6 +51,12 @@ enum Mode {
     ReferenceServer,
     /// Print the fixture variables a server under test must have in its environment.
     FixtureEnv,
+    /// List the cases (name, then what it checks) and the server checks.
+    List {
+        /// A directory of `.case` files; default: the cases this harness was built with.
+        #[arg(long, value_name = "DIR")]
+        cases: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +169,20 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             common.emit(&report)
         }
         Mode::ReferenceServer => reference_server(),
+        Mode::List { cases } => {
+            let cases = match &cases {
+                Some(dir) => case::load_dir(dir),
+                None => case::load_embedded(),
+            }
+            .map_err(|e| e.to_string())?;
+            for case in &cases {
+                println!("{}\n    {}", case.name, case.doc);
+            }
+            for (name, _) in server_check::CHECKS {
+                println!("{name}\n    (server mode)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Mode::FixtureEnv => {
             for (name, value) in server_check::FIXTURE_ENV {
                 println!("{name}={value}");

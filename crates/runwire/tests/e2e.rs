@@ -240,7 +240,11 @@ macro_rules! cases {
         fn every_fixture_is_listed() {
             let listed = [$(stringify!($name)),*];
             for entry in std::fs::read_dir(fixtures()).unwrap() {
-                let name = entry.unwrap().file_name().into_string().unwrap();
+                let entry = entry.unwrap();
+                if !entry.file_type().unwrap().is_dir() {
+                    continue;
+                }
+                let name = entry.file_name().into_string().unwrap();
                 assert!(listed.contains(&name.as_str()), "fixture `{name}` has no test in e2e.rs");
             }
         }

@@ -68,17 +68,30 @@ pub enum Declaration {
         matches: Vec<(Vec<u8>, EnvValue)>,
     },
     /// Nothing at or under this path is an input.
-    IgnoreInput { path: PathBuf },
+    IgnoreInput {
+        #[serde(serialize_with = "lossy_path")]
+        path: PathBuf,
+    },
     /// Nothing at or under this path is an output.
-    IgnoreOutput { path: PathBuf },
+    IgnoreOutput {
+        #[serde(serialize_with = "lossy_path")]
+        path: PathBuf,
+    },
     /// The run must not be cached.
     DisableCache { reason: String },
     /// This path is an input even if the tracer did not see it read.
-    ReportInput { path: PathBuf },
+    ReportInput {
+        #[serde(serialize_with = "lossy_path")]
+        path: PathBuf,
+    },
     /// This path is an output.
-    ReportOutput { path: PathBuf },
+    ReportOutput {
+        #[serde(serialize_with = "lossy_path")]
+        path: PathBuf,
+    },
     /// The run depends on the set of paths matching `pattern` under `base`.
     ReportGlob {
+        #[serde(serialize_with = "lossy_path")]
         base: PathBuf,
         #[serde(serialize_with = "lossy")]
         pattern: Vec<u8>,
@@ -246,6 +259,11 @@ fn lossy<S: Serializer>(bytes: &Vec<u8>, serializer: S) -> Result<S::Ok, S::Erro
     serializer.serialize_str(&String::from_utf8_lossy(bytes))
 }
 
+/// Paths need not be UTF-8 (serde refuses those): shown the way `lossy` shows byte strings.
+fn lossy_path<S: Serializer>(path: &std::path::Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
 fn lossy_pairs<S: Serializer>(
     pairs: &[(Vec<u8>, EnvValue)],
     serializer: S,
@@ -279,6 +297,17 @@ mod tests {
             assert!(!text.contains("hunter2"), "{text}");
             assert!(text.contains("S_KEY") && text.contains("TOKEN"), "{text}");
         }
+    }
+
+    #[test]
+    fn paths_that_are_not_utf8_serialize_lossily_instead_of_failing() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(b"/w/caf\xe9"));
+        let json = serde_json::to_string(&Declaration::IgnoreInput { path }).unwrap();
+        assert_eq!(
+            json,
+            "{\"kind\":\"ignore_input\",\"path\":\"/w/caf\u{fffd}\"}"
+        );
     }
 
     #[test]

@@ -21,8 +21,8 @@ use serde::Serialize;
 struct Args {
     /// A variable the server answers from, `NAME=VALUE`; repeatable. Only these are visible
     /// to `GetEnv`/`GetEnvs`, so tests control exactly what the tool can see.
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_pair)]
-    env: Vec<(OsString, OsString)>,
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    env: Vec<OsString>,
     /// A name or glob the user marked untracked (policy); repeatable.
     #[arg(long = "untracked", value_name = "PATTERN")]
     untracked: Vec<OsString>,
@@ -46,14 +46,23 @@ struct Outcome {
     report: ServerReport,
 }
 
-fn parse_pair(pair: &str) -> Result<(OsString, OsString), String> {
-    let (name, value) = pair
-        .split_once('=')
-        .ok_or_else(|| format!("`{pair}` is not NAME=VALUE"))?;
-    if name.is_empty() {
-        return Err(format!("`{pair}` has an empty name"));
+/// Splits `NAME=VALUE` as bytes, so tests can hand the server names and values that are
+/// not UTF-8.
+fn parse_pair(pair: &std::ffi::OsStr) -> Result<(OsString, OsString), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = pair.as_bytes();
+    let shown = pair.to_string_lossy();
+    let eq = bytes
+        .iter()
+        .position(|&b| b == b'=')
+        .ok_or_else(|| format!("`{shown}` is not NAME=VALUE"))?;
+    if eq == 0 {
+        return Err(format!("`{shown}` has an empty name"));
     }
-    Ok((name.into(), value.into()))
+    Ok((
+        std::ffi::OsStr::from_bytes(&bytes[..eq]).to_owned(),
+        std::ffi::OsStr::from_bytes(&bytes[eq + 1..]).to_owned(),
+    ))
 }
 
 fn main() -> ExitCode {
@@ -76,9 +85,9 @@ fn run(args: Args) -> Result<ExitCode, String> {
     }
     let env = args
         .env
-        .into_iter()
-        .map(|(k, v)| (k.into_vec(), v.into_vec()))
-        .collect();
+        .iter()
+        .map(|pair| parse_pair(pair).map(|(k, v)| (k.into_vec(), v.into_vec())))
+        .collect::<Result<_, _>>()?;
     let mut config = ServerConfig::new(env);
     config.policy = policy;
     let server = Server::start(config).map_err(|e| e.to_string())?;

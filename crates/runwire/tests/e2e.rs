@@ -272,6 +272,7 @@ cases!(
     quickstart_example,
     config_inputs_outputs,
     force_and_no_cache,
+    cache_dir_override,
 );
 
 #[test]

@@ -38,3 +38,8 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
 for dir in clients/node clients/node/test/vite-app; do
   npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
 done
+
+# Remote cache test servers (crates/runwire-remote tests start them on 127.0.0.1):
+# turborepo-remote-cache (pinned in its package-lock.json) and buildgrid 0.4.4 (`bgd`).
+npm ci --prefix crates/runwire-remote/tests/servers/turbo --no-audit --no-fund --loglevel=error
+python3 -m pip install --quiet "buildgrid==0.4.4"

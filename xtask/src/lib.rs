@@ -53,3 +53,31 @@ pub fn generate(root: &Path, out_dir: &Path) -> Result<(), CodegenError> {
         .compile_fds(fds)
         .map_err(CodegenError::Generate)
 }
+
+/// The vendored Remote Execution API file the remote cache client is generated from,
+/// relative to `proto/third_party/` (its imports are vendored beside it).
+pub const REAPI_PROTO_FILES: &[&str] = &[
+    "build/bazel/remote/execution/v2/remote_execution.proto",
+    "google/bytestream/bytestream.proto",
+];
+
+/// Where the generated REAPI client code is committed.
+pub fn reapi_generated_dir(root: &Path) -> PathBuf {
+    root.join("crates/runwire-remote/src/gen")
+}
+
+/// Compiles the vendored REAPI protos with protox and writes prost messages plus tonic
+/// clients (no servers: runwire only talks to existing caches) into `out_dir`, one file per
+/// package. `google.protobuf` maps to `prost-types`.
+pub fn generate_reapi(root: &Path, out_dir: &Path) -> Result<(), CodegenError> {
+    let proto_dir = root.join("proto/third_party");
+    let fds = protox::compile(REAPI_PROTO_FILES, [&proto_dir])
+        .map_err(|error| CodegenError::Compile(format!("{error:?}")))?;
+    std::fs::create_dir_all(out_dir).map_err(CodegenError::Generate)?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_transport(true)
+        .out_dir(out_dir)
+        .compile_fds(fds)
+        .map_err(CodegenError::Generate)
+}

@@ -8,9 +8,11 @@ fn main() -> ExitCode {
         Some("codegen") => {
             let root = xtask::repo_root();
             let out = xtask::generated_dir(&root);
-            match xtask::generate(&root, &out) {
+            let reapi = xtask::reapi_generated_dir(&root);
+            match xtask::generate(&root, &out).and_then(|()| xtask::generate_reapi(&root, &reapi)) {
                 Ok(()) => {
                     println!("regenerated {}", out.display());
+                    println!("regenerated {}", reapi.display());
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "usage: cargo xtask codegen\n  codegen  regenerate crates/runwire-proto/src/gen from proto/ (protox + prost-build)\n{}",
+                "usage: cargo xtask codegen\n  codegen  regenerate crates/runwire-proto/src/gen from proto/runwire and\n           crates/runwire-remote/src/gen from proto/third_party (protox + prost/tonic-build)\n{}",
                 other.map_or(String::new(), |t| format!("unknown task `{t}`"))
             );
             ExitCode::FAILURE

@@ -276,11 +276,12 @@ static void note_result(int dirfd, const char *path, int ok_kind, int ok, int er
         note_at(dirfd, path, K_STAT);
 }
 
-/* O_RDWR|O_CREAT without O_TRUNC/O_EXCL (sqlite, fopen "a+") reads the prior content if
- * there was one: only a probe before the call tells "read existing" from "created".
- * Returns 1 existed, 0 did not, -1 not asked (every other open needs no probe). */
+/* A write open with O_CREAT but without O_TRUNC/O_EXCL (sqlite, fopen "a"/"a+", `>>`)
+ * keeps the prior content if there was one: only a probe before the call tells "appended to
+ * an existing file" from "created". Returns 1 existed, 0 did not, -1 not asked (every other
+ * open needs no probe). */
 static int existed_before(int dirfd, const char *path, int flags) {
-    if (!g_active || !path || (flags & O_ACCMODE) != O_RDWR || !(flags & O_CREAT) ||
+    if (!g_active || !path || (flags & O_ACCMODE) == O_RDONLY || !(flags & O_CREAT) ||
         (flags & (O_TRUNC | O_EXCL)))
         return -1;
     int e = errno;
@@ -302,8 +303,10 @@ static void note_open(int dirfd, const char *path, int flags, int fd, int err, i
     } else if (acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC))) {
         note_result(dirfd, path, (flags & O_DIRECTORY) ? K_STAT : K_READ, ok, err);
     } else {
-        /* O_RDWR without truncation sees the prior content: record the read first. */
-        if (acc == O_RDWR && !(flags & O_TRUNC) && !(flags & O_EXCL) && existed != 0)
+        /* Writing without truncation keeps the prior content (O_RDWR reads it, an append
+         * builds on it): the result depends on it, so record a read first. `echo x >> log`
+         * is then a read-then-write, never a cacheable "output only". */
+        if (acc != O_RDONLY && !(flags & O_TRUNC) && !(flags & O_EXCL) && existed != 0)
             note_result(dirfd, path, K_READ, ok, err);
         int kind = (((flags & O_CREAT) && (flags & O_EXCL)) || existed == 0) ? K_CREATE
                  : (flags & O_TRUNC) ? K_TRUNCATE : K_WRITE;

@@ -134,7 +134,8 @@ fn sh_redirections_and_subshell() {
     );
     assert_eq!(entry(&t, "in.txt").first, Read);
     assert_eq!(entry(&t, "err.txt").first, Truncate);
-    assert_eq!(entry(&t, "log.txt").first, AccessKind::Write);
+    // `>>` on a file that did not exist creates it (a probe before the open tells).
+    assert_eq!(entry(&t, "log.txt").first, Create);
     assert_eq!(entry(&t, "in2.txt").first, Read);
     assert_eq!(entry(&t, "out2.txt").first, Truncate);
     assert_eq!(
@@ -320,6 +321,22 @@ fn write_then_read_keeps_write_first() {
         (g.first, g.later.clone()),
         (NotFound, BTreeSet::from([Truncate]))
     );
+}
+
+#[test]
+fn appending_to_an_existing_file_reads_its_prior_content() {
+    // `>>` keeps what was there: the result depends on the old content, so the tracer must
+    // not report the file as a plain output (a cache would then restore over a newer file).
+    let root = Root::new();
+    root.file("old.txt", "kept\n");
+    let out = root.run_ok("sh", &["-c", "echo a >> old.txt; echo b >> new.txt"]);
+    let t = root.local(&out.trace);
+    let old = entry(&t, "old.txt");
+    assert_eq!(
+        (old.first, old.later.clone()),
+        (Read, BTreeSet::from([AccessKind::Write]))
+    );
+    assert_eq!(entry(&t, "new.txt").first, Create);
 }
 
 #[test]

@@ -29,7 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -72,7 +78,7 @@ enum kind {
 #error "runtrace: unsupported architecture"
 #endif
 
-enum reason { R_STATIC = 1, R_SETUID = 2, R_IO_URING = 3, R_FOREIGN = 4, R_GO = 5 };
+enum reason { R_STATIC = 1, R_SETUID = 2, R_IO_URING = 3, R_FOREIGN = 4, R_GO = 5, R_SECCOMP = 6 };
 
 static struct ring_header *g_ring;
 static char *g_data;
@@ -82,6 +88,11 @@ static int g_active;
 static char g_preload_entry[PATH_MAX + 16];
 static char g_ring_entry[PATH_MAX + 32];
 static char g_lock_entry[48]; /* RUNWIRE_TRACE_LOCK_FD=<n>, empty without a lock */
+/* RUNWIRE_TRACE_SECCOMP_SOCK=<path>: the supervisor takes seccomp listeners there (see
+ * src/seccomp.rs); empty when the runner switched the feature off. */
+#define SOCK_VAR "RUNWIRE_TRACE_SECCOMP_SOCK="
+#define ACTIVE_VAR "RUNWIRE_TRACE_SECCOMP_ACTIVE="
+static char g_sock_entry[sizeof SOCK_VAR + sizeof(((struct sockaddr_un *)0)->sun_path)];
 static const char *g_self_path; /* path of this .so as loaded */
 /* pid for access records, refreshed in fork children (getpid() is a syscall). Records
  * that pair processes (exec, start, spawn) call getpid() itself: vfork children run no
@@ -471,11 +482,106 @@ static int inspect_exe(const char *path, int depth) {
     return result;
 }
 
+/* ---- static programs: a seccomp filter whose listener goes to the supervisor ---- */
+
+/* Kept in step with SYSCALLS in src/seccomp.rs. */
+static const long g_notify_nrs[] = {
+#if defined(__x86_64__)
+    SYS_open, SYS_creat, SYS_stat, SYS_lstat, SYS_access, SYS_readlink, SYS_getdents,
+    SYS_unlink, SYS_rmdir, SYS_rename, SYS_renameat, SYS_mkdir, SYS_link, SYS_symlink,
+#endif
+    SYS_openat, SYS_openat2, SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2,
+    SYS_readlinkat, SYS_getdents64, SYS_unlinkat, SYS_renameat2, SYS_mkdirat, SYS_linkat,
+    SYS_symlinkat, SYS_truncate, SYS_chdir, SYS_execve, SYS_execveat, SYS_io_uring_setup,
+};
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#else
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* Installs the filter in this task and sends its listener to the supervisor. Connects
+ * first: a filter whose listener never reaches the supervisor would make every file call
+ * fail with ENOSYS. Stack memory and system calls only (this may run in a vfork child).
+ * Returns 0, or -1 with `cause` filled. */
+static int seccomp_install(char *cause, size_t cap) {
+    enum { K = sizeof g_notify_nrs / sizeof g_notify_nrs[0] };
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", g_sock_entry + strlen(SOCK_VAR));
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) { snprintf(cause, cap, "socket: %s", strerror(errno)); return -1; }
+    if (connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        snprintf(cause, cap, "connecting to the supervisor: %s", strerror(errno));
+        close(s);
+        return -1;
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        snprintf(cause, cap, "prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
+        close(s);
+        return -1;
+    }
+    struct sock_filter f[K + 6];
+    size_t n = 0;
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 4); /* arch */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 0, K + 2);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0); /* nr */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, K, 0); /* x32 */
+    for (unsigned i = 0; i < K; i++)
+        f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)g_notify_nrs[i], K - i, 0);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+    long lfd = get_syscall()(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                             (long)&prog, 0, 0, 0);
+    if (lfd < 0) {
+        snprintf(cause, cap, "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER): %s", strerror(errno));
+        close(s);
+        return -1;
+    }
+    char byte = 0;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    int l = (int)lfd;
+    memcpy(CMSG_DATA(c), &l, sizeof l);
+    ssize_t sent = sendmsg(s, &msg, MSG_NOSIGNAL);
+    int e = errno;
+    close(l);
+    close(s);
+    if (sent != 1) {
+        /* The filter is in place without a listener: file calls now fail (ENOSYS). */
+        snprintf(cause, cap, "sending the listener: %s", strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+/* Is this process under a seccomp filter at all (ours sets RUNWIRE_TRACE_SECCOMP_ACTIVE,
+ * but a variable alone proves nothing)? */
+static int has_seccomp_filter(void) {
+    int fd = get_open()("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char *p = strstr(buf, "\nSeccomp_filters:");
+    return p && atoi(p + 17) > 0;
+}
+
 /* Records the exec of `path` (already resolved): the program file is read (or probed and
  * not found: a shell's PATH search), and either an expectation that the shim reports in
  * from this pid (K_EXEC) or an incomplete trace. Returns 1 when a K_EXEC was written (so
  * a failed exec must cancel it). */
-static int note_exec(const char *path, int spawn) {
+static int note_exec(const char *path, int spawn, int *filtered) {
     if (!g_active || !path) return 0;
     char buf[2 * PATH_MAX];
     ssize_t n = absolute(AT_FDCWD, path, buf, sizeof buf);
@@ -486,6 +592,17 @@ static int note_exec(const char *path, int spawn) {
         return 0;
     }
     emit_raw(K_READ, 0, getpid(), buf, (size_t)n, NULL, 0);
+    if (reason == R_STATIC && !spawn && g_sock_entry[0]) {
+        /* A static program: follow it through seccomp. posix_spawn cannot get here (the
+         * filter would land in the parent): that stays R_STATIC. */
+        char cause[256];
+        if (seccomp_install(cause, sizeof cause) == 0) {
+            *filtered = 1;
+            return 0;
+        }
+        emit_raw(K_INCOMPLETE, R_SECCOMP, getpid(), buf, (size_t)n, cause, strlen(cause));
+        return 0;
+    }
     if (reason) {
         emit_raw(K_INCOMPLETE, reason, getpid(), buf, (size_t)n, NULL, 0);
         return 0;
@@ -521,10 +638,10 @@ static const char *env_lookup(char *const envp[], const char *name) {
     return NULL;
 }
 
-/* Builds into `out` (room for count(envp) + 5) the child's environment: envp with our
+/* Builds into `out` (room for count(envp) + 7) the child's environment: envp with our
  * LD_PRELOAD entry (kept in front of any the tool set), our ring variable and, unless the
  * tool chose a value, UV_USE_IO_URING=0. Stack memory only: this runs in vfork children. */
-static char **inject_env(char *const envp[], char **out, char *preload_buf, size_t cap) {
+static char **inject_env(char *const envp[], char **out, char *preload_buf, size_t cap, int filtered) {
     size_t k = 0;
     int has_uv = 0;
     const char *tool_preload = env_lookup(envp, "LD_PRELOAD");
@@ -532,6 +649,8 @@ static char **inject_env(char *const envp[], char **out, char *preload_buf, size
         if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0) continue;
         if (strncmp(envp[i], "RUNWIRE_TRACE_RING=", 19) == 0) continue;
         if (strncmp(envp[i], "RUNWIRE_TRACE_LOCK_FD=", 22) == 0) continue;
+        if (strncmp(envp[i], SOCK_VAR, strlen(SOCK_VAR)) == 0) continue;
+        if (strncmp(envp[i], ACTIVE_VAR, strlen(ACTIVE_VAR)) == 0) continue;
         if (strncmp(envp[i], "UV_USE_IO_URING=", 16) == 0) has_uv = 1;
         out[k++] = envp[i];
     }
@@ -546,6 +665,8 @@ static char **inject_env(char *const envp[], char **out, char *preload_buf, size
     }
     out[k++] = g_ring_entry;
     if (g_lock_entry[0]) out[k++] = g_lock_entry;
+    if (g_sock_entry[0]) out[k++] = g_sock_entry;
+    if (filtered) out[k++] = (char *)ACTIVE_VAR "1";
     if (!has_uv) out[k++] = (char *)"UV_USE_IO_URING=0";
     out[k] = NULL;
     return out;
@@ -557,15 +678,16 @@ static size_t env_count(char *const envp[]) {
     return n;
 }
 
-#define WITH_TRACED_ENV(envp, newenv) \
-    char *newenv##_slots[env_count(envp) + 5]; \
+#define WITH_TRACED_ENV(envp, newenv, filtered) \
+    char *newenv##_slots[env_count(envp) + 7]; \
     char newenv##_preload[PATH_MAX + 4096]; \
-    char **newenv = g_active ? inject_env(envp, newenv##_slots, newenv##_preload, sizeof newenv##_preload) \
+    char **newenv = g_active ? inject_env(envp, newenv##_slots, newenv##_preload, sizeof newenv##_preload, filtered) \
                              : (char **)(envp)
 
 static int traced_execve(const char *path, char *const argv[], char *const envp[]) {
-    int expect = note_exec(path, 0);
-    WITH_TRACED_ENV(envp, env);
+    int filtered = 0; /* a local, not a global: this may run in a vfork child */
+    int expect = note_exec(path, 0, &filtered);
+    WITH_TRACED_ENV(envp, env, filtered);
     int r = get_execve()(path, argv, env);
     int e = errno;
     if (expect) emit_raw(K_EXEC_FAILED, 0, getpid(), path, strlen(path), NULL, 0);
@@ -575,9 +697,9 @@ static int traced_execve(const char *path, char *const argv[], char *const envp[
 
 static int traced_execvpe(const char *file, char *const argv[], char *const envp[]) {
     char resolved[PATH_MAX];
-    int expect = 0;
-    if (search_path(file, getenv("PATH"), resolved, sizeof resolved) == 0) expect = note_exec(resolved, 0);
-    WITH_TRACED_ENV(envp, env);
+    int expect = 0, filtered = 0;
+    if (search_path(file, getenv("PATH"), resolved, sizeof resolved) == 0) expect = note_exec(resolved, 0, &filtered);
+    WITH_TRACED_ENV(envp, env, filtered);
     int r = get_execvpe()(file, argv, env);
     int e = errno;
     if (expect) emit_raw(K_EXEC_FAILED, 0, getpid(), resolved, strlen(resolved), NULL, 0);
@@ -619,11 +741,11 @@ static int traced_spawn(int search, pid_t *pid, const char *file, const posix_sp
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     char resolved[PATH_MAX];
     pid_t child = 0;
-    int expect = 0;
+    int expect = 0, unused = 0;
     if (search ? search_path(file, getenv("PATH"), resolved, sizeof resolved) == 0
                : (snprintf(resolved, sizeof resolved, "%s", file ? file : ""), 1))
-        expect = note_exec(resolved, 1);
-    WITH_TRACED_ENV(envp, env);
+        expect = note_exec(resolved, 1, &unused);
+    WITH_TRACED_ENV(envp, env, 0);
     int r = search ? get_posix_spawnp()(&child, file, fa, attr, argv, env)
                    : get_posix_spawn()(&child, file, fa, attr, argv, env);
     if (r == 0) {
@@ -676,6 +798,8 @@ static void restore_environ(void) {
     }
     if (!getenv("RUNWIRE_TRACE_RING")) setenv("RUNWIRE_TRACE_RING", g_ring_entry + 19, 1);
     if (g_lock_entry[0] && !getenv("RUNWIRE_TRACE_LOCK_FD")) setenv("RUNWIRE_TRACE_LOCK_FD", g_lock_entry + 22, 1);
+    if (g_sock_entry[0] && !getenv("RUNWIRE_TRACE_SECCOMP_SOCK"))
+        setenv("RUNWIRE_TRACE_SECCOMP_SOCK", g_sock_entry + strlen(SOCK_VAR), 1);
 }
 EXPORT int system(const char *cmd) {
     restore_environ();
@@ -1004,6 +1128,13 @@ __attribute__((constructor)) static void runtrace_init(void) {
         return;
     }
     snprintf(g_ring_entry, sizeof g_ring_entry, "RUNWIRE_TRACE_RING=%s", ring);
+    const char *sock = getenv("RUNWIRE_TRACE_SECCOMP_SOCK");
+    if (sock && *sock && strlen(sock) < sizeof(((struct sockaddr_un *)0)->sun_path))
+        snprintf(g_sock_entry, sizeof g_sock_entry, SOCK_VAR "%s", sock);
+    /* Under our seccomp filter (a dynamic program started inside a static subtree) the
+     * supervisor already sees every file call: report in, then stay idle. */
+    const char *under = getenv("RUNWIRE_TRACE_SECCOMP_ACTIVE");
+    int idle = under && under[0] == '1' && has_seccomp_filter();
     g_ring = h;
     g_data = (char *)map + RING_DATA_OFFSET;
     g_capacity = h->capacity;
@@ -1014,4 +1145,5 @@ __attribute__((constructor)) static void runtrace_init(void) {
     ssize_t n = get_readlink()("/proc/self/exe", exe, sizeof exe - 1);
     if (n < 0) n = 0;
     emit_raw(K_START, 0, getpid(), exe, (size_t)n, NULL, 0);
+    if (idle) g_active = 0;
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::elf;
 use crate::error::TraceError;
-use crate::ring::Ring;
+use crate::ring::{Appender, Ring};
+use crate::seccomp::{self, Installer, Supervisor};
 use crate::shim;
 use crate::trace::{IncompleteReason, Trace};
 
@@ -39,6 +40,7 @@ pub struct TracedCommand {
     ring_capacity: u64,
     linger: Duration,
     stdin_set: bool,
+    seccomp: Option<bool>,
 }
 
 // Hand-written so environment values never reach a log through `{:?}`.
@@ -66,6 +68,7 @@ impl TracedCommand {
             ring_capacity: DEFAULT_RING_CAPACITY,
             linger: DEFAULT_LINGER,
             stdin_set: false,
+            seccomp: None,
         }
     }
 
@@ -166,6 +169,15 @@ impl TracedCommand {
         self
     }
 
+    /// Whether statically linked programs are traced through seccomp user notification
+    /// (default: on unless `RUNWIRE_TRACE_SECCOMP=0` is set in the runner's environment).
+    /// Off, a static program makes the trace incomplete
+    /// ([`IncompleteReason::StaticBinary`]).
+    pub fn seccomp(&mut self, on: bool) -> &mut Self {
+        self.seccomp = Some(on);
+        self
+    }
+
     /// The value a child-visible variable will have (caller's choice, else inherited).
     fn child_var(&self, choice: &EnvChoice, name: &str) -> Option<OsString> {
         match choice {
@@ -198,14 +210,68 @@ impl TracedCommand {
 
         let path_var = self.child_var(&self.path_var, "PATH");
         let resolved = elf::resolve(&self.program, self.cwd.as_deref(), path_var.as_deref());
-        let untraceable = resolved.as_deref().and_then(elf::untraceable);
-
+        let mut untraceable = resolved.as_deref().and_then(elf::untraceable);
         let program = self.program.to_string_lossy().into_owned();
+
+        // Variables of an outer tracer must not leak into this tree.
+        self.inner.env_remove(seccomp::ACTIVE_ENV);
+        self.inner.env_remove(seccomp::SOCK_ENV);
+        let mut supervisor = None;
+        let mut static_root = None;
+        if seccomp::enabled(self.seccomp) {
+            let sock = dir.path().join("seccomp.sock");
+            let started = Appender::open(&ring)
+                .map_err(|e| e.to_string())
+                .and_then(|a| Supervisor::start(&sock, a).map_err(|e| e.to_string()));
+            match started {
+                Ok(s) => {
+                    self.inner.env(seccomp::SOCK_ENV, s.sock());
+                    supervisor = Some(s);
+                }
+                Err(cause) => {
+                    if let Some(IncompleteReason::StaticBinary { program }) = &untraceable {
+                        untraceable = Some(IncompleteReason::SeccompUnavailable {
+                            program: program.clone(),
+                            cause,
+                        });
+                    }
+                }
+            }
+        }
+        if let (Some(IncompleteReason::StaticBinary { program: exe }), Some(sup)) =
+            (&untraceable, &supervisor)
+        {
+            match Installer::new(sup.sock()) {
+                Ok(installer) => {
+                    use std::os::unix::process::CommandExt;
+                    // SAFETY: the closure only makes system calls on memory prepared
+                    // before the fork (see `Installer::install`).
+                    unsafe {
+                        self.inner.pre_exec(move || {
+                            installer.install();
+                            Ok(())
+                        });
+                    }
+                    self.inner.env(seccomp::ACTIVE_ENV, "1");
+                    static_root = Some(exe.clone());
+                    untraceable = None;
+                }
+                Err(e) => {
+                    untraceable = Some(IncompleteReason::SeccompUnavailable {
+                        program: exe.clone(),
+                        cause: e.to_string(),
+                    });
+                }
+            }
+        }
+
         let mut child = self.inner.spawn().map_err(|source| TraceError::Spawn {
             program: program.clone(),
             source,
         })?;
-        let expected = untraceable.is_none().then(|| {
+        // A static root reports through the supervisor (its exec is a notification), not
+        // through a shim START record.
+        let expected = (untraceable.is_none() && static_root.is_none()).then(|| {
             let shown = resolved
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(&self.program));
@@ -216,6 +282,8 @@ impl TracedCommand {
             stdout: child.stdout.take(),
             stderr: child.stderr.take(),
             child,
+            supervisor,
+            static_root,
             ring,
             _dir: dir,
             expected,
@@ -289,6 +357,9 @@ pub struct TracedChild {
     pub stdout: Option<ChildStdout>,
     pub stderr: Option<ChildStderr>,
     child: Child,
+    /// Declared before `ring`: dropped (stopped) first.
+    supervisor: Option<Supervisor>,
+    static_root: Option<PathBuf>,
     ring: Ring,
     _dir: tempfile::TempDir,
     expected: Option<(u32, PathBuf)>,
@@ -363,17 +434,49 @@ impl TracedChild {
         })
     }
 
-    fn read_trace(&self) -> Result<Trace, TraceError> {
+    fn read_trace(&mut self) -> Result<Trace, TraceError> {
         // Descendants may outlive the root: give them the linger time, polling the
-        // liveness lock (no signal exists for "the last traced process exited").
+        // liveness lock and, for processes under a seccomp filter, the listeners (no
+        // signal exists for "the last traced process exited").
+        let gone = |c: &Self| {
+            c.ring.all_writers_gone() && c.supervisor.as_ref().is_none_or(Supervisor::idle)
+        };
         let deadline = Instant::now() + self.linger;
-        let mut settled = self.ring.all_writers_gone();
+        let mut settled = gone(self);
         while !settled && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
-            settled = self.ring.all_writers_gone();
+            settled = gone(self);
+        }
+        let mut failures = Vec::new();
+        let mut received = 0;
+        if let Some(sup) = self.supervisor.as_mut() {
+            failures = sup.finish();
+            received = sup.received();
         }
         let raw = self.ring.read()?;
         let mut trace = Trace::from_raw(raw, self.expected.clone());
+        if let Some(exe) = &self.static_root {
+            if received == 0 && failures.is_empty() {
+                failures.push("the root process sent no seccomp listener".into());
+            }
+            for cause in failures {
+                trace = trace.with_reason(IncompleteReason::SeccompUnavailable {
+                    program: exe.clone(),
+                    cause,
+                });
+            }
+        } else if !failures.is_empty() {
+            let program = self
+                .expected
+                .as_ref()
+                .map_or_else(|| PathBuf::from(&self.program), |(_, p)| p.clone());
+            for cause in failures {
+                trace = trace.with_reason(IncompleteReason::SeccompUnavailable {
+                    program: program.clone(),
+                    cause,
+                });
+            }
+        }
         if let Some(r) = &self.untraceable {
             trace = trace.with_reason(r.clone());
         }

@@ -34,11 +34,76 @@
 //!   per-process lock-free set of (kind, path) hashes so repeated accesses cost no record.
 //! - **Children.** `exec*`/`posix_spawn*` re-inject `LD_PRELOAD`, `RUNWIRE_TRACE_RING` and
 //!   (unless the tool chose a value) `UV_USE_IO_URING=0`, so `env -i` does not escape.
-//!   Before exec the shim inspects the target: a static (no `PT_INTERP`), Go,
-//!   setuid/setgid or foreign-architecture program makes the trace incomplete with the
-//!   program named. Every exec and spawn also leaves an expectation that the new image reports in
+//!   Before exec the shim inspects the target: a static program (no `PT_INTERP`) is
+//!   followed through seccomp (next section); a Go, setuid/setgid or foreign-architecture
+//!   program makes the trace incomplete with the program named. Every exec and spawn also leaves an expectation that the new image reports in
 //!   (`START` record); one that never does is reported as
 //!   [`IncompleteReason::ShimNotLoaded`].
+//!
+//! # Static programs: seccomp user notification
+//!
+//! Busybox-static, musl builds and `gcc -static` programs never load the shim. When one is
+//! exec'd by a traced process (the shim's `execve` hooks) or is the command itself (the
+//! runner, between fork and exec), that process calls `prctl(PR_SET_NO_NEW_PRIVS)` and
+//! installs a seccomp filter with `SECCOMP_FILTER_FLAG_NEW_LISTENER` just before the exec,
+//! and sends the listener descriptor over the supervisor's Unix socket (`SCM_RIGHTS`; the
+//! path travels in `RUNWIRE_TRACE_SECCOMP_SOCK`, re-injected like the ring). The filter
+//! stops the process at open/creat/openat/openat2, stat/lstat/newfstatat/statx,
+//! access/faccessat/faccessat2, readlink(at), getdents/getdents64, unlink(at)/rmdir,
+//! rename/renameat/renameat2, mkdir(at), link(at), symlink(at), truncate, chdir,
+//! execve/execveat and `io_uring_setup` (native architecture only; x32 calls pass). One
+//! supervisor thread polls the socket and every listener: it reads the path arguments from
+//! `/proc/PID/mem`, checks with `SECCOMP_IOCTL_NOTIF_ID_VALID` that the call is still
+//! pending (else the pid may be reused and the memory another's), resolves relative paths
+//! against `/proc/PID/cwd` or `/proc/PID/fd/DIRFD`, appends the records the shim would
+//! write to the same ring (so the order among all processes is ring order), and always
+//! answers `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the call runs unchanged.
+//!
+//! The call has not run when the supervisor sees it, so it looks at the file system
+//! itself to predict the outcome the shim would have classified: an open for reading of
+//! an existing file is a `Read`, of a directory a `Stat`, of nothing a `NotFound`; a create
+//! whose parent is missing is a `NotFound`; `rmdir` of a non-empty directory is a `Stat`;
+//! and so on (`open_kinds` & co in `src/seccomp.rs`). For `getdents64` it lists the
+//! directory itself when the descriptor's offset (`/proc/PID/fdinfo`) is 0, i.e. once per
+//! listing. `io_uring_setup` makes the trace incomplete as soon as it is called (even a
+//! setup the kernel then refuses).
+//!
+//! Descendants inherit the filter, and a second listener in the same chain fails with
+//! `EBUSY`, so it is installed once per static subtree: the installer puts
+//! `RUNWIRE_TRACE_SECCOMP_ACTIVE=1` in the exec'd environment, and a shim loading under it
+//! (a dynamic program started inside the subtree, confirmed by `Seccomp_filters` in
+//! `/proc/self/status`) reports in and then stays idle, since the supervisor already sees
+//! its calls. Dynamic programs outside static subtrees keep the `LD_PRELOAD` path only.
+//! The feature is on by default; [`TracedCommand::seccomp`]`(false)` or
+//! `RUNWIRE_TRACE_SECCOMP=0` in the runner's environment turns it off, and static programs
+//! are then [`IncompleteReason::StaticBinary`] again. Any failure to install (another
+//! listener already in the chain, a socket path too long, ...) gives
+//! [`IncompleteReason::SeccompUnavailable`] with the cause.
+//!
+//! Races and limits of this path (it records, it never enforces):
+//! - Paths are read from another process's memory: another thread of that process can
+//!   change the string between our read and the kernel's, so the recorded path can differ
+//!   from the one used. Build tools do not do this; a hostile program could.
+//! - The outcome is predicted from the file system state at notification time: another
+//!   process changing the path between our look and the call makes the kind wrong (a
+//!   `NotFound` recorded for a file created in between, or the reverse); getdents names are
+//!   the ones present when the listing started, not necessarily those the process read.
+//! - `PR_SET_NO_NEW_PRIVS` is inherited: setuid programs below a static program run
+//!   without their privileges (`sudo` inside such a subtree fails).
+//! - `posix_spawn` of a static program from a dynamic one cannot install the filter in the
+//!   child (the call is made by the parent): such a program stays
+//!   [`IncompleteReason::StaticBinary`]. Shells (fork + exec), busybox and the runner's
+//!   own spawn are covered.
+//! - A process that execs a static program and whose exec then fails keeps the filter;
+//!   its later calls are recorded twice (shim and supervisor), harmlessly.
+//! - Reading `/proc/PID/mem` needs ptrace access: a daemon re-parented away from the runner
+//!   under Yama `ptrace_scope` 1 can no longer be read (its calls go unrecorded while they
+//!   continue). A process that stays under the filter after the trace was read keeps being
+//!   answered (the supervisor thread lingers until its listeners hang up), never blocked.
+//! - Only native-architecture calls are reported: a program making 32-bit (`int 0x80`) or
+//!   x32 system calls passes unrecorded. Compilers do not emit those in 64-bit programs.
+//! - Each notified call costs two context switches plus the supervisor's reads; the
+//!   supervisor de-duplicates (kind, path) so repeated calls cost no record.
 //!
 //! # Recording rules
 //!
@@ -60,15 +125,15 @@
 //!   extensions) is, as a read. `dlopen` by bare name or with `$ORIGIN` passes through
 //!   as a tail call, unrecorded, so the loader still sees the real caller.
 //! - Raw `syscall` instructions (Go, static binaries, `io_uring`) bypass libc. Static
-//!   binaries, Go programs (their build-id ELF note, even when dynamically linked) and
-//!   `io_uring` are detected and reported; another dynamic program issuing raw syscalls
-//!   inline (not through `syscall()`) is not.
+//!   binaries are followed through seccomp (above); Go programs (their build-id ELF note,
+//!   even when dynamically linked) and `io_uring` are detected and reported; another
+//!   dynamic program issuing raw syscalls inline (not through `syscall()`) is not.
 //! - A dirfd resolves through `/proc/self/fd`, i.e. the kernel's path (symlinks resolved),
 //!   while `AT_FDCWD`-relative paths use `getcwd()` (also physical).
 //! - `readdir_r` and `fts` inside glibc are not hooked (coreutils ships its own fts, which
 //!   calls the hooked functions).
-//! - The trace is read when the root process has exited and no traced process holds its
-//!   shared `flock` on the ring any more (or the linger time passed: then
+//! - The trace is read when the root process has exited, no traced process holds its
+//!   shared `flock` on the ring any more and every seccomp listener has hung up (or the linger time passed: then
 //!   [`IncompleteReason::ProcessesStillRunning`]). The lock descriptor (number 512 or more,
 //!   64 or more under a low descriptor limit; named in `RUNWIRE_TRACE_LOCK_FD`) is inherited
 //!   across fork and exec, so there is no gap while a child execs. A daemon that closes
@@ -109,6 +174,7 @@ mod command;
 mod elf;
 mod error;
 mod ring;
+mod seccomp;
 mod shim;
 mod trace;
 

@@ -124,6 +124,103 @@ impl Ring {
     }
 }
 
+/// A writer mapping of a ring, for the seccomp supervisor: it appends records with the
+/// same lock-free protocol as the shim, while the process that caused them is stopped in
+/// its system call, so its records land in ring order among the shim's.
+#[derive(Debug)]
+pub(crate) struct Appender {
+    base: *mut u8,
+    len: usize,
+    capacity: u64,
+}
+
+// SAFETY: the mapping is shared memory written only through atomics and bytes inside
+// records reserved by a `fetch_add`; moving the handle to another thread is fine.
+unsafe impl Send for Appender {}
+
+impl Appender {
+    pub(crate) fn open(ring: &Ring) -> Result<Self, TraceError> {
+        use std::os::fd::AsRawFd;
+        let len = usize::try_from(DATA_OFFSET + ring.capacity).map_err(|_| TraceError::Ring {
+            path: ring.path.clone(),
+            source: std::io::Error::other("ring larger than the address space"),
+        })?;
+        // SAFETY: maps a file we own, shared, with its exact length; checked below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                ring.file.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(TraceError::Ring {
+                path: ring.path.clone(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(Self {
+            base: base.cast(),
+            len,
+            capacity: ring.capacity,
+        })
+    }
+
+    /// Appends one record (layout in the module docs); sets the overflow flag if full.
+    pub(crate) fn append(&self, kind: u8, reason: u8, pid: u32, path: &[u8], aux: &[u8]) {
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+        let (Ok(plen), Ok(alen)) = (u32::try_from(path.len()), u32::try_from(aux.len())) else {
+            return;
+        };
+        let len = (RECORD_HEADER + path.len() + aux.len()).div_ceil(8) * 8;
+        let Ok(len32) = u32::try_from(len) else {
+            return;
+        };
+        // SAFETY: offsets 64 and 128 are inside the header page and 8-aligned (mmap
+        // returns page-aligned memory); the shim uses the same words atomically.
+        #[allow(clippy::cast_ptr_alignment)]
+        let (write_off, overflow) = unsafe {
+            (
+                &*self.base.add(64).cast::<AtomicU64>(),
+                &*self.base.add(128).cast::<AtomicU32>(),
+            )
+        };
+        let off = write_off.fetch_add(len as u64, Ordering::Relaxed);
+        if off + len as u64 > self.capacity {
+            overflow.store(1, Ordering::Relaxed);
+            return;
+        }
+        let mut rec = vec![0u8; len];
+        rec[4] = kind;
+        rec[5] = reason;
+        rec[8..12].copy_from_slice(&pid.to_le_bytes());
+        rec[12..16].copy_from_slice(&plen.to_le_bytes());
+        rec[16..20].copy_from_slice(&alen.to_le_bytes());
+        rec[RECORD_HEADER..RECORD_HEADER + path.len()].copy_from_slice(path);
+        rec[RECORD_HEADER + path.len()..RECORD_HEADER + path.len() + aux.len()]
+            .copy_from_slice(aux);
+        let at = usize::try_from(DATA_OFFSET + off).expect("inside the mapping");
+        // SAFETY: [at, at + len) was reserved for us by the fetch_add and lies inside the
+        // mapping (off + len <= capacity); the first word is published last, atomically.
+        #[allow(clippy::cast_ptr_alignment)] // records start 8-aligned in a page-aligned map
+        unsafe {
+            let dst = self.base.add(at);
+            std::ptr::copy_nonoverlapping(rec.as_ptr().add(4), dst.add(4), len - 4);
+            (*dst.cast::<AtomicU32>()).store(len32 | COMMITTED, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Appender {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `open`.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
 fn u32_at(data: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"))
 }

@@ -117,8 +117,13 @@ fn names_lossy<S: Serializer>(names: &BTreeSet<OsString>, s: S) -> Result<S::Ok,
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum IncompleteReason {
-    /// A statically linked program (no `PT_INTERP`) ran: `LD_PRELOAD` cannot enter it.
+    /// A statically linked program (no `PT_INTERP`) ran: `LD_PRELOAD` cannot enter it, and
+    /// the seccomp tracer was switched off (or a `posix_spawn` started it, see the crate
+    /// docs).
     StaticBinary { program: PathBuf },
+    /// A statically linked (or Go) program ran and the seccomp tracer could not follow it:
+    /// installing the filter or reading a call's arguments failed (`cause` says how).
+    SeccompUnavailable { program: PathBuf, cause: String },
     /// A setuid/setgid program ran: the loader ignores `LD_PRELOAD` for it.
     SetuidBinary { program: PathBuf },
     /// A program for another architecture or ELF class ran (the shim cannot load there).
@@ -144,6 +149,7 @@ impl IncompleteReason {
     pub fn code(&self) -> &'static str {
         match self {
             Self::StaticBinary { .. } => "TRACE_STATIC_BINARY",
+            Self::SeccompUnavailable { .. } => "TRACE_SECCOMP_UNAVAILABLE",
             Self::SetuidBinary { .. } => "TRACE_SETUID_BINARY",
             Self::UnsupportedBinary { .. } => "TRACE_UNSUPPORTED_BINARY",
             Self::GoBinary { .. } => "TRACE_GO_BINARY",
@@ -166,6 +172,11 @@ impl std::fmt::Display for IncompleteReason {
                     program.display()
                 )
             }
+            Self::SeccompUnavailable { program, cause } => write!(
+                f,
+                "statically linked program {} could not be traced through seccomp: {cause}",
+                program.display()
+            ),
             Self::SetuidBinary { program } => {
                 write!(
                     f,
@@ -441,6 +452,10 @@ impl Builder {
                 2 => IncompleteReason::SetuidBinary { program: program() },
                 3 => IncompleteReason::IoUring { program: program() },
                 5 => IncompleteReason::GoBinary { program: program() },
+                6 => IncompleteReason::SeccompUnavailable {
+                    program: program(),
+                    cause: String::from_utf8_lossy(aux).into_owned(),
+                },
                 _ => IncompleteReason::UnsupportedBinary { program: program() },
             }),
             // Unknown record kinds come from a newer shim: say so rather than guess.

@@ -53,7 +53,7 @@ pub struct Turbo {
 impl Turbo {
     pub fn start(token: &str) -> Self {
         let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/servers/turbo/node_modules/.bin/turborepo-remote-cache");
+            .join("../runwire-remote/tests/servers/turbo/node_modules/.bin/turborepo-remote-cache");
         assert!(
             bin.exists(),
             "{} is missing: run scripts/install.sh (npm ci in crates/runwire-remote/tests/servers/turbo)",

@@ -920,24 +920,16 @@ fn open_kinds(path: Vec<u8>, flags: i32, one: &mut impl FnMut(u8, Vec<u8>)) {
         Probe::Dir | Probe::Other => one(K_STAT, path),
         Probe::File if creat && excl => one(K_STAT, path),
         Probe::File => {
-            if acc == libc::O_RDWR && !trunc {
+            // Writing without truncation keeps the prior content: a read first, as the
+            // shim records it (`>>` on a log is read-then-write).
+            if !trunc {
                 one(K_READ, path.clone());
             }
             one(if trunc { K_TRUNCATE } else { K_WRITE }, path);
         }
         Probe::Missing if !creat || !parent_exists(&path) => one(K_NOTFOUND, path),
-        Probe::Missing => {
-            // The shim's rules for a new file: O_TRUNC -> Truncate, O_APPEND/O_WRONLY
-            // without it -> Write, exclusive or O_RDWR (probed) -> Create.
-            let kind = if excl || (acc == libc::O_RDWR && !trunc) {
-                K_CREATE
-            } else if trunc {
-                K_TRUNCATE
-            } else {
-                K_WRITE
-            };
-            one(kind, path);
-        }
+        // A new file: O_TRUNC (without O_EXCL) -> Truncate, anything else -> Create.
+        Probe::Missing => one(if trunc && !excl { K_TRUNCATE } else { K_CREATE }, path),
     }
 }
 

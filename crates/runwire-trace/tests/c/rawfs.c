@@ -38,6 +38,14 @@ int main(void) {
     if (access("gone.txt", F_OK) == 0) return 24;                                /* not found */
     if (unlink("d/b") != 0) return 25;                                           /* delete */
     if (truncate("out.txt", 0) != 0) return 26;                                  /* truncate */
+    for (int i = 0; i < 2; i++) { /* create, then read + write (an append keeps the content) */
+        fd = open("log.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd < 0 || write((int)fd, "x", 1) != 1) return 28;
+        close((int)fd);
+    }
+    fd = open("in.txt", O_RDWR); /* read + write */
+    if (fd < 0) return 29;
+    close((int)fd);
     struct stat st;
     if (lstat("link", &st) != 0) return 27;                                      /* stat */
     return 0;

@@ -17,7 +17,7 @@
 //! - **Shim.** `shim/runtrace.c` is compiled by build.rs into a standalone `.so`, embedded
 //!   with `include_bytes!` and materialized at run time into a per-user 0700 directory
 //!   (`$XDG_RUNTIME_DIR/runwire`, else the cache dir, else `<tmp>/runwire-<uid>`) under a
-//!   content-hash name, via temp file + rename, re-hashed before reuse. The command gets
+//!   content-hash name, via temp file + rename, re-hashed before reuse (`runwire-artifact`). The command gets
 //!   it through `LD_PRELOAD`. It interposes the open/fopen/creat families (+64 and
 //!   `__open_2` fortify variants), stat/lstat/fstatat/statx and the `__xstat` family,
 //!   access/faccessat, opendir/fdopendir/readdir/scandir/getdents64, readlink(at),

@@ -187,12 +187,24 @@ pub fn classify(
     // 4. First-access rules per path.
     let mut requests: BTreeMap<RelPath, FactRequest> = BTreeMap::new();
     let mut overlap: Vec<RelPath> = Vec::new();
-    for (r, acc) in inside
+    let ruled: Vec<(&RelPath, Vec<&Access>, bool)> = inside
         .iter()
         .map(|(r, a)| (r, *a))
         .chain(outside.iter().map(|(r, a)| (r, *a)))
-    {
-        let (inputs, changed) = path_rule(r, acc, &emptied, &ignore_in, &ignore_out);
+        .map(|(r, acc)| {
+            let (inputs, changed) = path_rule(r, acc, &emptied, &ignore_in, &ignore_out);
+            (r, inputs, changed)
+        })
+        .collect();
+    for (r, _, changed) in &ruled {
+        if *changed {
+            outputs.paths.insert((*r).clone());
+        }
+    }
+    for (r, mut inputs, changed) in ruled {
+        if !changed && output_dir_existence_only(root, r, &inputs, &outputs) {
+            inputs.clear();
+        }
         if !inputs.is_empty() && changed {
             overlap.push(r.clone());
         }
@@ -200,9 +212,6 @@ pub fn classify(
             let req = requests.entry(r.clone()).or_default();
             req.content |= inputs.iter().any(|k| matches!(k, Access::Read));
             req.listing |= inputs.iter().any(|k| matches!(k, Access::ListDir(_)));
-        }
-        if changed {
-            outputs.paths.insert(r.clone());
         }
     }
     for r in reported_in {
@@ -389,6 +398,29 @@ fn path_rule<'a>(
         inputs.clear();
     }
     (inputs, changed)
+}
+
+/// An existence-only fact (stats that found a directory; no listing, no content read) about
+/// a directory that is an output path or tree, or an ancestor of one, is not an input:
+/// restore recreates it, so whether it existed before cannot change the outcome
+/// (`mkdir -p dist` when `dist/` already exists, then `rm -rf dist`, must still hit).
+/// Only for a path the task did not change: its kind now is then its kind before.
+fn output_dir_existence_only(
+    root: &Path,
+    r: &RelPath,
+    inputs: &[&Access],
+    outputs: &OutputSet,
+) -> bool {
+    !inputs.is_empty()
+        && !r.is_external()
+        && inputs.iter().all(|k| matches!(k, Access::Stat))
+        && outputs
+            .paths
+            .iter()
+            .chain(outputs.trees.iter())
+            .any(|o| o.is_within(r))
+        // A real directory now (not a symlink: restore never writes below one).
+        && std::fs::symlink_metadata(r.to_abs(root)).is_ok_and(|m| m.is_dir())
 }
 
 /// Directories that did not exist before the run (first access: not found, or deleted) and

@@ -273,6 +273,7 @@ cases!(
     config_inputs_outputs,
     force_and_no_cache,
     cache_dir_override,
+    existing_output_dir_restored,
 );
 
 #[test]

@@ -274,6 +274,7 @@ cases!(
     force_and_no_cache,
     cache_dir_override,
     existing_output_dir_restored,
+    append_to_existing_log,
 );
 
 #[test]

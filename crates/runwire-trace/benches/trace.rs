@@ -1,10 +1,12 @@
 //! Tracer overhead: `cargo bench -p runwire-trace`.
 //!
-//! Two workloads, each run untraced (baseline), under runwire-trace (contender) and under
+//! Three workloads, each run untraced (baseline), under runwire-trace (contender) and under
 //! `strace -f -e trace=file -o /dev/null` (the peer): a node script reading 5,000 small
-//! files and listing 500 directories, and a shell loop of 2,000 `cat`s. Runs are
-//! interleaved and the median wall time is reported with the ratio to the baseline.
-//! Goal: <= 1.10x on the node workload.
+//! files and listing 500 directories, a shell loop of 2,000 `cat`s, and busybox-static
+//! (traced through seccomp user notification, not the shim) globbing 500 directories and
+//! `cat`ing the 5,000 files. Runs are interleaved and the median wall time is reported
+//! with the ratio to the baseline. Goals: <= 1.10x on the node workload, <= 1.5x on the
+//! busybox-static one.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,6 +27,8 @@ for (const d of fs.readdirSync(root)) {
 }
 if (names !== 5000) throw new Error('expected 5000 files, saw ' + names);
 ";
+
+const BUSYBOX_CAT: &str = "cd \"$1\" && cat d*/f*.txt > /dev/null";
 
 const SHELL_LOOP: &str = "i=0; while [ $i -lt 2000 ]; do cat \"$1\" > /dev/null; i=$((i+1)); done";
 
@@ -179,6 +183,20 @@ fn main() {
     let node = "node: read 5,000 files, list 500 directories";
     if wanted(node) {
         bench(node, 15, "node", &["-e", NODE_SCRIPT, tree_s], has_strace);
+    }
+    let bb = "busybox-static (seccomp): glob 500 directories, cat 5,000 files";
+    if wanted(bb) {
+        if Path::new("/bin/busybox").exists() {
+            bench(
+                bb,
+                9,
+                "/bin/busybox",
+                &["sh", "-c", BUSYBOX_CAT, "sh", tree_s],
+                has_strace,
+            );
+        } else {
+            println!("/bin/busybox missing (scripts/install.sh installs busybox-static): skipped");
+        }
     }
     if wanted("sh: loop of 2,000 cat") {
         bench(

@@ -47,6 +47,8 @@ const K_INCOMPLETE: u8 = 40;
 const R_IO_URING: u8 = 3;
 
 const PATH_MAX: usize = 4096;
+/// `linux/seccomp.h` (not in the libc crate yet).
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 /// `AT_FDCWD` as the kernel passes it in a 64-bit argument register (only the low 32
 /// bits are read for an `int`).
 #[allow(clippy::cast_sign_loss)]
@@ -537,6 +539,17 @@ impl Worker {
             match recv_fd(conn.as_raw_fd()) {
                 Ok(None) => {}
                 Ok(Some(Ok(fd))) => {
+                    // Kernel >= 6.6: wake us (and then the stopped process) on the waker's
+                    // CPU, a direct hand-off instead of a trip through the scheduler.
+                    // Older kernels refuse it: harmless, only slower.
+                    // SAFETY: ioctl on the listener we own, flag passed by value.
+                    unsafe {
+                        libc::ioctl(
+                            fd.as_raw_fd(),
+                            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+                            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+                        );
+                    }
                     self.shared.live.fetch_add(1, Ordering::AcqRel);
                     self.shared.received.fetch_add(1, Ordering::AcqRel);
                     self.listeners.push(fd);
@@ -605,11 +618,12 @@ impl Worker {
         }
         let mut out = Vec::new();
         let mut at = addr;
+        let mut buf = [0u8; 256];
         while out.len() < PATH_MAX {
-            // Up to the end of the page: the next one may be unmapped.
-            let room = usize::try_from(4096 - (at % 4096)).ok()?;
-            let mut buf = vec![0u8; room];
-            let n = self.read_mem(pid, at, &mut buf)?;
+            // Most paths are short: read 256 bytes at a time, never past the end of the
+            // page (the next one may be unmapped).
+            let room = usize::try_from(4096 - (at % 4096)).ok()?.min(buf.len());
+            let n = self.read_mem(pid, at, &mut buf[..room])?;
             if let Some(end) = buf[..n].iter().position(|b| *b == 0) {
                 out.extend_from_slice(&buf[..end]);
                 return Some(out);

@@ -392,3 +392,41 @@ fn a_filter_that_cannot_be_installed_falls_back_to_incomplete_with_the_cause() {
     assert_eq!(program, Path::new(BUSYBOX));
     assert!(cause.contains("busy"), "{cause}");
 }
+
+#[test]
+fn env_switch_turns_seccomp_off() {
+    // The variable is read from the runner's environment: check it in a fresh copy of
+    // this test binary (setting it here would race with the other tests' threads).
+    if std::env::var_os("RUNWIRE_TRACE_SECCOMP").is_some_and(|v| v == "0") {
+        let root = Root::new();
+        root.file("a.txt", "x");
+        let out = TracedCommand::new(BUSYBOX)
+            .args(["cat", "a.txt"])
+            .current_dir(&root.path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.trace.incomplete_reasons(),
+            &[IncompleteReason::StaticBinary {
+                program: BUSYBOX.into()
+            }]
+        );
+        println!("checked with RUNWIRE_TRACE_SECCOMP=0");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "env_switch_turns_seccomp_off", "--nocapture"])
+        .env("RUNWIRE_TRACE_SECCOMP", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("checked with RUNWIRE_TRACE_SECCOMP=0"),
+        "{text}"
+    );
+}

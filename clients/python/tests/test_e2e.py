@@ -119,10 +119,6 @@ def test_values_that_are_not_utf8_round_trip(workspace: Path) -> None:
     assert os.environb.get(b"RAW") is None
 
 
-@pytest.mark.xfail(
-    reason="CLI gap: `runwire run --no-cache` gives the task the strict env but no protocol "
-    "server, so a tool can read MYGEN_* neither from os.environ nor from the runner",
-)
 def test_no_cache_runs_still_answer_the_tools_env_queries(workspace: Path) -> None:
     done = runwire(workspace, "run", "build", "--no-cache", MYGEN_MODE="release")
     assert "in release mode" in done.stdout, done.stdout + done.stderr

@@ -110,10 +110,14 @@ pub type ExecutorFactory = fn(&Workspace, CacheMode) -> Result<Box<dyn Executor>
 
 /// The traced, cached executor (the default).
 pub fn cached_executor(ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Executor>, Error> {
-    if mode == CacheMode::Off {
-        return direct_executor(ws, mode);
-    }
     let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    if mode == CacheMode::Off {
+        // Like a miss (protocol server, strict env), without opening the cache at all.
+        return Ok(Box::new(crate::pipeline::ServedExecutor::new(
+            &full_env,
+            "--no-cache",
+        )));
+    }
     Ok(Box::new(crate::pipeline::CachedExecutor::open(
         &ws.root,
         cache_dir(ws),

@@ -25,9 +25,7 @@ use runwire_trace::TracedCommand;
 use crate::adapt;
 use crate::env;
 use crate::error::Error;
-use crate::exec::{
-    self, CacheMode, CacheReport, DirectExecutor, Executor, Outcome, Preview, TaskContext,
-};
+use crate::exec::{self, CacheMode, CacheReport, Executor, Outcome, Preview, TaskContext};
 use crate::globs::Patterns;
 use crate::output::{Stream, TaskOutput};
 use crate::plan::PlannedTask;
@@ -46,8 +44,85 @@ pub struct CachedExecutor {
     memo: HashMemo,
     /// The runner's full environment as the engine and the server want it.
     env: EnvMap,
-    /// `--no-cache` and `cache: false` tasks run here.
-    direct: DirectExecutor,
+    /// `cache: false` tasks run here.
+    served: ServedExecutor,
+}
+
+/// Runs tasks exactly like a miss (the protocol server answering from the runner's full env
+/// with the user's policy, the strict env, the Node addon) but untraced, and never looks up
+/// or stores: `--no-cache` and `cache: false` tasks. Nothing is stored, so a trace would
+/// only cost time.
+#[derive(Debug)]
+pub struct ServedExecutor {
+    env: EnvMap,
+    /// Why caching is off, shown to the user.
+    reason: String,
+}
+
+impl ServedExecutor {
+    pub fn new(full_env: &[(OsString, OsString)], reason: &str) -> Self {
+        Self {
+            env: env_map(full_env),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+impl Executor for ServedExecutor {
+    fn preview(&self, _ctx: &TaskContext<'_>) -> Result<Preview, Error> {
+        Ok(Preview {
+            status: "off",
+            reasons: vec![self.reason.clone()],
+        })
+    }
+
+    fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
+        let start = Instant::now();
+        let (server, extra) = start_server(ctx, &self.env)?;
+        let child_env = exec::task_env(ctx, &extra);
+        let mut child = exec::shell_command(ctx.task, &child_env)
+            .spawn()
+            .map_err(|source| Error::Io {
+                path: ctx.task.cwd.clone(),
+                source,
+            })?;
+        exec::pump(child.stdout.take(), child.stderr.take(), out);
+        let status = child.wait().map_err(|source| Error::Io {
+            path: ctx.task.cwd.clone(),
+            source,
+        })?;
+        // Declarations do not matter here; draining only lets the tools finish cleanly.
+        let _ = server.finish(DRAIN_DEADLINE);
+        Ok(Outcome {
+            exit_code: exec::exit_code(status),
+            duration: start.elapsed(),
+            cache: CacheReport::Off {
+                reason: self.reason.clone(),
+            },
+        })
+    }
+}
+
+/// Starts the protocol server for a task (the runner's full env, the user's policy) and
+/// returns it with the variables that point the task at it.
+fn start_server(
+    ctx: &TaskContext<'_>,
+    env: &EnvMap,
+) -> Result<(runwire_server::RunningServer, Vec<(OsString, OsString)>), Error> {
+    let mut server_config =
+        ServerConfig::new(env.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    server_config.policy = CachedExecutor::server_policy(ctx)?;
+    let server = Server::start(server_config).map_err(|e| {
+        Error::Task(format!(
+            "{}: protocol server: {e} [{}]",
+            ctx.task.label,
+            e.code()
+        ))
+    })?;
+    let socket: OsString = server.socket_path().as_os_str().to_owned();
+    let mut extra = vec![("RUNWIRE_SOCKET".into(), socket)];
+    extra.extend(crate::node_addon::child_env(ctx));
+    Ok((server, extra))
 }
 
 /// Why a lookup found nothing usable, every reason.
@@ -162,9 +237,7 @@ impl CachedExecutor {
             env_key,
             memo,
             env: env_map(full_env),
-            direct: DirectExecutor {
-                reason: "--no-cache".into(),
-            },
+            served: ServedExecutor::new(full_env, "`cache: false` in runwire.json"),
         })
     }
 
@@ -357,23 +430,7 @@ impl CachedExecutor {
         let input_files = inputs.walk(&package_dir, &skip);
 
         // The server answers from the runner's full env, with the user's policy.
-        let mut server_config = ServerConfig::new(
-            self.env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        );
-        server_config.policy = Self::server_policy(ctx)?;
-        let server = Server::start(server_config).map_err(|e| {
-            Error::Task(format!(
-                "{}: protocol server: {e} [{}]",
-                task.label,
-                e.code()
-            ))
-        })?;
-        let socket: OsString = server.socket_path().as_os_str().to_owned();
-        let mut extra = vec![("RUNWIRE_SOCKET".into(), socket)];
-        extra.extend(crate::node_addon::child_env(ctx));
+        let (server, extra) = start_server(ctx, &self.env)?;
         let child_env = exec::task_env(ctx, &extra);
 
         let mut command = TracedCommand::new("sh");
@@ -517,13 +574,13 @@ pub fn env_map(full: &[(OsString, OsString)]) -> EnvMap {
 impl Executor for CachedExecutor {
     fn preview(&self, ctx: &TaskContext<'_>) -> Result<Preview, Error> {
         if ctx.mode == CacheMode::Off {
-            return self.direct.preview(ctx);
-        }
-        if !ctx.task.config.cache_enabled() {
             return Ok(Preview {
                 status: "off",
-                reasons: vec!["`cache: false` in runwire.json".into()],
+                reasons: vec!["--no-cache".into()],
             });
+        }
+        if !ctx.task.config.cache_enabled() {
+            return self.served.preview(ctx);
         }
         if ctx.mode == CacheMode::Force {
             return Ok(Preview {
@@ -546,14 +603,14 @@ impl Executor for CachedExecutor {
 
     fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
         if ctx.mode == CacheMode::Off {
-            return self.direct.execute(ctx, out);
-        }
-        if !ctx.task.config.cache_enabled() {
-            let mut outcome = self.direct.execute(ctx, out)?;
+            let mut outcome = self.served.execute(ctx, out)?;
             outcome.cache = CacheReport::Off {
-                reason: "`cache: false` in runwire.json".into(),
+                reason: "--no-cache".into(),
             };
             return Ok(outcome);
+        }
+        if !ctx.task.config.cache_enabled() {
+            return self.served.execute(ctx, out);
         }
         let start = Instant::now();
         let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);

@@ -275,6 +275,7 @@ cases!(
     cache_dir_override,
     existing_output_dir_restored,
     append_to_existing_log,
+    no_cache_serves_env,
 );
 
 #[test]

@@ -592,9 +592,9 @@ static int note_exec(const char *path, int spawn, int *filtered) {
         return 0;
     }
     emit_raw(K_READ, 0, getpid(), buf, (size_t)n, NULL, 0);
-    if (reason == R_STATIC && !spawn && g_sock_entry[0]) {
-        /* A static program: follow it through seccomp. posix_spawn cannot get here (the
-         * filter would land in the parent): that stays R_STATIC. */
+    if ((reason == R_STATIC || reason == R_GO) && !spawn && g_sock_entry[0]) {
+        /* A static or Go program: follow it through seccomp. posix_spawn cannot get here
+         * (the filter would land in the parent): that stays incomplete. */
         char cause[256];
         if (seccomp_install(cause, sizeof cause) == 0) {
             *filtered = 1;

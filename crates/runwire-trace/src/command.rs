@@ -229,7 +229,11 @@ impl TracedCommand {
                     supervisor = Some(s);
                 }
                 Err(cause) => {
-                    if let Some(IncompleteReason::StaticBinary { program }) = &untraceable {
+                    if let Some(
+                        IncompleteReason::StaticBinary { program }
+                        | IncompleteReason::GoBinary { program },
+                    ) = &untraceable
+                    {
                         untraceable = Some(IncompleteReason::SeccompUnavailable {
                             program: program.clone(),
                             cause,
@@ -238,8 +242,13 @@ impl TracedCommand {
                 }
             }
         }
-        if let (Some(IncompleteReason::StaticBinary { program: exe }), Some(sup)) =
-            (&untraceable, &supervisor)
+        if let (
+            Some(
+                IncompleteReason::StaticBinary { program: exe }
+                | IncompleteReason::GoBinary { program: exe },
+            ),
+            Some(sup),
+        ) = (&untraceable, &supervisor)
         {
             match Installer::new(sup.sock()) {
                 Ok(installer) => {

@@ -34,15 +34,17 @@
 //!   per-process lock-free set of (kind, path) hashes so repeated accesses cost no record.
 //! - **Children.** `exec*`/`posix_spawn*` re-inject `LD_PRELOAD`, `RUNWIRE_TRACE_RING` and
 //!   (unless the tool chose a value) `UV_USE_IO_URING=0`, so `env -i` does not escape.
-//!   Before exec the shim inspects the target: a static program (no `PT_INTERP`) is
-//!   followed through seccomp (next section); a Go, setuid/setgid or foreign-architecture
-//!   program makes the trace incomplete with the program named. Every exec and spawn also leaves an expectation that the new image reports in
+//!   Before exec the shim inspects the target: a static program (no `PT_INTERP`) or a Go
+//!   program (build-id ELF note, even when dynamically linked) is followed through seccomp
+//!   (next section); a setuid/setgid or foreign-architecture program makes the trace
+//!   incomplete with the program named. Every exec and spawn also leaves an expectation that the new image reports in
 //!   (`START` record); one that never does is reported as
 //!   [`IncompleteReason::ShimNotLoaded`].
 //!
 //! # Static programs: seccomp user notification
 //!
-//! Busybox-static, musl builds and `gcc -static` programs never load the shim. When one is
+//! Busybox-static, musl builds and `gcc -static` programs never load the shim, and Go
+//! programs (static, or dynamic with cgo) make their file calls without libc. When one is
 //! exec'd by a traced process (the shim's `execve` hooks) or is the command itself (the
 //! runner, between fork and exec), that process calls `prctl(PR_SET_NO_NEW_PRIVS)` and
 //! installs a seccomp filter with `SECCOMP_FILTER_FLAG_NEW_LISTENER` just before the exec,
@@ -125,9 +127,9 @@
 //!   extensions) is, as a read. `dlopen` by bare name or with `$ORIGIN` passes through
 //!   as a tail call, unrecorded, so the loader still sees the real caller.
 //! - Raw `syscall` instructions (Go, static binaries, `io_uring`) bypass libc. Static
-//!   binaries are followed through seccomp (above); Go programs (their build-id ELF note,
-//!   even when dynamically linked) and `io_uring` are detected and reported; another
-//!   dynamic program issuing raw syscalls inline (not through `syscall()`) is not.
+//!   binaries and Go programs (their build-id ELF note, even when dynamically linked) are
+//!   followed through seccomp (above); `io_uring` is detected and reported; another
+//!   dynamic program issuing raw syscalls inline (not through `syscall()`) is not seen.
 //! - A dirfd resolves through `/proc/self/fd`, i.e. the kernel's path (symlinks resolved),
 //!   while `AT_FDCWD`-relative paths use `getcwd()` (also physical).
 //! - `readdir_r` and `fts` inside glibc are not hooked (coreutils ships its own fts, which

@@ -121,14 +121,15 @@ pub enum IncompleteReason {
     /// the seccomp tracer was switched off (or a `posix_spawn` started it, see the crate
     /// docs).
     StaticBinary { program: PathBuf },
-    /// A statically linked (or Go) program ran and the seccomp tracer could not follow it:
+    /// A statically linked or Go program ran and the seccomp tracer could not follow it:
     /// installing the filter or reading a call's arguments failed (`cause` says how).
     SeccompUnavailable { program: PathBuf, cause: String },
     /// A setuid/setgid program ran: the loader ignores `LD_PRELOAD` for it.
     SetuidBinary { program: PathBuf },
     /// A program for another architecture or ELF class ran (the shim cannot load there).
     UnsupportedBinary { program: PathBuf },
-    /// A Go program ran: it makes file system calls directly, not through libc.
+    /// A Go program ran: it makes file system calls directly, not through libc, and the
+    /// seccomp tracer was switched off (or a `posix_spawn` started it).
     GoBinary { program: PathBuf },
     /// A process set up `io_uring`, whose file operations bypass libc.
     IoUring { program: PathBuf },

@@ -797,19 +797,20 @@ fn dlopen_by_path_is_a_read_and_bare_names_keep_the_callers_runpath() {
 }
 
 #[test]
-fn go_program_makes_the_trace_incomplete() {
+fn go_program_without_seccomp_makes_the_trace_incomplete() {
     // Dynamically linked (cgo) Go programs still bypass libc for files; the Go build-id
     // note marks them. Checked both inside the tree (shim) and as the root (supervisor).
+    // With seccomp on they are traced (tests/seccomp.rs).
     let root = Root::new();
     let prog = root.compile("gonote", &["-O0"]);
     let reason = IncompleteReason::GoBinary {
         program: prog.clone(),
     };
-    let out = root.run_ok("sh", &["-c", &format!("{}", prog.display())]);
+    let out = root.run_without_seccomp("sh", &["-c", &format!("{}", prog.display())]);
     assert_eq!(
         out.trace.incomplete_reasons(),
         std::slice::from_ref(&reason)
     );
-    let out = root.run_ok(prog.to_str().unwrap(), &[]);
+    let out = root.run_without_seccomp(prog.to_str().unwrap(), &[]);
     assert_eq!(out.trace.incomplete_reasons(), &[reason]);
 }

@@ -430,3 +430,22 @@ fn env_switch_turns_seccomp_off() {
         "{text}"
     );
 }
+
+#[test]
+fn dynamic_go_program_is_traced_through_seccomp() {
+    // A cgo-style Go program (dynamic, Go build-id note) opens files with raw system
+    // calls: the shim cannot see them, the filter does. Inside a tree and as the root.
+    let root = Root::new();
+    root.file("in.txt", "x");
+    let prog = root.compile("gonote", &["-O0"]);
+    let p = prog.to_str().unwrap();
+    for out in [
+        root.run("sh", &["-c", &format!("{p} in.txt")]),
+        root.run(p, &["in.txt"]),
+    ] {
+        complete(&out);
+        let t = root.local(&out.trace);
+        let a = t.iter().find(|a| a.path == Path::new("in.txt"));
+        assert_eq!(a.map(|a| a.first), Some(Read), "{t:#?}");
+    }
+}

@@ -193,6 +193,7 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
         env: &env,
         env_key: cache.env_key(),
         salts: &salts,
+        untracked_env_patterns: &[],
     };
     let mut total_t = Vec::new();
     let mut validate_t = Vec::new();

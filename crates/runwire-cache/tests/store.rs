@@ -104,6 +104,7 @@ fn classify_opts(root: &Path) -> ClassifyOptions {
         external_inputs: vec![],
         runner_paths: vec![],
         untracked_envs: std::collections::BTreeSet::default(),
+        untracked_env_patterns: Vec::new(),
     }
 }
 
@@ -122,6 +123,7 @@ fn variants_a_b_a_third_run_is_a_hit_with_exact_outputs() {
             env: &e,
             env_key: cache.env_key(),
             salts: &salts,
+            untracked_env_patterns: &[],
         };
         cache.find_hit(&k, &world, &hasher).unwrap()
     };
@@ -327,6 +329,7 @@ fn emptied_dir_is_restored_without_stale_files_of_another_variant() {
                 env: &EnvMap::new(),
                 env_key: cache.env_key(),
                 salts: &BTreeMap::new(),
+                untracked_env_patterns: &[],
             },
             &hasher,
         )
@@ -529,6 +532,7 @@ fn size_cap_evicts_least_recently_used_and_shares_blobs() {
         env: &world_env,
         env_key: cache.env_key(),
         salts: &salts,
+        untracked_env_patterns: &[],
     };
     let hasher = Hasher::new(None, SystemTime::now());
     write(&w.root, "e1", &[1; 1000]);

@@ -504,7 +504,7 @@ fn apply_declarations(
             }
             Declaration::TrackedEnv { name, value } => {
                 // The user's config wins: an env declared untracked stays untracked.
-                if !opts.untracked_envs.contains(name) {
+                if !opts.is_untracked(name) {
                     fp.envs.insert(
                         EnvName(name.clone()),
                         value.as_ref().map(|v| env_key.hash_env(name, v)),
@@ -524,7 +524,7 @@ fn apply_declarations(
                 });
                 for (n, v) in matches {
                     let name = EnvName(n.clone());
-                    if !set.excluded.contains(&name) {
+                    if !set.excluded.contains(&name) && !opts.is_untracked(n) {
                         set.matches.insert(name, env_key.hash_env(n, v));
                     }
                 }
@@ -665,6 +665,7 @@ mod tests {
             external_inputs: vec![],
             runner_paths: vec![],
             untracked_envs: BTreeSet::new(),
+            untracked_env_patterns: Vec::new(),
         };
         classify(
             &record,

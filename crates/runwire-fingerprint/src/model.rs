@@ -226,4 +226,20 @@ pub struct ClassifyOptions {
     /// Env names the user declared untracked / pass-through: the user's config wins, so a
     /// tool's tracked request for them is not fingerprinted.
     pub untracked_envs: BTreeSet<Vec<u8>>,
+    /// Env-name globs the user declared untracked (the protocol's env-name glob, like
+    /// [`EnvSelector::Glob`]): kept as patterns, not expanded into the names present at run
+    /// time, so a variable that appears later and matches one stays untracked.
+    pub untracked_env_patterns: Vec<Vec<u8>>,
+}
+
+impl ClassifyOptions {
+    /// True when the user's config makes `name` untracked (by name or by pattern).
+    pub fn is_untracked(&self, name: &[u8]) -> bool {
+        self.untracked_envs.contains(name) || matches_any(&self.untracked_env_patterns, name)
+    }
+}
+
+/// True when `name` matches one of the env-name globs.
+pub(crate) fn matches_any(patterns: &[Vec<u8>], name: &[u8]) -> bool {
+    patterns.iter().any(|p| crate::glob::match_bytes(p, name))
 }

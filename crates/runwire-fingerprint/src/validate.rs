@@ -142,6 +142,10 @@ pub struct World<'a> {
     /// Current values of tool salts, when the runner knows them (e.g. from config). A salt
     /// the runner cannot know before running is not checked here: it only separates variants.
     pub salts: &'a BTreeMap<String, Vec<u8>>,
+    /// Env-name globs the user declares untracked now (`ClassifyOptions::untracked_env_patterns`):
+    /// a variable matching one is left out when a tracked selector is re-evaluated, so one
+    /// that appeared since the run is not a difference.
+    pub untracked_env_patterns: &'a [Vec<u8>],
 }
 
 impl PostRunFingerprint {
@@ -186,12 +190,18 @@ impl PostRunFingerprint {
                 .env
                 .iter()
                 .filter(|(n, _)| {
-                    set.selector.matches(n) && !set.excluded.contains(&EnvName((*n).clone()))
+                    set.selector.matches(n)
+                        && !set.excluded.contains(&EnvName((*n).clone()))
+                        && !crate::model::matches_any(world.untracked_env_patterns, n)
                 })
                 .map(|(n, v)| (EnvName(n.clone()), world.env_key.hash_env(n, v)))
                 .collect();
             let names: BTreeSet<&EnvName> = now.keys().chain(set.matches.keys()).collect();
             for n in names {
+                // Untracked by the user's config now: no longer part of the comparison.
+                if crate::model::matches_any(world.untracked_env_patterns, n.as_bytes()) {
+                    continue;
+                }
                 if let Some(d) = env_diff(n, set.matches.get(n), now.get(n)) {
                     out.push(d);
                 }
@@ -341,6 +351,7 @@ mod tests {
             env: &env,
             env_key: &key,
             salts: &salts,
+            untracked_env_patterns: &[],
         };
         assert!(
             fp.validate(&world, &Hasher::new(None, SystemTime::now()))

@@ -23,6 +23,9 @@ struct Case {
     world: WorldSpec,
     #[serde(default)]
     untracked_env: Vec<String>,
+    /// Env-name globs the user declared untracked (passThroughEnv globs).
+    #[serde(default)]
+    untracked_env_patterns: Vec<String>,
     #[serde(default)]
     external_inputs: Vec<String>,
     trace: TraceSpec,
@@ -211,6 +214,11 @@ fn run_case(dir: &Path) -> String {
         diagnostics: case.diagnostics.clone(),
         exit,
     };
+    let untracked_patterns: Vec<Vec<u8>> = case
+        .untracked_env_patterns
+        .iter()
+        .map(|s| s.clone().into_bytes())
+        .collect();
     let opts = ClassifyOptions {
         workspace_root: root.clone(),
         external_inputs: case.external_inputs.iter().map(PathBuf::from).collect(),
@@ -220,6 +228,7 @@ fn run_case(dir: &Path) -> String {
             .iter()
             .map(|s| s.clone().into_bytes())
             .collect(),
+        untracked_env_patterns: untracked_patterns.clone(),
     };
     let hasher = Hasher::new(None, SystemTime::now());
     let c = classify(&run, &opts, &KEY, &hasher).unwrap();
@@ -301,6 +310,7 @@ fn run_case(dir: &Path) -> String {
             env: &env,
             env_key: &KEY,
             salts: &world_salts,
+            untracked_env_patterns: &untracked_patterns,
         },
         &Hasher::new(None, SystemTime::now()),
     );
@@ -349,6 +359,7 @@ fn run_case(dir: &Path) -> String {
                 env: &env2,
                 env_key: &KEY,
                 salts: &salts2,
+                untracked_env_patterns: &untracked_patterns,
             },
             &Hasher::new(None, SystemTime::now()),
         );

@@ -270,31 +270,32 @@ impl CachedExecutor {
 
     /// Names the user marked pass-through: a tool's tracked request for them is ignored.
     fn untracked_envs(ctx: &TaskContext<'_>) -> BTreeSet<Vec<u8>> {
-        let patterns = &ctx.task.config.pass_through_env;
-        let mut names: BTreeSet<Vec<u8>> = ctx
-            .full_env
+        ctx.task
+            .config
+            .pass_through_env
             .iter()
-            .filter(|(n, _)| {
-                patterns
-                    .iter()
-                    .any(|p| env::glob_match(p.as_bytes(), n.as_bytes()))
-            })
-            .map(|(n, _)| n.as_bytes().to_vec())
-            .collect();
-        names.extend(
-            patterns
-                .iter()
-                .filter(|p| !p.contains(['*', '?']))
-                .map(|p| p.as_bytes().to_vec()),
-        );
-        names
+            .filter(|p| !is_env_glob(p))
+            .map(|p| p.as_bytes().to_vec())
+            .collect()
+    }
+
+    /// The pass-through globs, kept as patterns (not expanded into the names present now)
+    /// so a variable that appears later and matches one stays untracked.
+    fn untracked_env_patterns(ctx: &TaskContext<'_>) -> Vec<Vec<u8>> {
+        ctx.task
+            .config
+            .pass_through_env
+            .iter()
+            .filter(|p| is_env_glob(p))
+            .map(|p| p.as_bytes().to_vec())
+            .collect()
     }
 
     /// The same policy for the protocol server.
     fn server_policy(ctx: &TaskContext<'_>) -> Result<EnvPolicy, Error> {
         let mut policy = EnvPolicy::new();
         for pattern in &ctx.task.config.pass_through_env {
-            policy = if pattern.contains(['*', '?']) {
+            policy = if is_env_glob(pattern) {
                 policy.untrack_glob(pattern.as_bytes()).map_err(|e| {
                     Error::Task(format!(
                         "{}: passThroughEnv `{pattern}`: {e}",
@@ -349,11 +350,13 @@ impl CachedExecutor {
         ctx: &TaskContext<'_>,
         summary: &SpawnSummary,
     ) -> Result<Result<Box<runwire_cache::StoredEntry>, Vec<String>>, Error> {
+        let patterns = Self::untracked_env_patterns(ctx);
         let world = World {
             workspace_root: &self.root,
             env: &self.env,
             env_key: &self.env_key,
             salts: &std::collections::BTreeMap::new(),
+            untracked_env_patterns: &patterns,
         };
         let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
         let cache = self.cache();
@@ -471,6 +474,7 @@ impl CachedExecutor {
             external_inputs: Vec::new(),
             runner_paths: vec![self.cache_dir.clone()],
             untracked_envs: Self::untracked_envs(ctx),
+            untracked_env_patterns: Self::untracked_env_patterns(ctx),
         };
         let hasher = Hasher::new(Some(&self.memo), wall_start);
         let classified = fp::classify(&record, &options, &self.env_key, &hasher)
@@ -513,11 +517,13 @@ impl CachedExecutor {
     /// Every variant under the task's key with its differences, or why there is none.
     fn explain_variants(&self, ctx: &TaskContext<'_>) -> Result<Vec<String>, Error> {
         let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
+        let patterns = Self::untracked_env_patterns(ctx);
         let world = World {
             workspace_root: &self.root,
             env: &self.env,
             env_key: &self.env_key,
             salts: &std::collections::BTreeMap::new(),
+            untracked_env_patterns: &patterns,
         };
         let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
         let cache = self.cache();
@@ -562,6 +568,11 @@ fn exit_status(status: std::process::ExitStatus) -> fp::ExitStatus {
         (None, Some(s)) => fp::ExitStatus::Signal(s),
         (None, None) => fp::ExitStatus::Code(1),
     }
+}
+
+/// A `passThroughEnv` entry that is a glob (the protocol's env-name glob), not a name.
+fn is_env_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?'])
 }
 
 /// Env map of the runner's full environment, as the engine wants it.

@@ -276,6 +276,7 @@ cases!(
     existing_output_dir_restored,
     append_to_existing_log,
     no_cache_serves_env,
+    pass_through_glob_later_env,
 );
 
 #[test]

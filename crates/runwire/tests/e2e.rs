@@ -277,6 +277,7 @@ cases!(
     append_to_existing_log,
     no_cache_serves_env,
     pass_through_glob_later_env,
+    io_uring_not_cached,
 );
 
 #[test]

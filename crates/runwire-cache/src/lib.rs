@@ -8,12 +8,15 @@
 //! that does not match its name is a miss (the entry is dropped), never wrong output. Size is
 //! capped with least-recently-used eviction. Env values are only stored as keyed hashes; the
 //! key is random per cache dir (`env.key`, mode 0600) unless a shared key is configured.
+//! With a shared remote (`RemoteCache`, over `runwire-remote`), lookups fall back to the
+//! remote's variants, validated like local ones, and stored entries are uploaded.
 
 mod archive;
 mod blobs;
 mod db;
 mod error;
 mod key;
+mod remote;
 mod stdio;
 
 use std::collections::BTreeMap;
@@ -31,6 +34,7 @@ pub use archive::{Item, Manifest, RestoreStats, check_path};
 pub use blobs_api::verify_all_blobs;
 pub use db::SCHEMA_VERSION;
 pub use error::CacheError;
+pub use remote::{HitSource, RemoteCache, UploadJob, UploadReport, namespace_of, shared_env_key};
 pub use stdio::{StdioChunk, Stream, replay};
 
 use crate::blobs::Blobs;

@@ -93,8 +93,9 @@ pub struct RunArgs {
     /// Print what would run and why, without running anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: print the plan as JSON on stdout.
-    #[arg(long, requires = "dry_run")]
+    /// Print JSON on stdout: with --dry-run the plan, otherwise a summary of every task
+    /// at the end (the tasks' output and runwire's messages then go to stderr).
+    #[arg(long)]
     pub json: bool,
     /// How many tasks may run at once (default: number of cores).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -150,7 +151,13 @@ pub fn main(cli: Cli, make_executor: ExecutorFactory) -> Result<i32, Error> {
             source,
         })?,
     };
-    let printer = Printer::from_env();
+    let mut printer = Printer::from_env();
+    if let Command::Run(args) = &cli.command
+        && args.json
+        && !args.dry_run
+    {
+        printer = printer.with_stdout_to_stderr();
+    }
     match cli.command {
         Command::Run(args) => run(&cwd, &args, &printer, make_executor),
         Command::Explain(args) => explain(&cwd, &args, &printer, make_executor),
@@ -216,7 +223,79 @@ fn run(
         RunOptions { jobs, mode },
     );
     executor.finish();
+    if args.json {
+        print_run_json(&plan, &summary)?;
+    }
     Ok(summary.exit_code)
+}
+
+/// One task in `runwire run --json`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunJsonTask<'a> {
+    label: &'a str,
+    package: &'a str,
+    task: &'a str,
+    /// `hit`, `miss` (ran and stored), `not-cached` (ran, not stored, or caching off),
+    /// `failed` (non-zero exit), `skipped` (not run: a task it depends on failed).
+    status: &'static str,
+    /// `null` when the task did not run.
+    exit_code: Option<i32>,
+    duration_ms: Option<u64>,
+    miss_reasons: &'a [crate::exec::Reason],
+    not_cached_reasons: Vec<crate::exec::Reason>,
+}
+
+/// The machine-readable summary of a run, on stdout.
+fn print_run_json(plan: &Plan, summary: &scheduler::RunSummary) -> Result<(), Error> {
+    use crate::exec::{CacheReport, Reason};
+    let tasks: Vec<RunJsonTask<'_>> = plan
+        .tasks
+        .iter()
+        .zip(&summary.outcomes)
+        .map(|(task, outcome)| {
+            let (status, miss, not_cached): (_, &[Reason], Vec<Reason>) = match outcome {
+                None => ("skipped", &[], Vec::new()),
+                Some(o) => {
+                    let (status, miss, not_cached) = match &o.cache {
+                        CacheReport::Hit { .. } => ("hit", &[][..], Vec::new()),
+                        CacheReport::Ran { miss, not_cached } => (
+                            if not_cached.is_empty() {
+                                "miss"
+                            } else {
+                                "not-cached"
+                            },
+                            miss.as_slice(),
+                            not_cached.clone(),
+                        ),
+                        CacheReport::Off { reason } => (
+                            "not-cached",
+                            &[][..],
+                            vec![Reason::runner("cache_off", reason.clone())],
+                        ),
+                    };
+                    let status = if o.exit_code == 0 { status } else { "failed" };
+                    (status, miss, not_cached)
+                }
+            };
+            RunJsonTask {
+                label: &task.label,
+                package: &task.package_name,
+                task: &task.task,
+                status,
+                exit_code: outcome.as_ref().map(|o| o.exit_code),
+                duration_ms: outcome
+                    .as_ref()
+                    .map(|o| u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX)),
+                miss_reasons: miss,
+                not_cached_reasons: not_cached,
+            }
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "tasks": tasks }))
+        .map_err(|e| Error::Task(format!("cannot encode the run summary: {e}")))?;
+    println!("{text}");
+    Ok(())
 }
 
 #[derive(serde::Serialize)]

@@ -35,6 +35,41 @@ pub struct TaskContext<'a> {
     pub mode: CacheMode,
 }
 
+/// One reason a task missed or was not stored: a line for people and the engine's
+/// structured form for machines (`runwire run --json`). Names paths and env names, never
+/// env values.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reason {
+    pub message: String,
+    /// The engine's difference or not-cacheable reason as data, or `{"runner": KIND}` for
+    /// the runner's own reasons (`--force`, a failed store...).
+    pub detail: serde_json::Value,
+}
+
+impl Reason {
+    /// A reason of the runner itself, of kind `kind`.
+    pub fn runner(kind: &str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            detail: serde_json::json!({ "runner": kind }),
+        }
+    }
+
+    /// A reason from the engine: its `Display` for people, its serialized form as detail.
+    pub fn of<T: std::fmt::Display + serde::Serialize>(value: &T) -> Self {
+        Self {
+            message: value.to_string(),
+            detail: serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// What happened with the cache for one task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheReport {
@@ -43,8 +78,8 @@ pub enum CacheReport {
     /// Ran. `miss` lists why no entry matched (every reason); `not_cached` lists why the
     /// result was not stored (empty when it was).
     Ran {
-        miss: Vec<String>,
-        not_cached: Vec<String>,
+        miss: Vec<Reason>,
+        not_cached: Vec<Reason>,
     },
     /// Caching did not apply: `cache: false`, `--no-cache`, or no cache in this build.
     Off { reason: String },

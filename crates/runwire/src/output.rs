@@ -31,6 +31,9 @@ pub struct Printer {
     color: bool,
     /// Whether a live status line may be drawn (stderr is a terminal).
     live: bool,
+    /// `runwire run --json`: stdout carries the JSON summary only, so the tasks' own stdout
+    /// goes to stderr with the rest of the human output.
+    stdout_to_stderr: bool,
     lock: Mutex<LiveState>,
 }
 
@@ -65,8 +68,16 @@ impl Printer {
         Self {
             color: !no_color && tty,
             live: tty,
+            stdout_to_stderr: false,
             lock: Mutex::new(LiveState::default()),
         }
+    }
+
+    /// Sends the tasks' stdout to stderr (stdout is reserved for machine output).
+    #[must_use]
+    pub fn with_stdout_to_stderr(mut self) -> Self {
+        self.stdout_to_stderr = true;
+        self
     }
 
     /// Whether a live status line can be shown (the caller then runs `tick` periodically).
@@ -160,11 +171,11 @@ impl Printer {
         let mut state = self.state();
         Self::clear_live(&mut state);
         let _ = match stream {
-            Stream::Stdout => {
+            Stream::Stdout if !self.stdout_to_stderr => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(bytes).and_then(|()| out.flush())
             }
-            Stream::Stderr => {
+            Stream::Stdout | Stream::Stderr => {
                 let mut err = std::io::stderr().lock();
                 err.write_all(bytes).and_then(|()| err.flush())
             }
@@ -282,6 +293,7 @@ mod tests {
         let mut printer = Printer {
             color: true,
             live: false,
+            stdout_to_stderr: false,
             lock: Mutex::new(LiveState::default()),
         };
         assert_eq!(printer.paint(Style::Bad, "x"), "\x1b[1;31mx\x1b[0m");
@@ -301,6 +313,7 @@ mod tests {
         let printer = Printer {
             color: false,
             live: false,
+            stdout_to_stderr: false,
             lock: Mutex::new(LiveState::default()),
         };
         let mut out = TaskOutput::new(&printer, None);

@@ -25,7 +25,7 @@ use runwire_trace::TracedCommand;
 use crate::adapt;
 use crate::env;
 use crate::error::Error;
-use crate::exec::{self, CacheMode, CacheReport, Executor, Outcome, Preview, TaskContext};
+use crate::exec::{self, CacheMode, CacheReport, Executor, Outcome, Preview, Reason, TaskContext};
 use crate::globs::Patterns;
 use crate::output::{Stream, TaskOutput};
 use crate::plan::PlannedTask;
@@ -133,33 +133,46 @@ fn miss_reasons(
     variants: &[runwire_cache::VariantMiss],
     world: &World<'_>,
     hasher: &Hasher<'_>,
-) -> Vec<String> {
+) -> Vec<Reason> {
     // The closest variant (fewest differences) explains the miss best.
     if let Some(first) = variants.iter().min_by_key(|v| v.differences.len()) {
-        let mut reasons: Vec<String> = first.differences.iter().map(ToString::to_string).collect();
+        let mut reasons: Vec<Reason> = first.differences.iter().map(Reason::of).collect();
         if variants.len() > 1 {
-            reasons.push(format!(
-                "{} other cached variant(s) differ too (`runwire explain {}` lists them)",
-                variants.len() - 1,
-                task.task
+            reasons.push(Reason::runner(
+                "other_variants_differ",
+                format!(
+                    "{} other cached variant(s) differ too (`runwire explain {}` lists them)",
+                    variants.len() - 1,
+                    task.task
+                ),
             ));
         }
         return reasons;
     }
     match cache.explain(&task.package_rel, &task.task, summary) {
-        Ok(SpawnExplanation::NoHistory) => vec!["no cached run of this task yet".into()],
-        Ok(SpawnExplanation::SameSpawn) => {
-            vec!["no cached result for this command (earlier runs were not cached)".into()]
-        }
+        Ok(SpawnExplanation::NoHistory) => vec![Reason::runner(
+            "no_history",
+            "no cached run of this task yet",
+        )],
+        Ok(SpawnExplanation::SameSpawn) => vec![Reason::runner(
+            "not_cached_before",
+            "no cached result for this command (earlier runs were not cached)",
+        )],
         Ok(SpawnExplanation::Changed(differences)) if !differences.is_empty() => {
-            let mut reasons: Vec<String> = differences.iter().map(ToString::to_string).collect();
+            let mut reasons: Vec<Reason> = differences.iter().map(Reason::of).collect();
             // The spawn changed, but the files and tool envs may have changed too: compare
             // with the closest variant of the previous spawn so every reason is listed.
             reasons.extend(previous_spawn_differences(cache, task, world, hasher));
             reasons
         }
-        Ok(SpawnExplanation::Changed(_)) => vec!["no cached result for this command".into()],
-        Err(e) => vec![format!("task history unreadable: {e}")],
+        Ok(SpawnExplanation::Changed(_)) => vec![Reason::runner(
+            "no_entry",
+            "no cached result for this command",
+        )],
+        Err(e) => vec![Reason::runner(
+            "history_unreadable",
+            format!("task history unreadable: {e}"),
+        )],
     }
 }
 
@@ -170,7 +183,7 @@ fn previous_spawn_differences(
     task: &PlannedTask,
     world: &World<'_>,
     hasher: &Hasher<'_>,
-) -> Vec<String> {
+) -> Vec<Reason> {
     let Some(previous) = cache
         .history(&task.package_rel, &task.task)
         .ok()
@@ -185,7 +198,7 @@ fn previous_spawn_differences(
         .min_by_key(Vec::len)
         .unwrap_or_default()
         .iter()
-        .map(ToString::to_string)
+        .map(Reason::of)
         .collect()
 }
 
@@ -349,7 +362,7 @@ impl CachedExecutor {
         &self,
         ctx: &TaskContext<'_>,
         summary: &SpawnSummary,
-    ) -> Result<Result<Box<runwire_cache::StoredEntry>, Vec<String>>, Error> {
+    ) -> Result<Result<Box<runwire_cache::StoredEntry>, Vec<Reason>>, Error> {
         let patterns = Self::untracked_env_patterns(ctx);
         let world = World {
             workspace_root: &self.root,
@@ -365,7 +378,7 @@ impl CachedExecutor {
             Ok(Lookup::Miss(variants)) => Ok(Err(miss_reasons(
                 &cache, ctx.task, summary, &variants, &world, &hasher,
             ))),
-            Err(e) if e.is_miss() => Ok(Err(vec![e.to_string()])),
+            Err(e) if e.is_miss() => Ok(Err(vec![Reason::runner("unusable_entry", e.to_string())])),
             Err(e) => Err(Error::Cache(e.to_string())),
         }
     }
@@ -379,13 +392,16 @@ impl CachedExecutor {
         classified: &fp::Classified,
         out: &mut TaskOutput<'_>,
         duration: Duration,
-        not_cached: &mut Vec<String>,
+        not_cached: &mut Vec<Reason>,
     ) {
         let task = ctx.task;
         let cache = self.cache();
         // History explains the next miss ("command changed"), cached or not.
         if let Err(e) = cache.record_history(&task.package_rel, &task.task, summary) {
-            not_cached.push(format!("task history not written: {e}"));
+            not_cached.push(Reason::runner(
+                "history_not_written",
+                format!("task history not written: {e}"),
+            ));
         }
         if not_cached.is_empty() {
             let stdio: Vec<StdioChunk> = out
@@ -408,7 +424,10 @@ impl CachedExecutor {
             };
             match cache.store(&entry) {
                 Ok(_) => write_duration(&self.cache_dir, &classified.fingerprint.id(), duration),
-                Err(e) => not_cached.push(format!("storing failed: {e}")),
+                Err(e) => not_cached.push(Reason::runner(
+                    "store_failed",
+                    format!("storing failed: {e}"),
+                )),
             }
         }
     }
@@ -418,7 +437,7 @@ impl CachedExecutor {
         ctx: &TaskContext<'_>,
         out: &mut TaskOutput<'_>,
         summary: &SpawnSummary,
-        miss: Vec<String>,
+        miss: Vec<Reason>,
     ) -> Result<Outcome, Error> {
         let task = ctx.task;
         let start = Instant::now();
@@ -479,12 +498,8 @@ impl CachedExecutor {
         let hasher = Hasher::new(Some(&self.memo), wall_start);
         let classified = fp::classify(&record, &options, &self.env_key, &hasher)
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
-        let mut not_cached: Vec<String> = classified
-            .verdict
-            .reasons
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let mut not_cached: Vec<Reason> =
+            classified.verdict.reasons.iter().map(Reason::of).collect();
         self.store(ctx, summary, &classified, out, duration, &mut not_cached);
         Ok(Outcome {
             exit_code,
@@ -531,14 +546,12 @@ impl CachedExecutor {
             .lookup(&summary.spawn_key)
             .map_err(|e| Error::Cache(e.to_string()))?;
         if entries.is_empty() {
-            return Ok(miss_reasons(
-                &cache,
-                ctx.task,
-                &summary,
-                &[],
-                &world,
-                &hasher,
-            ));
+            return Ok(
+                miss_reasons(&cache, ctx.task, &summary, &[], &world, &hasher)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            );
         }
         let mut lines = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
@@ -558,6 +571,34 @@ impl CachedExecutor {
             }
         }
         Ok(lines)
+    }
+}
+
+/// How often a run collects what killed writers left in the cache (a full blob directory
+/// walk, so not on every run).
+const GC_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// Files younger than this may belong to a store still under way.
+const GC_MIN_AGE: Duration = Duration::from_secs(3600);
+
+impl CachedExecutor {
+    /// Runs `Cache::gc` when the marker file `cli/gc` is older than [`GC_EVERY`] (or
+    /// missing), then touches it. Best effort: a failure only leaves garbage for later.
+    fn gc_now_and_then(&self) {
+        let marker = self.cache_dir.join("cli").join("gc");
+        let due = std::fs::metadata(&marker)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age >= GC_EVERY);
+        if !due {
+            return;
+        }
+        // Touch first: concurrent runners then mostly skip the walk.
+        let touched = std::fs::create_dir_all(self.cache_dir.join("cli"))
+            .and_then(|()| std::fs::write(&marker, b""));
+        if touched.is_ok() {
+            let _ = self.cache().gc(GC_MIN_AGE);
+        }
     }
 }
 
@@ -607,7 +648,7 @@ impl Executor for CachedExecutor {
             },
             Err(reasons) => Preview {
                 status: "miss",
-                reasons,
+                reasons: reasons.iter().map(ToString::to_string).collect(),
             },
         })
     }
@@ -626,7 +667,7 @@ impl Executor for CachedExecutor {
         let start = Instant::now();
         let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
         let miss = if ctx.mode == CacheMode::Force {
-            vec!["--force".into()]
+            vec![Reason::runner("force", "--force")]
         } else {
             match self.lookup(ctx, &summary)? {
                 Ok(entry) => match self.replay(&entry, out) {
@@ -637,7 +678,7 @@ impl Executor for CachedExecutor {
                             cache: CacheReport::Hit { saved },
                         });
                     }
-                    Err(reason) => vec![reason],
+                    Err(reason) => vec![Reason::runner("restore_failed", reason)],
                 },
                 Err(reasons) => reasons,
             }
@@ -655,5 +696,6 @@ impl Executor for CachedExecutor {
     fn finish(&self) {
         // Remembered hashes make the next validation cheap; losing them costs only time.
         let _ = self.cache().save_memo(&self.memo);
+        self.gc_now_and_then();
     }
 }

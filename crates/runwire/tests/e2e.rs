@@ -278,6 +278,7 @@ cases!(
     no_cache_serves_env,
     pass_through_glob_later_env,
     io_uring_not_cached,
+    run_json_summary,
 );
 
 #[test]

@@ -457,14 +457,17 @@ struct Worker {
 impl Worker {
     fn run(&mut self) {
         loop {
+            // One load decides both the exit and whether to wait on the wake pipe: with two
+            // loads, a stop landing between them left a thread polling forever with no
+            // listener and no wake fd (finish() then joined it forever).
+            let stopped = self.shared.stop.load(Ordering::Acquire);
+            if stopped && self.listeners.is_empty() {
+                return;
+            }
             let mut pfds = vec![
                 libc::pollfd {
                     // Once stopped, the write end may be closed: a hung-up pipe would spin.
-                    fd: if self.shared.stop.load(Ordering::Acquire) {
-                        -1
-                    } else {
-                        self.wake.as_raw_fd()
-                    },
+                    fd: if stopped { -1 } else { self.wake.as_raw_fd() },
                     events: libc::POLLIN,
                     revents: 0,
                 },

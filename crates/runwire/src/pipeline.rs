@@ -6,7 +6,7 @@
 //! `RUNWIRE_SOCKET`, wait, drain the server, adapt trace and declarations, classify, store.
 //! Every miss reason is reported, and when the run is not stored, every reason why not.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -269,10 +269,23 @@ impl CachedExecutor {
         };
         let cwd = RelPath::parse(&cwd_rel)
             .map_err(|e| Error::Task(format!("{}: working directory: {e}", task.label)))?;
-        let declared_env = env::tracked(ctx.full_env, &task.config)
-            .into_iter()
-            .map(|(n, v)| (n.into_vec(), v.map(OsString::into_vec)))
-            .collect();
+        let mut declared_env: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            env::tracked(ctx.full_env, &task.config)
+                .into_iter()
+                .map(|(n, v)| (n.into_vec(), v.map(OsString::into_vec)))
+                .collect();
+        // The compat switch decides whether vite-task clients (vite 8) reach the runner at
+        // all, so runs with and without it must never share entries. Normalized, so every
+        // spelling of "on" is one key.
+        let compat = crate::node_addon::compat_enabled(ctx.full_env);
+        declared_env.insert(
+            crate::node_addon::COMPAT_SWITCH_ENV.as_bytes().to_vec(),
+            Some(if compat {
+                b"on".to_vec()
+            } else {
+                b"off".to_vec()
+            }),
+        );
         Ok(SpawnDescription {
             program: "sh".into(),
             args: vec!["-c".into(), task.command.clone().into()],

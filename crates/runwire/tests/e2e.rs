@@ -253,6 +253,7 @@ macro_rules! cases {
 
 cases!(
     config_malformed_json,
+    vite_compat_switch_in_key,
     config_unknown_key,
     recursive_dependency_order,
     scripts_fallback,

@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::exec::{CacheMode, DirectExecutor, Executor, TaskContext};
 use crate::output::{Printer, Style};
 use crate::plan::{Plan, Selection};
+use crate::remote::RemoteFlags;
 use crate::scheduler::{self, RunOptions};
 use crate::workspace::Workspace;
 
@@ -25,6 +26,12 @@ Examples:
 
 Environment:
   RUNWIRE_CACHE_DIR  cache directory (default: <workspace>/node_modules/.cache/runwire)
+  RUNWIRE_REMOTE_CACHE_URL    remote cache (http(s):// Turborepo API, grpc:// REAPI); overrides
+                              `remoteCache.url` in runwire.json
+  RUNWIRE_REMOTE_CACHE_TOKEN  its bearer token (never printed)
+  RUNWIRE_REMOTE_CACHE_KEY    secret shared by every machine using the remote (env hash key)
+  RUNWIRE_REMOTE_CACHE_KIND   `turbo` or `reapi` (default: from the URL's scheme)
+  RUNWIRE_REMOTE_CACHE_READ_ONLY=1  download only, never upload
   NO_COLOR           disable colors (they are only used on a terminal anyway)
 
 Tasks run with a strict environment: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG,
@@ -90,6 +97,13 @@ pub struct RunArgs {
     /// Run even when a cached result is valid, then store the new result.
     #[arg(long)]
     pub force: bool,
+    /// Look cached results up in the remote cache only (results are still stored locally
+    /// and uploaded).
+    #[arg(long, conflicts_with_all = ["no_remote", "no_cache"])]
+    pub remote_only: bool,
+    /// Do not use the remote cache in this run.
+    #[arg(long)]
+    pub no_remote: bool,
     /// Print what would run and why, without running anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -107,10 +121,15 @@ pub struct RunArgs {
 
 /// Chooses how tasks are executed; the cached pipeline replaces the direct one when the
 /// cache is enabled.
-pub type ExecutorFactory = fn(&Workspace, CacheMode) -> Result<Box<dyn Executor>, Error>;
+pub type ExecutorFactory =
+    fn(&Workspace, CacheMode, RemoteFlags) -> Result<Box<dyn Executor>, Error>;
 
 /// The traced, cached executor (the default).
-pub fn cached_executor(ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Executor>, Error> {
+pub fn cached_executor(
+    ws: &Workspace,
+    mode: CacheMode,
+    flags: RemoteFlags,
+) -> Result<Box<dyn Executor>, Error> {
     let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     if mode == CacheMode::Off {
         // Like a miss (protocol server, strict env), without opening the cache at all.
@@ -119,15 +138,26 @@ pub fn cached_executor(ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Execut
             "--no-cache",
         )));
     }
+    let remote = crate::remote::setup(
+        ws.config.remote_cache.as_ref(),
+        ws.config_path.as_deref(),
+        &full_env,
+        flags,
+    )?;
     Ok(Box::new(crate::pipeline::CachedExecutor::open(
         &ws.root,
         cache_dir(ws),
         &full_env,
+        remote,
     )?))
 }
 
 /// The executor used when no cached pipeline is available.
-pub fn direct_executor(_ws: &Workspace, mode: CacheMode) -> Result<Box<dyn Executor>, Error> {
+pub fn direct_executor(
+    _ws: &Workspace,
+    mode: CacheMode,
+    _flags: RemoteFlags,
+) -> Result<Box<dyn Executor>, Error> {
     let reason = match mode {
         CacheMode::Off => "--no-cache",
         _ => "no cache in this build",
@@ -197,7 +227,11 @@ fn run(
     } else {
         CacheMode::Normal
     };
-    let executor = make_executor(&ws, mode)?;
+    let flags = RemoteFlags {
+        remote_only: args.remote_only,
+        no_remote: args.no_remote,
+    };
+    let executor = make_executor(&ws, mode, flags)?;
     let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     if args.dry_run {
         return dry_run(
@@ -377,7 +411,7 @@ fn explain(
     make_executor: ExecutorFactory,
 ) -> Result<i32, Error> {
     let (ws, plan) = load(cwd, args, Vec::new())?;
-    let executor = make_executor(&ws, CacheMode::Normal)?;
+    let executor = make_executor(&ws, CacheMode::Normal, RemoteFlags::default())?;
     let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     for task in &plan.tasks {
         let ctx = TaskContext {

@@ -25,6 +25,9 @@ pub struct Config {
     /// Tasks by name: `build` applies to every package, `app#build` to package `app` only.
     #[serde(default)]
     pub tasks: BTreeMap<String, TaskConfig>,
+    /// A shared remote cache (README "Remote cache").
+    #[serde(default)]
+    pub remote_cache: Option<crate::remote::RemoteCacheConfig>,
 }
 
 /// Settings of one task entry. Every field is optional.

@@ -15,6 +15,7 @@ pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod pnpm;
+pub mod remote;
 pub mod scheduler;
 pub mod workspace;
 

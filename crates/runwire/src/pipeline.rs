@@ -29,6 +29,7 @@ use crate::exec::{self, CacheMode, CacheReport, Executor, Outcome, Preview, Reas
 use crate::globs::Patterns;
 use crate::output::{Stream, TaskOutput};
 use crate::plan::PlannedTask;
+use crate::remote::{self, RemoteSetup};
 
 /// How long the server may drain connections after the task's process exits.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(2);
@@ -46,6 +47,8 @@ pub struct CachedExecutor {
     env: EnvMap,
     /// `cache: false` tasks run here.
     served: ServedExecutor,
+    /// The shared remote cache, when configured (README "Remote cache").
+    remote: Option<RemoteSetup>,
 }
 
 /// Runs tasks exactly like a miss (the protocol server answering from the runner's full env
@@ -236,8 +239,14 @@ impl CachedExecutor {
         root: &Path,
         cache_dir: PathBuf,
         full_env: &[(OsString, OsString)],
+        remote: Option<RemoteSetup>,
     ) -> Result<Self, Error> {
-        let cache = Cache::open(&cache_dir, CacheOptions::default())
+        // With a remote, env hashes use the key every machine sharing it has.
+        let options = CacheOptions {
+            shared_env_key: remote.as_ref().map(|r| r.key.clone()),
+            ..CacheOptions::default()
+        };
+        let cache = Cache::open(&cache_dir, options)
             .map_err(|e| Error::Cache(format!("{}: {e}", cache_dir.display())))?;
         let env_key = cache.env_key().clone();
         let memo = cache
@@ -251,6 +260,7 @@ impl CachedExecutor {
             memo,
             env: env_map(full_env),
             served: ServedExecutor::new(full_env, "`cache: false` in runwire.json"),
+            remote,
         })
     }
 
@@ -386,7 +396,19 @@ impl CachedExecutor {
         };
         let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
         let cache = self.cache();
-        match cache.find_hit(&summary.spawn_key, &world, &hasher) {
+        let found = cache
+            .find_hit_with_remote(
+                &summary.spawn_key,
+                &world,
+                &hasher,
+                self.remote.as_ref().map(|r| &r.cache),
+                self.remote.as_ref().is_none_or(|r| r.lookup_local),
+            )
+            .map(|(lookup, _source)| lookup);
+        if let Some(r) = &self.remote {
+            remote::warn_once(&r.cache);
+        }
+        match found {
             Ok(Lookup::Hit(entry)) => Ok(Ok(entry)),
             Ok(Lookup::Miss(variants)) => Ok(Err(miss_reasons(
                 &cache, ctx.task, summary, &variants, &world, &hasher,
@@ -436,7 +458,16 @@ impl CachedExecutor {
                 stdio: &stdio,
             };
             match cache.store(&entry) {
-                Ok(_) => write_duration(&self.cache_dir, &classified.fingerprint.id(), duration),
+                Ok(id) => {
+                    write_duration(&self.cache_dir, &classified.fingerprint.id(), duration);
+                    // Write-through: the upload runs on its own thread while later tasks
+                    // run; a failed upload is never a failed task.
+                    if let Some(r) = &self.remote
+                        && let Ok(Some(job)) = cache.upload_job(&summary.spawn_key, id)
+                    {
+                        r.cache.upload(job);
+                    }
+                }
                 Err(e) => not_cached.push(Reason::runner(
                     "store_failed",
                     format!("storing failed: {e}"),
@@ -710,5 +741,16 @@ impl Executor for CachedExecutor {
         // Remembered hashes make the next validation cheap; losing them costs only time.
         let _ = self.cache().save_memo(&self.memo);
         self.gc_now_and_then();
+        if let Some(r) = &self.remote {
+            let report = r.cache.finish(remote::UPLOAD_WAIT);
+            remote::warn_once(&r.cache);
+            if report.unfinished > 0 {
+                eprintln!(
+                    "runwire: warning: {} remote cache upload(s) did not finish within {}s and were abandoned",
+                    report.unfinished,
+                    remote::UPLOAD_WAIT.as_secs()
+                );
+            }
+        }
     }
 }

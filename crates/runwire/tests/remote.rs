@@ -1,0 +1,199 @@
+//! The real `runwire` binary with a remote cache: two workspaces with their own cache dirs
+//! ("two machines") share one real server on 127.0.0.1. A build on the first is a hit on the
+//! second with outputs restored; a wrong token, a server stopped before or during the run, and
+//! a tampered artifact each leave the task succeeding with correct output and at most one
+//! warning.
+
+#[path = "../../runwire-remote/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const KEY: &str = "shared-secret-key-for-tests-0001";
+
+struct Machine {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+/// A workspace whose `build` copies src/in.txt to dist/out.txt and says so.
+fn machine(extra_command: &str) -> Machine {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap().join("ws");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/in.txt"), "input v1\n").unwrap();
+    std::fs::write(root.join("package.json"), r#"{ "name": "app" }"#).unwrap();
+    let command = format!(
+        "mkdir -p dist && cat src/in.txt > dist/out.txt && echo built-from-source{extra_command}"
+    );
+    std::fs::write(
+        root.join("runwire.json"),
+        serde_json::json!({
+            "tasks": { "build": { "command": command, "passThroughEnv": ["KILL_PID"] } }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    Machine { _tmp: tmp, root }
+}
+
+fn runwire(m: &Machine, url: &str, token: Option<&str>, extra: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_runwire"));
+    c.current_dir(&m.root)
+        .args(["run", "build"])
+        .env("RUNWIRE_CACHE_DIR", m.root.parent().unwrap().join("cache"))
+        .env("RUNWIRE_REMOTE_CACHE_URL", url)
+        .env("RUNWIRE_REMOTE_CACHE_KEY", KEY)
+        .env_remove("RUNWIRE_REMOTE_CACHE_TOKEN")
+        .env("NO_COLOR", "1");
+    if let Some(t) = token {
+        c.env("RUNWIRE_REMOTE_CACHE_TOKEN", t);
+    }
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn out_txt(root: &Path) -> Option<String> {
+    std::fs::read_to_string(root.join("dist/out.txt")).ok()
+}
+
+/// Runs `build` on `m` and checks the task succeeded with the right output; returns
+/// (ran from source, stderr).
+fn build(m: &Machine, url: &str, token: Option<&str>, extra: &[(&str, &str)]) -> (bool, String) {
+    let o = runwire(m, url, token, extra);
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "runwire failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(out_txt(&m.root).as_deref(), Some("input v1\n"), "{stderr}");
+    assert!(
+        stdout.contains("built-from-source"),
+        "stdout replayed or printed:\n{stdout}"
+    );
+    (stderr.contains("cache miss"), stderr)
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("warning")).collect()
+}
+
+fn two_machines(url: &str, token: Option<&str>) {
+    let a = machine("");
+    let b = machine("");
+    let (ran, stderr) = build(&a, url, token, &[]);
+    assert!(ran, "first build on A runs: {stderr}");
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+    let (ran, stderr) = build(&b, url, token, &[]);
+    assert!(
+        !ran && stderr.contains("cache hit"),
+        "B must hit A's build:\n{stderr}"
+    );
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+    // --no-remote on a third machine: a plain local miss.
+    let c = machine("");
+    let o = runwire(&c, url, token, &[]);
+    assert!(o.status.success());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runwire"));
+    let o2 = cmd
+        .current_dir(&c.root)
+        .args(["run", "build", "--no-remote"])
+        .env("RUNWIRE_CACHE_DIR", c.root.parent().unwrap().join("cache2"))
+        .env("RUNWIRE_REMOTE_CACHE_URL", url)
+        .env("RUNWIRE_REMOTE_CACHE_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(
+        text(&o2.stderr).contains("cache miss"),
+        "{}",
+        text(&o2.stderr)
+    );
+}
+
+#[test]
+fn turbo_build_on_one_machine_is_a_hit_on_another() {
+    let server = common::Turbo::start("cli-token");
+    two_machines(&server.url(), Some("cli-token"));
+}
+
+#[test]
+fn buildgrid_build_on_one_machine_is_a_hit_on_another() {
+    let server = common::BuildGrid::start();
+    two_machines(&server.url(), None);
+}
+
+#[test]
+fn wrong_token_is_one_clear_warning_and_a_local_run() {
+    let server = common::Turbo::start("right-token");
+    let m = machine("");
+    let (ran, stderr) = build(&m, &server.url(), Some("wrong-token-abc"), &[]);
+    assert!(ran);
+    let w = warnings(&stderr);
+    assert_eq!(w.len(), 1, "{stderr}");
+    assert!(w[0].contains("RUNWIRE_REMOTE_CACHE_TOKEN"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-token-abc"),
+        "token printed: {stderr}"
+    );
+}
+
+#[test]
+fn server_stopped_before_the_run_costs_one_warning() {
+    let mut server = common::Turbo::start("t");
+    let url = server.url();
+    server.stop();
+    let m = machine("");
+    let (ran, stderr) = build(&m, &url, Some("t"), &[]);
+    assert!(ran);
+    assert_eq!(warnings(&stderr).len(), 1, "{stderr}");
+    // The local cache still works.
+    let (ran, _) = build(&m, &url, Some("t"), &[]);
+    assert!(!ran);
+}
+
+#[test]
+fn server_stopped_during_the_run_costs_one_warning() {
+    let server = common::Turbo::start("t");
+    let pid = server.child.as_ref().unwrap().id().to_string();
+    // The task itself stops the server after the lookup, before the upload.
+    let m = machine(" && kill -9 $KILL_PID");
+    let (ran, stderr) = build(&m, &server.url(), Some("t"), &[("KILL_PID", &pid)]);
+    assert!(ran);
+    assert_eq!(warnings(&stderr).len(), 1, "{stderr}");
+}
+
+#[test]
+fn tampered_artifact_is_a_miss_never_wrong_output() {
+    let server = common::Turbo::start("t");
+    let a = machine("");
+    let b = machine("");
+    build(&a, &server.url(), Some("t"), &[]);
+    let blob = runwire_fingerprint::Hash32::of(b"input v1\n").to_hex();
+    std::fs::write(server.artifact_path(&format!("rwb1-{blob}")), b"tampered!").unwrap();
+    let (ran, stderr) = build(&b, &server.url(), Some("t"), &[]);
+    assert!(ran, "a tampered blob must not be used:\n{stderr}");
+}
+
+#[test]
+fn remote_only_without_a_remote_is_a_clear_error() {
+    let m = machine("");
+    let o = Command::new(env!("CARGO_BIN_EXE_runwire"))
+        .current_dir(&m.root)
+        .args(["run", "build", "--remote-only"])
+        .env_remove("RUNWIRE_REMOTE_CACHE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("--remote-only needs a remote cache"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -314,36 +314,14 @@ impl Cache {
                 drop(tx);
                 continue;
             }
-            let size: u64 = refs.values().sum();
-            let fid = new.fingerprint.id();
-            let replaced = tx.execute(
-                "DELETE FROM entries WHERE spawn_key = ?1 AND fingerprint_id = ?2",
-                params![new.spawn_key.0.0.as_slice(), fid.0.as_slice()],
+            let (id, replaced) = insert_variant(
+                &tx,
+                &new.spawn_key,
+                new.fingerprint,
+                &manifest,
+                stdio.map(|(h, _)| h),
+                &refs,
             )?;
-            tx.execute(
-                "INSERT INTO entries (spawn_key, fingerprint_id, fingerprint, manifest, stdio, size, created_at, last_used)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries))",
-                params![
-                    new.spawn_key.0.0.as_slice(),
-                    fid.0.as_slice(),
-                    new.fingerprint.to_bytes(),
-                    serde_json::to_vec(&manifest).expect("a manifest always serializes"),
-                    stdio.map(|(h, _)| h.0.to_vec()),
-                    i64::try_from(size).unwrap_or(i64::MAX),
-                    now_secs(),
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            for (h, s) in &refs {
-                tx.execute(
-                    "INSERT OR IGNORE INTO blobs (hash, size) VALUES (?1, ?2)",
-                    params![h.0.as_slice(), i64::try_from(*s).unwrap_or(i64::MAX)],
-                )?;
-                tx.execute(
-                    "INSERT INTO entry_blobs (entry_id, hash) VALUES (?1, ?2)",
-                    params![id, h.0.as_slice()],
-                )?;
-            }
             if replaced > 0 {
                 self.gc_orphans(&tx)?;
             }
@@ -716,6 +694,50 @@ mod blobs_api {
 
 fn hash_from(b: &[u8]) -> Option<Hash32> {
     Some(Hash32(b.try_into().ok()?))
+}
+
+/// Writes one variant inside `tx`: the entry row (replacing the same spawn key +
+/// fingerprint, newest in LRU order) and its blob references. Returns the new entry id and
+/// how many rows it replaced. Shared by local stores and remote hits so both index alike.
+fn insert_variant(
+    tx: &Transaction<'_>,
+    key: &SpawnKey,
+    fingerprint: &PostRunFingerprint,
+    manifest: &Manifest,
+    stdio: Option<Hash32>,
+    refs: &BTreeMap<Hash32, u64>,
+) -> Result<(i64, usize), CacheError> {
+    let size: u64 = refs.values().sum();
+    let fid = fingerprint.id();
+    let replaced = tx.execute(
+        "DELETE FROM entries WHERE spawn_key = ?1 AND fingerprint_id = ?2",
+        params![key.0.0.as_slice(), fid.0.as_slice()],
+    )?;
+    tx.execute(
+        "INSERT INTO entries (spawn_key, fingerprint_id, fingerprint, manifest, stdio, size, created_at, last_used)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries))",
+        params![
+            key.0.0.as_slice(),
+            fid.0.as_slice(),
+            fingerprint.to_bytes(),
+            serde_json::to_vec(manifest).expect("a manifest always serializes"),
+            stdio.map(|h| h.0.to_vec()),
+            i64::try_from(size).unwrap_or(i64::MAX),
+            now_secs(),
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    for (h, s) in refs {
+        tx.execute(
+            "INSERT OR IGNORE INTO blobs (hash, size) VALUES (?1, ?2)",
+            params![h.0.as_slice(), i64::try_from(*s).unwrap_or(i64::MAX)],
+        )?;
+        tx.execute(
+            "INSERT INTO entry_blobs (entry_id, hash) VALUES (?1, ?2)",
+            params![id, h.0.as_slice()],
+        )?;
+    }
+    Ok((id, replaced))
 }
 
 fn now_secs() -> i64 {

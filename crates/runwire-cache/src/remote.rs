@@ -17,7 +17,9 @@ use runwire_fingerprint::{EnvKey, Hash32, Hasher, PostRunFingerprint, SpawnKey, 
 use runwire_remote::{BlobRef, Remote, RemoteEntry, RemoteError};
 use rusqlite::params;
 
-use crate::{Cache, CacheError, Lookup, Manifest, StoredEntry, VariantMiss, hash_from, now_secs};
+use crate::{
+    Cache, CacheError, Lookup, Manifest, StoredEntry, VariantMiss, hash_from, insert_variant,
+};
 
 /// Where a hit came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,36 +268,9 @@ impl Cache {
         if refs.iter().any(|(h, s)| !self.blobs.present(h, *s)) {
             return Ok(None);
         }
+        let (id, _) = insert_variant(&tx, key, &fingerprint, &manifest, stdio, &refs)?;
         let size: u64 = refs.values().sum();
         let fid = fingerprint.id();
-        tx.execute(
-            "DELETE FROM entries WHERE spawn_key = ?1 AND fingerprint_id = ?2",
-            params![key.0.0.as_slice(), fid.0.as_slice()],
-        )?;
-        tx.execute(
-            "INSERT INTO entries (spawn_key, fingerprint_id, fingerprint, manifest, stdio, size, created_at, last_used)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries))",
-            params![
-                key.0.0.as_slice(),
-                fid.0.as_slice(),
-                fingerprint.to_bytes(),
-                serde_json::to_vec(&manifest).expect("a manifest always serializes"),
-                stdio.map(|h| h.0.to_vec()),
-                i64::try_from(size).unwrap_or(i64::MAX),
-                now_secs(),
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        for (h, s) in &refs {
-            tx.execute(
-                "INSERT OR IGNORE INTO blobs (hash, size) VALUES (?1, ?2)",
-                params![h.0.as_slice(), i64::try_from(*s).unwrap_or(i64::MAX)],
-            )?;
-            tx.execute(
-                "INSERT INTO entry_blobs (entry_id, hash) VALUES (?1, ?2)",
-                params![id, h.0.as_slice()],
-            )?;
-        }
         self.gc_orphans(&tx)?;
         tx.commit()?;
         self.evict(Some(id))?;

@@ -6,7 +6,10 @@
 //! (traced through seccomp user notification, not the shim) globbing 500 directories and
 //! `cat`ing the 5,000 files. Runs are interleaved and the median wall time is reported
 //! with the ratio to the baseline. Goals: <= 1.10x on the node workload, <= 1.5x on the
-//! busybox-static one.
+//! busybox-static one. The busybox workload also runs under the "floor": the same filter
+//! with a handler that answers every notification CONTINUE without reading it, i.e. what
+//! the kernel's two context switches per notified call cost on this machine before the
+//! supervisor does any work.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,6 +40,8 @@ enum Mode {
     Untraced,
     Traced,
     Strace,
+    /// Seccomp only: the same filter, every notification answered CONTINUE unread.
+    Floor,
 }
 
 /// CPU time (user + system) of this process and its waited-for children so far.
@@ -83,6 +88,13 @@ fn run(mode: Mode, program: &str, args: &[&str]) -> (Duration, Duration) {
             assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
             std::hint::black_box(out.trace.len());
         }
+        Mode::Floor => {
+            let st = runwire_trace::floor::run_continue_only(
+                Command::new(program).args(args).stdout(Stdio::null()),
+            )
+            .unwrap();
+            assert!(st.success(), "{program} failed under the floor handler");
+        }
         Mode::Strace => {
             let st = Command::new("strace")
                 .args(["-f", "-e", "trace=file", "-o", "/dev/null", program])
@@ -102,8 +114,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Returns the traced / untraced ratio of the medians.
-fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) -> f64 {
+fn bench(
+    name: &str,
+    rounds: usize,
+    program: &str,
+    args: &[&str],
+    strace: bool,
+    floor: bool,
+) -> f64 {
     let mut modes = vec![Mode::Untraced, Mode::Traced];
+    if floor {
+        modes.push(Mode::Floor);
+    }
     if strace {
         modes.push(Mode::Strace);
     }
@@ -131,6 +153,7 @@ fn bench(name: &str, rounds: usize, program: &str, args: &[&str], strace: bool) 
             Mode::Untraced => "untraced (baseline)",
             Mode::Traced => "runwire-trace",
             Mode::Strace => "strace -f -e trace=file",
+            Mode::Floor => "floor: CONTINUE, unread",
         };
         println!(
             "  {label:<26} wall {:>9.1} ms {:>5.2}x   cpu {:>9.1} ms {:>5.2}x",
@@ -182,7 +205,14 @@ fn main() {
     let tree_s = tree.to_str().unwrap();
     let node = "node: read 5,000 files, list 500 directories";
     if wanted(node) {
-        bench(node, 15, "node", &["-e", NODE_SCRIPT, tree_s], has_strace);
+        bench(
+            node,
+            15,
+            "node",
+            &["-e", NODE_SCRIPT, tree_s],
+            has_strace,
+            false,
+        );
     }
     let bb = "busybox-static (seccomp): glob 500 directories, cat 5,000 files";
     if wanted(bb) {
@@ -193,6 +223,7 @@ fn main() {
                 "/bin/busybox",
                 &["sh", "-c", BUSYBOX_CAT, "sh", tree_s],
                 has_strace,
+                true,
             );
         } else {
             println!("/bin/busybox missing (scripts/install.sh installs busybox-static): skipped");
@@ -205,6 +236,7 @@ fn main() {
             "sh",
             &["-c", SHELL_LOOP, "sh", one.to_str().unwrap()],
             has_strace,
+            false,
         );
     }
 }

@@ -484,28 +484,28 @@ static int inspect_exe(const char *path, int depth) {
 
 /* ---- static programs: a seccomp filter whose listener goes to the supervisor ---- */
 
-/* Kept in step with SYSCALLS in src/seccomp.rs. */
-static const long g_notify_nrs[] = {
-#if defined(__x86_64__)
-    SYS_open, SYS_creat, SYS_stat, SYS_lstat, SYS_access, SYS_readlink, SYS_getdents,
-    SYS_unlink, SYS_rmdir, SYS_rename, SYS_renameat, SYS_mkdir, SYS_link, SYS_symlink,
-#endif
-    SYS_openat, SYS_openat2, SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2,
-    SYS_readlinkat, SYS_getdents64, SYS_unlinkat, SYS_renameat2, SYS_mkdirat, SYS_linkat,
-    SYS_symlinkat, SYS_truncate, SYS_chdir, SYS_execve, SYS_execveat, SYS_io_uring_setup,
-};
-#if defined(__x86_64__)
-#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
-#else
-#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
+/* The filter program comes from the supervisor (src/seccomp.rs, `filter()`), one source
+ * for both installers: a little-endian u16 count, then that many sock_filter. */
+enum { MAX_FILTER = 128 };
+
+/* Reads exactly `len` bytes, or fails. */
+static int recv_all(int s, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = recv(s, p, len, MSG_WAITALL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { if (n == 0) errno = ECONNRESET; return -1; }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
 
 /* Installs the filter in this task and sends its listener to the supervisor. Connects
  * first: a filter whose listener never reaches the supervisor would make every file call
  * fail with ENOSYS. Stack memory and system calls only (this may run in a vfork child).
  * Returns 0, or -1 with `cause` filled. */
 static int seccomp_install(char *cause, size_t cap) {
-    enum { K = sizeof g_notify_nrs / sizeof g_notify_nrs[0] };
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
@@ -517,21 +517,24 @@ static int seccomp_install(char *cause, size_t cap) {
         close(s);
         return -1;
     }
+    unsigned char count[2];
+    struct sock_filter f[MAX_FILTER];
+    if (recv_all(s, count, sizeof count) != 0) {
+        snprintf(cause, cap, "receiving the filter: %s", strerror(errno));
+        close(s);
+        return -1;
+    }
+    size_t n = (size_t)count[0] | (size_t)count[1] << 8;
+    if (n == 0 || n > MAX_FILTER || recv_all(s, f, n * sizeof f[0]) != 0) {
+        snprintf(cause, cap, "receiving the filter: %s", n == 0 || n > MAX_FILTER ? "bad length" : strerror(errno));
+        close(s);
+        return -1;
+    }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         snprintf(cause, cap, "prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
         close(s);
         return -1;
     }
-    struct sock_filter f[K + 6];
-    size_t n = 0;
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 4); /* arch */
-    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 0, K + 2);
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0); /* nr */
-    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, K, 0); /* x32 */
-    for (unsigned i = 0; i < K; i++)
-        f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)g_notify_nrs[i], K - i, 0);
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
     struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
     long lfd = get_syscall()(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
                              (long)&prog, 0, 0, 0);

@@ -452,8 +452,12 @@ impl TracedChild {
         };
         let deadline = Instant::now() + self.linger;
         let mut settled = gone(self);
+        // Usually the last process is gone within microseconds of the root (the supervisor
+        // has yet to see its listener hang up): start with short naps, back off to 5 ms.
+        let mut nap = Duration::from_micros(50);
         while !settled && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_millis(5));
             settled = gone(self);
         }
         let mut failures = Vec::new();

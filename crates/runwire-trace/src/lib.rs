@@ -49,25 +49,30 @@
 //! runner, between fork and exec), that process calls `prctl(PR_SET_NO_NEW_PRIVS)` and
 //! installs a seccomp filter with `SECCOMP_FILTER_FLAG_NEW_LISTENER` just before the exec,
 //! and sends the listener descriptor over the supervisor's Unix socket (`SCM_RIGHTS`; the
-//! path travels in `RUNWIRE_TRACE_SECCOMP_SOCK`, re-injected like the ring). The filter
-//! stops the process at open/creat/openat/openat2, stat/lstat/newfstatat/statx,
-//! access/faccessat/faccessat2, readlink(at), getdents/getdents64, unlink(at)/rmdir,
-//! rename/renameat/renameat2, mkdir(at), link(at), symlink(at), truncate, chdir,
-//! execve/execveat and `io_uring_setup` (native architecture only; x32 calls pass). One
-//! supervisor thread polls the socket and every listener: it reads the path arguments from
-//! `/proc/PID/mem`, checks with `SECCOMP_IOCTL_NOTIF_ID_VALID` that the call is still
-//! pending (else the pid may be reused and the memory another's), resolves relative paths
-//! against `/proc/PID/cwd` or `/proc/PID/fd/DIRFD`, appends the records the shim would
-//! write to the same ring (so the order among all processes is ring order), and always
-//! answers `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the call runs unchanged.
+//! path travels in `RUNWIRE_TRACE_SECCOMP_SOCK`, re-injected like the ring). The BPF
+//! program has one source, `filter()` in `src/seccomp.rs`: the supervisor sends it to the
+//! shim on each connection. The filter stops the process at open/creat/openat/openat2,
+//! stat/lstat/access/faccessat/faccessat2, newfstatat/statx with a path (not the
+//! `AT_EMPTY_PATH` form that musl's and Go's `fstat` use), readlink(at),
+//! getdents/getdents64, unlink(at)/rmdir, rename/renameat/renameat2, mkdir(at), link(at),
+//! symlink(at), truncate, chdir/fchdir, execve/execveat and `io_uring_setup` (native
+//! architecture only; x32 calls pass). One supervisor thread polls the socket and every
+//! listener: it reads the path arguments from `/proc/PID/mem`, resolves relative paths
+//! against the working directory (`/proc/PID/cwd`, cached per thread until a
+//! `chdir`/`fchdir` is seen and settled) or `/proc/PID/fd/DIRFD`, appends the records the
+//! shim would write to the same ring (so the order among all processes is ring order), and
+//! always answers `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the call runs unchanged. For calls
+//! that change nothing (reading opens, stats, readlink, a listing) it answers first and
+//! looks at the file system afterwards, while the caller runs: the caller's next call that
+//! could change what it looked at waits for the supervisor anyway.
 //!
 //! The call has not run when the supervisor sees it, so it looks at the file system
 //! itself to predict the outcome the shim would have classified: an open for reading of
 //! an existing file is a `Read`, of a directory a `Stat`, of nothing a `NotFound`; a create
 //! whose parent is missing is a `NotFound`; `rmdir` of a non-empty directory is a `Stat`;
 //! and so on (`open_kinds` & co in `src/seccomp.rs`). For `getdents64` it lists the
-//! directory itself when the descriptor's offset (`/proc/PID/fdinfo`) is 0, i.e. once per
-//! listing. `io_uring_setup` makes the trace incomplete as soon as it is called (even a
+//! directory itself when the descriptor's offset is 0 (read through a `pidfd_getfd` copy,
+//! or `/proc/PID/fdinfo`), i.e. once per listing. `io_uring_setup` makes the trace incomplete as soon as it is called (even a
 //! setup the kernel then refuses).
 //!
 //! Descendants inherit the filter, and a second listener in the same chain fails with
@@ -90,6 +95,12 @@
 //!   process changing the path between our look and the call makes the kind wrong (a
 //!   `NotFound` recorded for a file created in between, or the reverse); getdents names are
 //!   the ones present when the listing started, not necessarily those the process read.
+//! - The notification is not re-checked with `SECCOMP_IOCTL_NOTIF_ID_VALID` after the
+//!   memory read (a system call on every notification): a process killed in between, its
+//!   pid reused within microseconds, could at worst add a path it never used (a spurious
+//!   input: a cache miss, never a wrong hit).
+//! - Each notified call costs two context switches before the supervisor does anything:
+//!   `cargo bench -p runwire-trace -- busybox` prints that floor beside the real cost.
 //! - `PR_SET_NO_NEW_PRIVS` is inherited: setuid programs below a static program run
 //!   without their privileges (`sudo` inside such a subtree fails).
 //! - `posix_spawn` of a static program from a dynamic one cannot install the filter in the
@@ -185,3 +196,9 @@ pub use command::{
 };
 pub use error::TraceError;
 pub use trace::{AccessKind, IncompleteReason, PathAccess, Trace};
+
+/// For the benchmark only (`benches/trace.rs`): the kernel's own cost of the seccomp path.
+#[doc(hidden)]
+pub mod floor {
+    pub use crate::seccomp::run_continue_only;
+}

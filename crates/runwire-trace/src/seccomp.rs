@@ -47,6 +47,10 @@ const K_INCOMPLETE: u8 = 40;
 const R_IO_URING: u8 = 3;
 
 const PATH_MAX: usize = 4096;
+/// Traced threads whose `/proc/PID/mem` stays open (see [`Worker::procs`]).
+const CACHED_PIDS: usize = 256;
+/// How long an installer may take between connecting and sending its listener.
+const INSTALLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// `linux/seccomp.h` (not in the libc crate yet).
 const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 /// `AT_FDCWD` as the kernel passes it in a 64-bit argument register (only the low 32
@@ -54,8 +58,9 @@ const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 #[allow(clippy::cast_sign_loss)]
 const AT_FDCWD_ARG: u64 = libc::AT_FDCWD as u32 as u64;
 
-/// The system calls the filter reports. `fchdir` is left out on purpose: the working
-/// directory is read from `/proc/PID/cwd` at every notification, so no state needs it.
+/// The system calls the filter always reports. `newfstatat` and `statx` are reported too,
+/// unless they only name a descriptor ([`PATH_ONLY_IF_NO_FLAG`]). `chdir` and `fchdir` are
+/// here for the working-directory cache, not for a record of their own (`chdir` also probes).
 #[cfg(target_arch = "x86_64")]
 const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_open,
@@ -64,8 +69,6 @@ const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_openat2,
     libc::SYS_stat,
     libc::SYS_lstat,
-    libc::SYS_newfstatat,
-    libc::SYS_statx,
     libc::SYS_access,
     libc::SYS_faccessat,
     libc::SYS_faccessat2,
@@ -87,6 +90,7 @@ const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_symlinkat,
     libc::SYS_truncate,
     libc::SYS_chdir,
+    libc::SYS_fchdir,
     libc::SYS_execve,
     libc::SYS_execveat,
     libc::SYS_io_uring_setup,
@@ -98,8 +102,6 @@ const AUDIT_ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
 const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_openat,
     libc::SYS_openat2,
-    libc::SYS_newfstatat,
-    libc::SYS_statx,
     libc::SYS_faccessat,
     libc::SYS_faccessat2,
     libc::SYS_readlinkat,
@@ -111,6 +113,7 @@ const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_symlinkat,
     libc::SYS_truncate,
     libc::SYS_chdir,
+    libc::SYS_fchdir,
     libc::SYS_execve,
     libc::SYS_execveat,
     libc::SYS_io_uring_setup,
@@ -118,11 +121,80 @@ const SYSCALLS: &[libc::c_long] = &[
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
 
+/// Stat calls whose path argument is ignored when a flag is set (`AT_EMPTY_PATH`: musl's
+/// and Go's `fstat` are `newfstatat(fd, "", AT_EMPTY_PATH)`): (system call, index of the
+/// flags argument, flag). The filter lets them through without a notification, since a
+/// descriptor's file was recorded when it was opened. A non-empty path with the flag set
+/// still names a file; no program we know of passes one, and such a call goes unrecorded.
+const PATH_ONLY_IF_NO_FLAG: &[(libc::c_long, u32, u32)] = &[
+    (libc::SYS_newfstatat, 3, 0x1000), // AT_EMPTY_PATH
+    (libc::SYS_statx, 2, 0x1000),
+];
+
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JEQ_K: u16 = 0x15;
 const BPF_JGE_K: u16 = 0x35;
+const BPF_JSET_K: u16 = 0x45;
 const BPF_RET_K: u16 = 0x06;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// `offsetof(struct seccomp_data, args)`: six 64-bit arguments, low word first.
+const ARGS_OFFSET: u32 = 16;
+
+/// Where a conditional jump goes, resolved to a relative offset once the program is laid out.
+#[derive(Clone, Copy)]
+enum To {
+    Next,
+    Allow,
+    Notify,
+    /// Skip this many instructions after the jump.
+    Skip(u8),
+}
+
+/// The BPF program: native architecture only, no x32, notify on [`SYSCALLS`] and on the
+/// path forms of [`PATH_ONLY_IF_NO_FLAG`], allow the rest. The shim installs the same
+/// program: the supervisor hands it over on each connection ([`Worker::accept_all`]).
+pub(crate) fn filter() -> Vec<libc::sock_filter> {
+    let mut code: Vec<(u16, To, To, u32)> = vec![
+        (BPF_LD_W_ABS, To::Next, To::Next, 4), // seccomp_data.arch
+        (BPF_JEQ_K, To::Next, To::Allow, AUDIT_ARCH),
+        (BPF_LD_W_ABS, To::Next, To::Next, 0), // seccomp_data.nr
+        (BPF_JGE_K, To::Allow, To::Next, X32_SYSCALL_BIT),
+    ];
+    for &(nr, arg, flag) in PATH_ONLY_IF_NO_FLAG {
+        let nr = u32::try_from(nr).expect("system call numbers are small");
+        code.push((BPF_JEQ_K, To::Next, To::Skip(2), nr));
+        code.push((BPF_LD_W_ABS, To::Next, To::Next, ARGS_OFFSET + 8 * arg));
+        code.push((BPF_JSET_K, To::Allow, To::Notify, flag));
+    }
+    for &nr in SYSCALLS {
+        let nr = u32::try_from(nr).expect("system call numbers are small");
+        code.push((BPF_JEQ_K, To::Notify, To::Next, nr));
+    }
+    let allow = code.len();
+    let notify = allow + 1;
+    let offset = |at: usize, to: To| -> u8 {
+        let target = match to {
+            To::Next => return 0,
+            To::Skip(n) => return n,
+            To::Allow => allow,
+            To::Notify => notify,
+        };
+        u8::try_from(target - at - 1).expect("the program is shorter than 256 instructions")
+    };
+    let mut program: Vec<libc::sock_filter> = code
+        .iter()
+        .enumerate()
+        .map(|(at, &(op, jt, jf, k))| libc::sock_filter {
+            code: op,
+            jt: offset(at, jt),
+            jf: offset(at, jf),
+            k,
+        })
+        .collect();
+    program.push(stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW));
+    program.push(stmt(BPF_RET_K, libc::SECCOMP_RET_USER_NOTIF));
+    program
+}
 
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter {
@@ -133,38 +205,19 @@ fn stmt(code: u16, k: u32) -> libc::sock_filter {
     }
 }
 
-/// The BPF program: native architecture only, no x32, notify on [`SYSCALLS`], allow the
-/// rest. Kept in step with `seccomp_filter()` in the shim.
-pub(crate) fn filter() -> Vec<libc::sock_filter> {
-    let k = u8::try_from(SYSCALLS.len()).expect("fewer than 256 system calls");
-    let mut p = vec![
-        stmt(BPF_LD_W_ABS, 4), // seccomp_data.arch
-        libc::sock_filter {
-            code: BPF_JEQ_K,
-            jt: 0,
-            jf: k + 2,
-            k: AUDIT_ARCH,
-        },
-        stmt(BPF_LD_W_ABS, 0), // seccomp_data.nr
-        libc::sock_filter {
-            code: BPF_JGE_K,
-            jt: k,
-            jf: 0,
-            k: X32_SYSCALL_BIT,
-        },
-    ];
-    for (i, nr) in SYSCALLS.iter().enumerate() {
-        let i = u8::try_from(i).expect("fewer than 256");
-        p.push(libc::sock_filter {
-            code: BPF_JEQ_K,
-            jt: k - i,
-            jf: 0,
-            k: u32::try_from(*nr).expect("system call numbers are small"),
-        });
+/// The program as the shim receives it: a little-endian `u16` count of instructions, then
+/// the instructions in the kernel's layout (`code: u16, jt: u8, jf: u8, k: u32`, native
+/// endianness, as the same machine reads them).
+fn filter_frame(program: &[libc::sock_filter]) -> Vec<u8> {
+    let count = u16::try_from(program.len()).expect("short program");
+    let mut frame = count.to_le_bytes().to_vec();
+    for i in program {
+        frame.extend_from_slice(&i.code.to_ne_bytes());
+        frame.push(i.jt);
+        frame.push(i.jf);
+        frame.extend_from_slice(&i.k.to_ne_bytes());
     }
-    p.push(stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW));
-    p.push(stmt(BPF_RET_K, libc::SECCOMP_RET_USER_NOTIF));
-    p
+    frame
 }
 
 /// Everything the runner's child needs to install the filter between fork and exec,
@@ -339,6 +392,57 @@ fn recv_fd(s: RawFd) -> io::Result<Option<Result<OwnedFd, String>>> {
     }
 }
 
+/// One record for the ring: (kind, reason, path, aux).
+type Event = (u8, u8, Vec<u8>, Vec<u8>);
+
+/// What is left to look at once a call that changes nothing has been let through. The file
+/// system looks the same after such a call runs, and the caller's next call that could
+/// change it waits for this thread, so looking afterwards gives the same answer; meanwhile
+/// the caller runs.
+enum After {
+    /// An open for reading only: its flags.
+    Open(Vec<u8>, i32),
+    /// A stat or access: follows symbolic links or not.
+    Probe(Vec<u8>, bool),
+    Readlink(Vec<u8>),
+    /// The first `getdents` of a listing: the directory's entries.
+    List(Vec<u8>),
+}
+
+impl After {
+    fn events(self) -> Vec<Event> {
+        let mut ev: Vec<Event> = Vec::new();
+        let mut one = |k: u8, p: Vec<u8>| ev.push((k, 0, p, Vec::new()));
+        match self {
+            After::Open(path, flags) => open_kinds(path, flags, &mut one),
+            After::Probe(path, follow) => probe_kinds(path, follow, K_STAT, &mut one),
+            After::Readlink(path) => readlink_kinds(path, &mut one),
+            After::List(dir) => {
+                let Ok(entries) = std::fs::read_dir(Path::new(OsStr::from_bytes(&dir))) else {
+                    return ev;
+                };
+                ev.push((K_LISTDIR, 0, dir.clone(), Vec::new()));
+                for e in entries.flatten() {
+                    ev.push((
+                        K_DIRENTRY,
+                        0,
+                        dir.clone(),
+                        e.file_name().into_encoded_bytes(),
+                    ));
+                }
+            }
+        }
+        ev
+    }
+}
+
+/// Whether an open with these flags only reads (no create, truncate, write or tmpfile).
+fn read_only(flags: i32) -> bool {
+    flags & libc::O_ACCMODE == libc::O_RDONLY
+        && flags & (libc::O_CREAT | libc::O_TRUNC) == 0
+        && flags & libc::O_TMPFILE != libc::O_TMPFILE
+}
+
 /// Shared between the supervisor thread and [`Supervisor`].
 #[derive(Default)]
 struct Shared {
@@ -388,8 +492,13 @@ impl Supervisor {
             listeners: Vec::new(),
             appender,
             shared: Arc::clone(&shared),
-            mem: HashMap::new(),
+            filter: filter_frame(&filter()),
+            pfds: Vec::new(),
+            procs: HashMap::new(),
+            chdirs: Vec::new(),
             seen: HashSet::new(),
+            key: Vec::new(),
+            after: None,
         };
         let thread = std::thread::Builder::new()
             .name("runwire-seccomp".into())
@@ -448,10 +557,34 @@ struct Worker {
     listeners: Vec<OwnedFd>,
     appender: Appender,
     shared: Arc<Shared>,
-    /// `/proc/PID/mem` per pid, reopened after an exec.
-    mem: HashMap<u32, File>,
-    /// (kind, path, aux) already appended: repeated accesses cost no record.
-    seen: HashSet<(u8, Vec<u8>, Vec<u8>)>,
+    /// The filter program, framed for the shim ([`filter_frame`]).
+    filter: Vec<u8>,
+    /// The poll set, rebuilt in place each round.
+    pfds: Vec<libc::pollfd>,
+    /// What is kept per traced thread id; at most [`CACHED_PIDS`] (then all are dropped, so
+    /// a big build does not pile up descriptors).
+    procs: HashMap<u32, Proc>,
+    /// `chdir`/`fchdir` calls let through and maybe not done yet: (tid, target directory
+    /// when known). While one is pending no working directory is cached, since another
+    /// thread sharing it could read the old one. Settled by [`Worker::settle_chdirs`].
+    chdirs: Vec<(u32, Option<Vec<u8>>)>,
+    /// `kind, path, 0, aux` of every record appended: repeated accesses cost no record.
+    seen: HashSet<Vec<u8>>,
+    /// Scratch for a `seen` key.
+    key: Vec<u8>,
+    /// Set by [`Worker::classify`] for work done after the answer.
+    after: Option<After>,
+}
+
+/// A traced thread as the supervisor knows it.
+struct Proc {
+    /// `/proc/PID/mem`, opened on first use. A read through it fails once the image is
+    /// replaced (exec) or the process is gone, and it is reopened: the pid may be reused.
+    mem: File,
+    /// `/proc/PID/cwd`, cached until a `chdir`/`fchdir` anywhere or until `mem` is reopened.
+    cwd: Option<Vec<u8>>,
+    /// A pidfd, opened on the first `getdents` (see [`Worker::listing_starts`]).
+    pidfd: Option<OwnedFd>,
 }
 
 impl Worker {
@@ -464,24 +597,17 @@ impl Worker {
             if stopped && self.listeners.is_empty() {
                 return;
             }
-            let mut pfds = vec![
-                libc::pollfd {
-                    // Once stopped, the write end may be closed: a hung-up pipe would spin.
-                    fd: if stopped { -1 } else { self.wake.as_raw_fd() },
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.listener.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            pfds.extend(self.listeners.iter().map(|l| libc::pollfd {
-                fd: l.as_raw_fd(),
+            let mut pfds = std::mem::take(&mut self.pfds);
+            pfds.clear();
+            let poll_in = |fd: RawFd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
-            }));
+            };
+            // Once stopped, the write end may be closed: a hung-up pipe would spin.
+            pfds.push(poll_in(if stopped { -1 } else { self.wake.as_raw_fd() }));
+            pfds.push(poll_in(self.listener.as_raw_fd()));
+            pfds.extend(self.listeners.iter().map(|l| poll_in(l.as_raw_fd())));
             // SAFETY: poll on a vector of pollfd we own.
             let n = unsafe {
                 libc::poll(
@@ -497,6 +623,7 @@ impl Worker {
                 self.fail(format!("poll: {}", io::Error::last_os_error()));
                 return;
             }
+            let wake = pfds[0].revents != 0;
             if pfds[1].revents != 0 {
                 self.accept_all();
             }
@@ -508,6 +635,7 @@ impl Worker {
                     gone.push(i);
                 }
             }
+            self.pfds = pfds;
             for i in gone.into_iter().rev() {
                 self.listeners.swap_remove(i);
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
@@ -517,7 +645,7 @@ impl Worker {
             if self.shared.stop.load(Ordering::Acquire) && self.listeners.is_empty() {
                 return;
             }
-            if pfds[0].revents != 0 {
+            if wake {
                 let mut sink = [0u8; 16];
                 // SAFETY: drains our own non-blocking pipe.
                 unsafe { libc::read(self.wake.as_raw_fd(), sink.as_mut_ptr().cast(), sink.len()) };
@@ -539,6 +667,19 @@ impl Worker {
     fn accept_all(&mut self) {
         while let Ok((conn, _)) = self.listener.accept() {
             let _ = conn.set_nonblocking(false);
+            // An installer that never answers must not hold up every traced process.
+            let _ = conn.set_read_timeout(Some(INSTALLER_TIMEOUT));
+            // The shim installs the program it is given here; the runner's own installer
+            // has it already and may be gone before this lands: errors are ignored.
+            // SAFETY: send from a buffer we own; MSG_NOSIGNAL: a closed peer is no signal.
+            unsafe {
+                libc::send(
+                    conn.as_raw_fd(),
+                    self.filter.as_ptr().cast(),
+                    self.filter.len(),
+                    libc::MSG_NOSIGNAL,
+                );
+            }
             match recv_fd(conn.as_raw_fd()) {
                 Ok(None) => {}
                 Ok(Some(Ok(fd))) => {
@@ -573,20 +714,13 @@ impl Worker {
             // ENOENT: the process died or the call was interrupted before we read it.
             return;
         }
+        self.settle_chdirs(req.pid);
+        // No SECCOMP_IOCTL_NOTIF_ID_VALID check after reading: it costs a system call on
+        // every notification, and a process killed in between (its pid reused within
+        // microseconds) could at worst add a path it never used: a spurious input makes
+        // a cache miss, never a wrong hit.
         let events = self.classify(&req);
-        // The pid and memory we read are only trustworthy if the call is still pending.
-        // SAFETY: ioctl with a pointer to the u64 id.
-        let valid =
-            unsafe { libc::ioctl(lfd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &raw const req.id) } == 0;
-        if valid {
-            for (kind, reason, path, aux) in events {
-                let fresh =
-                    kind == K_INCOMPLETE || self.seen.insert((kind, path.clone(), aux.clone()));
-                if fresh {
-                    self.appender.append(kind, reason, req.pid, &path, &aux);
-                }
-            }
-        }
+        self.record(req.pid, events);
         let resp = libc::seccomp_notif_resp {
             id: req.id,
             val: 0,
@@ -596,23 +730,115 @@ impl Worker {
         // SAFETY: ioctl with a response for the id we received; failure means the call
         // is gone already.
         unsafe { libc::ioctl(lfd, libc::SECCOMP_IOCTL_NOTIF_SEND, &raw const resp) };
+        if let Some(after) = self.after.take() {
+            self.record(req.pid, after.events());
+        }
+    }
+
+    /// Appends the events not recorded before.
+    fn record(&mut self, pid: u32, events: Vec<Event>) {
+        for (kind, reason, path, aux) in events {
+            if kind != K_INCOMPLETE {
+                self.key.clear();
+                self.key.push(kind);
+                self.key.extend_from_slice(&path);
+                self.key.push(0); // never inside a path
+                self.key.extend_from_slice(&aux);
+                if self.seen.contains(self.key.as_slice()) {
+                    continue;
+                }
+                self.seen.insert(self.key.clone());
+            }
+            self.appender.append(kind, reason, pid, &path, &aux);
+        }
     }
 
     /// Reads `len` bytes at `addr` of `pid`, reopening `/proc/PID/mem` once if the cached
-    /// one belongs to an image that has since been replaced by exec.
+    /// one belongs to an image that has since been replaced (exec) or to a process that is
+    /// gone (the pid reused): then the cached working directory goes too.
     fn read_mem(&mut self, pid: u32, addr: u64, buf: &mut [u8]) -> Option<usize> {
         for attempt in 0..2 {
-            if attempt == 1 || !self.mem.contains_key(&pid) {
-                let f = File::open(format!("/proc/{pid}/mem")).ok()?;
-                self.mem.insert(pid, f);
+            if attempt == 1 || !self.procs.contains_key(&pid) {
+                let mem = File::open(format!("/proc/{pid}/mem")).ok()?;
+                if !self.procs.contains_key(&pid) && self.procs.len() >= CACHED_PIDS {
+                    self.procs.clear();
+                }
+                self.procs.insert(
+                    pid,
+                    Proc {
+                        mem,
+                        cwd: None,
+                        pidfd: None,
+                    },
+                );
             }
-            if let Ok(n) = self.mem[&pid].read_at(buf, addr) {
+            if let Ok(n) = self.procs[&pid].mem.read_at(buf, addr) {
                 if n > 0 {
                     return Some(n);
                 }
             }
         }
         None
+    }
+
+    /// The working directory of `pid`, from the cache when it can be trusted.
+    fn cwd(&mut self, pid: u32) -> Option<Vec<u8>> {
+        if let Some(cwd) = self.procs.get(&pid).and_then(|p| p.cwd.as_ref()) {
+            return Some(cwd.clone());
+        }
+        let cwd = read_link(&format!("/proc/{pid}/cwd"))?;
+        if self.chdirs.is_empty() {
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.cwd = Some(cwd.clone());
+            }
+        }
+        Some(cwd)
+    }
+
+    /// A `chdir`/`fchdir` by `pid` is about to run: forget every cached working directory
+    /// (threads share theirs) and cache none until it is settled.
+    fn changing_cwd(&mut self, pid: u32, target: Option<Vec<u8>>) {
+        for p in self.procs.values_mut() {
+            p.cwd = None;
+        }
+        self.chdirs.push((pid, target));
+    }
+
+    /// Drops the pending `chdir`s that are done: their caller is making another call
+    /// (`pid`), its working directory already reads as the target, or it is gone.
+    fn settle_chdirs(&mut self, pid: u32) {
+        if self.chdirs.is_empty() {
+            return;
+        }
+        self.chdirs.retain(|(tid, target)| {
+            *tid != pid
+                && read_link(&format!("/proc/{tid}/cwd"))
+                    .is_some_and(|cwd| target.as_ref() != Some(&cwd))
+        });
+        if self.chdirs.is_empty() {
+            for p in self.procs.values_mut() {
+                p.cwd = None;
+            }
+        }
+    }
+
+    /// Absolute form of (dirfd, path) as the process sees it now.
+    #[allow(clippy::cast_possible_truncation)]
+    fn resolve(&mut self, pid: u32, dirfd: u64, path: Vec<u8>) -> Option<Vec<u8>> {
+        if path.first() == Some(&b'/') {
+            return Some(path);
+        }
+        let fd = dirfd as i32;
+        let mut out = if fd == libc::AT_FDCWD {
+            self.cwd(pid)?
+        } else {
+            read_link(&format!("/proc/{pid}/fd/{fd}"))?
+        };
+        if !path.is_empty() {
+            out.push(b'/');
+            out.extend_from_slice(&path);
+        }
+        Some(out)
     }
 
     fn read_cstr(&mut self, pid: u32, addr: u64) -> Option<Vec<u8>> {
@@ -637,19 +863,19 @@ impl Worker {
         None
     }
 
-    /// Absolute form of (dirfd, path) as the process sees it now.
+    /// Absolute form of the (dirfd, path at `addr`) arguments of a call.
     fn absolute(&mut self, pid: u32, dirfd: u64, addr: u64) -> Option<Vec<u8>> {
         let path = self.read_cstr(pid, addr)?;
-        at_path(pid, dirfd, path)
+        self.resolve(pid, dirfd, path)
     }
 
     #[allow(clippy::too_many_lines, clippy::cast_possible_truncation)]
-    fn classify(&mut self, req: &libc::seccomp_notif) -> Vec<(u8, u8, Vec<u8>, Vec<u8>)> {
+    fn classify(&mut self, req: &libc::seccomp_notif) -> Vec<Event> {
         let pid = req.pid;
         let a = req.data.args;
         let nr = libc::c_long::from(req.data.nr);
         let cwd = AT_FDCWD_ARG;
-        let mut ev: Vec<(u8, u8, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut ev: Vec<Event> = Vec::new();
         let mut one = |k: u8, p: Vec<u8>| ev.push((k, 0, p, Vec::new()));
         match nr {
             libc::SYS_io_uring_setup => {
@@ -659,7 +885,12 @@ impl Worker {
                 ev.push((K_INCOMPLETE, R_IO_URING, exe, Vec::new()));
             }
             libc::SYS_getdents64 | libc::SYS_getdents => {
-                Self::listing(pid, a[0] as i32, &mut ev);
+                let fd = a[0] as i32;
+                if self.listing_starts(pid, fd) {
+                    if let Some(dir) = read_link(&format!("/proc/{pid}/fd/{fd}")) {
+                        self.after = Some(After::List(dir));
+                    }
+                }
             }
             libc::SYS_execve | libc::SYS_execveat => {
                 let (d, p) = if nr == libc::SYS_execve {
@@ -676,7 +907,7 @@ impl Worker {
                         Probe::File => one(K_READ, path),
                     }
                 }
-                self.mem.remove(&pid);
+                self.procs.remove(&pid);
             }
             libc::SYS_openat | libc::SYS_openat2 => {
                 let flags = if nr == libc::SYS_openat {
@@ -689,7 +920,11 @@ impl Worker {
                     }
                 };
                 if let Some(path) = self.absolute(pid, a[0], a[1]) {
-                    open_kinds(path, flags as i32, &mut one);
+                    if read_only(flags as i32) {
+                        self.after = Some(After::Open(path, flags as i32));
+                    } else {
+                        open_kinds(path, flags as i32, &mut one);
+                    }
                 }
             }
             libc::SYS_newfstatat | libc::SYS_statx | libc::SYS_faccessat | libc::SYS_faccessat2 => {
@@ -702,16 +937,16 @@ impl Worker {
                 if let Some(raw) = raw {
                     // fstatat(fd, "", AT_EMPTY_PATH) is an fstat: recorded when opened.
                     if !(raw.is_empty() && flags & libc::AT_EMPTY_PATH != 0) {
-                        if let Some(path) = at_path(pid, a[0], raw) {
+                        if let Some(path) = self.resolve(pid, a[0], raw) {
                             let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-                            probe_kinds(path, follow, K_STAT, &mut one);
+                            self.after = Some(After::Probe(path, follow));
                         }
                     }
                 }
             }
             libc::SYS_readlinkat => {
                 if let Some(path) = self.absolute(pid, a[0], a[1]) {
-                    readlink_kinds(path, &mut one);
+                    self.after = Some(After::Readlink(path));
                 }
             }
             libc::SYS_unlinkat => {
@@ -745,9 +980,15 @@ impl Worker {
                 }
             }
             libc::SYS_chdir => {
-                if let Some(path) = self.absolute(pid, cwd, a[0]) {
+                let path = self.absolute(pid, cwd, a[0]);
+                self.changing_cwd(pid, path.clone());
+                if let Some(path) = path {
                     probe_kinds(path, true, K_STAT, &mut one);
                 }
+            }
+            libc::SYS_fchdir => {
+                let target = read_link(&format!("/proc/{pid}/fd/{}", a[0] as i32));
+                self.changing_cwd(pid, target);
             }
             #[cfg(target_arch = "x86_64")]
             _ => self.classify_legacy(pid, nr, a, &mut one),
@@ -775,17 +1016,21 @@ impl Worker {
                     libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC
                 };
                 if let Some(path) = self.absolute(pid, cwd, a[0]) {
-                    open_kinds(path, flags, one);
+                    if read_only(flags) {
+                        self.after = Some(After::Open(path, flags));
+                    } else {
+                        open_kinds(path, flags, one);
+                    }
                 }
             }
             libc::SYS_stat | libc::SYS_access | libc::SYS_lstat => {
                 if let Some(path) = self.absolute(pid, cwd, a[0]) {
-                    probe_kinds(path, nr != libc::SYS_lstat, K_STAT, one);
+                    self.after = Some(After::Probe(path, nr != libc::SYS_lstat));
                 }
             }
             libc::SYS_readlink => {
                 if let Some(path) = self.absolute(pid, cwd, a[0]) {
-                    readlink_kinds(path, one);
+                    self.after = Some(After::Readlink(path));
                 }
             }
             libc::SYS_unlink | libc::SYS_rmdir => {
@@ -823,54 +1068,54 @@ impl Worker {
         }
     }
 
-    /// A `getdents` call: on the first call of a listing (the descriptor's offset is 0)
-    /// the supervisor lists the directory itself; the names are those present now.
-    fn listing(pid: u32, fd: i32, ev: &mut Vec<(u8, u8, Vec<u8>, Vec<u8>)>) {
+    /// Whether a `getdents` on `fd` of `pid` starts a listing: the descriptor's offset is
+    /// 0. Read through a copy of the descriptor (`pidfd_getfd`, which shares the offset),
+    /// or from `/proc/PID/fdinfo` where that is refused.
+    fn listing_starts(&mut self, pid: u32, fd: i32) -> bool {
+        let pidfd = match self.procs.get_mut(&pid) {
+            Some(p) => {
+                if p.pidfd.is_none() {
+                    p.pidfd = pidfd_open(pid);
+                }
+                p.pidfd.as_ref().map(AsRawFd::as_raw_fd)
+            }
+            None => None,
+        };
+        if let Some(pidfd) = pidfd {
+            // SAFETY: plain system calls; the copy is closed right away.
+            unsafe {
+                let copy = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0);
+                if copy >= 0 {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let copy = copy as RawFd;
+                    let pos = libc::lseek(copy, 0, libc::SEEK_CUR);
+                    libc::close(copy);
+                    if pos >= 0 {
+                        return pos == 0;
+                    }
+                }
+            }
+        }
         let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
-        let at_start = info
-            .lines()
+        info.lines()
             .find_map(|l| l.strip_prefix("pos:"))
-            .is_some_and(|v| v.trim() == "0");
-        if !at_start {
-            return;
-        }
-        let Ok(dir) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
-            return;
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return;
-        };
-        let dir = dir.into_os_string().into_encoded_bytes();
-        ev.push((K_LISTDIR, 0, dir.clone(), Vec::new()));
-        for e in entries.flatten() {
-            ev.push((
-                K_DIRENTRY,
-                0,
-                dir.clone(),
-                e.file_name().into_encoded_bytes(),
-            ));
-        }
+            .is_some_and(|v| v.trim() == "0")
     }
 }
 
-/// Joins a path argument with the process's working directory or directory descriptor.
-#[allow(clippy::cast_possible_truncation)]
-fn at_path(pid: u32, dirfd: u64, path: Vec<u8>) -> Option<Vec<u8>> {
-    if path.first() == Some(&b'/') {
-        return Some(path);
-    }
-    let fd = dirfd as i32;
-    let base = if fd == libc::AT_FDCWD {
-        std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?
-    } else {
-        std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?
-    };
-    let mut out = base.into_os_string().into_encoded_bytes();
-    if !path.is_empty() {
-        out.push(b'/');
-        out.extend_from_slice(&path);
-    }
-    Some(out)
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new descriptor we then own, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    #[allow(clippy::cast_possible_truncation)]
+    // SAFETY: a fresh descriptor owned by nobody else.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The target of a symbolic link (here: `/proc` links) as bytes.
+fn read_link(path: &str) -> Option<Vec<u8>> {
+    std::fs::read_link(path)
+        .ok()
+        .map(|p| p.into_os_string().into_encoded_bytes())
 }
 
 /// What is at a path now, as the call about to run will find it.
@@ -1031,7 +1276,178 @@ fn link_kinds(from: Option<Vec<u8>>, to: Option<Vec<u8>>, one: &mut impl FnMut(u
     }
 }
 
+/// Runs `command` under the same filter with a handler that answers every notification
+/// `CONTINUE` without looking at it: the floor under the supervisor's cost (two context
+/// switches per notified call), for the benchmark to print beside the real thing.
+///
+/// # Errors
+/// Setting up the socket, spawning, or receiving the listener fails.
+pub fn run_continue_only(
+    command: &mut std::process::Command,
+) -> io::Result<std::process::ExitStatus> {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir()?;
+    let sock = dir.path().join("s");
+    let listener = UnixListener::bind(&sock)?;
+    let installer = Arc::new(Installer::new(&sock)?);
+    let child_installer = Arc::clone(&installer);
+    // SAFETY: `install` makes async-signal-safe system calls on memory prepared before.
+    unsafe {
+        command.pre_exec(move || {
+            child_installer.install();
+            Ok(())
+        });
+    }
+    // The handler must be running before spawn() returns: spawn waits for the exec, and
+    // the exec is itself a notified call.
+    let handler = std::thread::spawn(move || -> io::Result<()> {
+        let (conn, _) = listener.accept()?;
+        let lfd = match recv_fd(conn.as_raw_fd())? {
+            Some(Ok(fd)) => fd,
+            Some(Err(cause)) => return Err(io::Error::other(cause)),
+            None => return Err(io::Error::other("no listener")),
+        };
+        // SAFETY: ioctl on the listener we own, flag passed by value.
+        unsafe {
+            libc::ioctl(
+                lfd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+                SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+            );
+        }
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: lfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one pollfd we own.
+            if unsafe { libc::poll(&raw mut pfd, 1, -1) } < 0 {
+                continue; // EINTR
+            }
+            if pfd.revents & libc::POLLIN == 0 {
+                return Ok(()); // hung up: every process under the filter is gone
+            }
+            // SAFETY: as in `Worker::notification`.
+            unsafe {
+                let mut req: libc::seccomp_notif = std::mem::zeroed();
+                if libc::ioctl(
+                    lfd.as_raw_fd(),
+                    libc::SECCOMP_IOCTL_NOTIF_RECV,
+                    &raw mut req,
+                ) != 0
+                {
+                    continue;
+                }
+                let resp = libc::seccomp_notif_resp {
+                    id: req.id,
+                    val: 0,
+                    error: 0,
+                    flags: u32::try_from(libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE).expect("1"),
+                };
+                libc::ioctl(
+                    lfd.as_raw_fd(),
+                    libc::SECCOMP_IOCTL_NOTIF_SEND,
+                    &raw const resp,
+                );
+            }
+        }
+    });
+    let mut child = command.spawn()?;
+    let status = child.wait()?;
+    handler
+        .join()
+        .map_err(|_| io::Error::other("the handler panicked"))??;
+    drop(dir);
+    Ok(status)
+}
+
 /// Is the feature on for this spawn: the builder's choice, else `RUNWIRE_TRACE_SECCOMP`.
 pub(crate) fn enabled(choice: Option<bool>) -> bool {
     choice.unwrap_or_else(|| std::env::var_os(SWITCH_ENV).is_none_or(|v| v != "0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the classic-BPF subset the filter uses over a `seccomp_data`.
+    fn verdict(program: &[libc::sock_filter], arch: u32, nr: i64, args: [u64; 6]) -> u32 {
+        let mut data = Vec::new();
+        data.extend_from_slice(&u32::try_from(nr).unwrap().to_ne_bytes());
+        data.extend_from_slice(&arch.to_ne_bytes());
+        data.extend_from_slice(&0u64.to_ne_bytes()); // instruction pointer
+        for a in args {
+            data.extend_from_slice(&a.to_ne_bytes());
+        }
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = program[pc];
+            pc += 1;
+            let jump = |taken: bool| usize::from(if taken { i.jt } else { i.jf });
+            match i.code {
+                BPF_LD_W_ABS => {
+                    let at = usize::try_from(i.k).unwrap();
+                    acc = u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
+                }
+                BPF_JEQ_K => pc += jump(acc == i.k),
+                BPF_JGE_K => pc += jump(acc >= i.k),
+                BPF_JSET_K => pc += jump(acc & i.k != 0),
+                BPF_RET_K => return i.k,
+                other => panic!("unexpected instruction {other:#x}"),
+            }
+        }
+    }
+
+    #[test]
+    fn filter_notifies_exactly_the_file_calls() {
+        let p = filter();
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        for &nr in SYSCALLS {
+            assert_eq!(verdict(&p, AUDIT_ARCH, nr, [0; 6]), notify, "nr {nr}");
+        }
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_close,
+            libc::SYS_mmap,
+        ] {
+            assert_eq!(verdict(&p, AUDIT_ARCH, nr, [0; 6]), allow, "nr {nr}");
+        }
+        // Path stats notify; descriptor stats (AT_EMPTY_PATH) do not.
+        let cwd = AT_FDCWD_ARG;
+        let empty = u64::try_from(libc::AT_EMPTY_PATH).unwrap();
+        let nofollow = u64::try_from(libc::AT_SYMLINK_NOFOLLOW).unwrap();
+        for (nr, flags_at) in [(libc::SYS_newfstatat, 3), (libc::SYS_statx, 2)] {
+            let mut args = [cwd, 0x1000, 0, 0, 0, 0];
+            args[flags_at] = nofollow;
+            assert_eq!(verdict(&p, AUDIT_ARCH, nr, args), notify, "nr {nr}");
+            args[flags_at] = empty | nofollow;
+            assert_eq!(verdict(&p, AUDIT_ARCH, nr, args), allow, "nr {nr}");
+        }
+        // Another architecture's or an x32 call passes untouched.
+        assert_eq!(verdict(&p, 0x4000_0003, libc::SYS_openat, [0; 6]), allow);
+        let x32 = libc::SYS_openat | i64::from(X32_SYSCALL_BIT);
+        assert_eq!(verdict(&p, AUDIT_ARCH, x32, [0; 6]), allow);
+    }
+
+    #[test]
+    fn filter_frame_is_a_count_then_the_kernel_layout() {
+        let p = filter();
+        let frame = filter_frame(&p);
+        assert_eq!(
+            usize::from(u16::from_le_bytes([frame[0], frame[1]])),
+            p.len()
+        );
+        assert_eq!(frame.len(), 2 + 8 * p.len());
+        assert_eq!(std::mem::size_of::<libc::sock_filter>(), 8);
+        let back = frame[2..].chunks(8).map(|c| {
+            // SAFETY: 8 bytes of plain data, read unaligned (the shim's buffer is aligned).
+            unsafe { std::ptr::read_unaligned(c.as_ptr().cast::<libc::sock_filter>()) }
+        });
+        for (a, b) in p.iter().zip(back) {
+            assert_eq!((a.code, a.jt, a.jf, a.k), (b.code, b.jt, b.jf, b.k));
+        }
+    }
 }

@@ -449,3 +449,58 @@ fn dynamic_go_program_is_traced_through_seccomp() {
         assert_eq!(a.map(|a| a.first), Some(Read), "{t:#?}");
     }
 }
+
+#[test]
+fn working_directory_changes_are_followed() {
+    // chdir, fchdir, a failed chdir and a thread after a chdir: every relative open lands
+    // in the directory the process was in, as the shim records for the dynamic build.
+    let setup = |root: &Root| {
+        root.file("a.txt", "")
+            .file("one/a.txt", "")
+            .file("two/a.txt", "")
+            .file("two/b.txt", "")
+            .file("three/t.txt", "");
+    };
+    let (dr, sr) = (Root::new(), Root::new());
+    setup(&dr);
+    setup(&sr);
+    let prog = dr.compile("chdirs", &["-pthread"]);
+    let dynamic = dr.run(prog.to_str().unwrap(), &[]);
+    let prog = sr.compile("chdirs", &["-pthread", "-static"]);
+    let stat = sr.run(prog.to_str().unwrap(), &[]);
+    complete(&dynamic);
+    complete(&stat);
+    let (d, s) = (dr.local(&dynamic.trace), sr.local(&stat.trace));
+    assert_eq!(summary(&s), summary(&d));
+    for p in [
+        "a.txt",
+        "one/a.txt",
+        "two/a.txt",
+        "two/b.txt",
+        "three/t.txt",
+    ] {
+        let first = s.iter().find(|a| a.path == Path::new(p)).map(|a| a.first);
+        assert_eq!(first, Some(Read), "{p}");
+    }
+    assert!(s.iter().all(|a| a.path != Path::new("b.txt")));
+}
+
+#[test]
+fn hundreds_of_processes_under_one_filter_are_all_recorded() {
+    // More traced processes than the supervisor keeps /proc/PID/mem open for: each one's
+    // read is still recorded (the per-process cache is dropped and rebuilt, not leaked).
+    let root = Root::new();
+    for i in 0..300 {
+        root.file(&format!("f/{i}.txt"), "x");
+    }
+    let script = "i=0; while [ $i -lt 300 ]; do /bin/busybox cat f/$i.txt; i=$((i+1)); done";
+    let out = root.run(BUSYBOX, &["sh", "-c", script]);
+    complete(&out);
+    assert_eq!(out.stdout.len(), 300);
+    let t = root.local(&out.trace);
+    for i in 0..300 {
+        let p = PathBuf::from(format!("f/{i}.txt"));
+        let first = t.iter().find(|a| a.path == p).map(|a| a.first);
+        assert_eq!(first, Some(Read), "{}", p.display());
+    }
+}

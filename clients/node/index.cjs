@@ -3,12 +3,14 @@
 // puts beside every run (its absolute path is in RUNWIRE_NODE_ADDON). No runner, no addon:
 // every call is a silent no-op. The addon is loaded on the first call, once per thread.
 
-const path = require('node:path');
-
 const ADDON_ENV = 'RUNWIRE_NODE_ADDON';
 
 /** @type {import('./addon').RunwireClient | null | undefined} */
 let client;
+
+function isAbsolute(p) {
+  return p.startsWith('/') || (process.platform === 'win32' && /^([A-Za-z]:)?[\\/]/.test(p));
+}
 
 function warnOnce(message) {
   if (warnOnce.done) return;
@@ -26,9 +28,10 @@ function load() {
   const addonPath = process.env[ADDON_ENV];
   if (!addonPath) return client;
   try {
-    // An absolute path from the runner; resolve anyway so a relative one cannot be looked
-    // up beside this file.
-    const addon = require(path.resolve(addonPath));
+    // An absolute path from the runner; a relative one must not be looked up beside this
+    // file (or in node_modules), so it is taken from the working directory. No `node:path`:
+    // every module loaded is start-up time (bench/node.sh).
+    const addon = require(isAbsolute(addonPath) ? addonPath : `${process.cwd()}/${addonPath}`);
     const loaded = addon && typeof addon.load === 'function' ? addon.load() : undefined;
     if (!loaded || typeof loaded.getEnv !== 'function') {
       warnOnce(`${ADDON_ENV}=${addonPath} is not a runwire addon (no load() returning a client)`);

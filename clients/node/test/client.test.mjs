@@ -1,11 +1,14 @@
 // The npm package `runwire` and its addon, against a real protocol server.
 import { strict as assert } from 'node:assert';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { addonCopy, asSet, cleanEnv, lastJson, packageDir, runNode, runUnderServer, shape, tempDir } from './helpers.mjs';
 
+const require = createRequire(import.meta.url);
 const esm = JSON.stringify(join(packageDir, 'index.mjs'));
 const cjs = JSON.stringify(join(packageDir, 'index.cjs'));
 
@@ -241,4 +244,30 @@ test('a runner-side fault (socket gone) is one warning and no-op calls', (t) => 
   assert.equal(warnings.length, 1, run.stderr);
   assert.match(warnings[0], /lost contact with the task runner/);
   assert.deepEqual(lastJson(run.stdout), { prefix: {}, glob: {}, globUntracked: {}, active: true });
+});
+
+test('installed by name: ESM named imports and require() share one module', (t) => {
+  // As npm lays it out (the "files" of package.json under node_modules/runwire). There is
+  // no exports map on purpose (README, "Start-up cost"): Node's ESM import must still find
+  // every named export through the CommonJS entry, and both ways give the same functions.
+  const dir = tempDir(t);
+  const installed = join(dir, 'node_modules/runwire');
+  mkdirSync(installed, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+  assert.equal(manifest.exports, undefined, 'an exports map costs ~1.5 ms of every start-up on Node 20 (bench/node.sh)');
+  for (const f of [...manifest.files, 'package.json']) copyFileSync(join(packageDir, f), join(installed, f));
+  const names = Object.keys(require(join(packageDir, 'index.cjs'))).sort();
+  const script = join(dir, 'tool.mjs');
+  writeFileSync(script, `
+import { createRequire } from 'node:module';
+import * as ns from 'runwire';
+import runwire, { getEnv } from 'runwire';
+const cjs = createRequire(import.meta.url)('runwire');
+const named = Object.keys(ns).filter((k) => k !== 'default').sort();
+console.log(JSON.stringify({ named, same: getEnv === cjs.getEnv && runwire === cjs, value: getEnv('X') ?? null }));
+`);
+  const run = spawnSync(process.execPath, [script], { cwd: dir, env: cleanEnv(), encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(lastJson(run.stdout), { named: names, same: true, value: null });
+  assert.ok(names.includes('getEnv') && names.includes('disableCache'), names.join());
 });

@@ -393,11 +393,29 @@ fn path_rule<'a>(
         inputs.clear();
     }
     // A probe that found nothing, then the task created the path: an output, not an
-    // input (every `mkdir -p` and "write if missing" does this).
-    if acc.first == Access::NotFound && changed {
+    // input (every `mkdir -p` and "write if missing" does this). Not when the path was only
+    // ever written in place (`>>` on a missing file): what it holds after the run depends
+    // on its absence, an input the task changed itself (a read-write overlap).
+    if acc.first == Access::NotFound && changed && !written_in_place_only(acc) {
         inputs.clear();
     }
     (inputs, changed)
+}
+
+/// Changed only by writes that keep what was there (appends), never created, truncated,
+/// deleted or renamed over: the result builds on the prior state.
+fn written_in_place_only(acc: &PathAccess) -> bool {
+    acc.later.contains(&Access::Write)
+        && !acc.all().any(|k| {
+            matches!(
+                k,
+                Access::Create
+                    | Access::Truncate
+                    | Access::Delete
+                    | Access::RenameFrom
+                    | Access::RenameTo
+            )
+        })
 }
 
 /// An existence-only fact (stats that found a directory; no listing, no content read) about

@@ -319,6 +319,14 @@ static void note_open(int dirfd, const char *path, int flags, int fd, int err, i
          * is then a read-then-write, never a cacheable "output only". */
         if (acc != O_RDONLY && !(flags & O_TRUNC) && !(flags & O_EXCL) && existed != 0)
             note_result(dirfd, path, K_READ, ok, err);
+        if (ok && existed == 0 && (flags & O_APPEND)) {
+            /* An append to a missing file: the next run appends to what is there, so its
+             * absence was an input. Not found, then written in place (never a plain
+             * create, which a cache hit could restore over a newer file). */
+            note_at(dirfd, path, K_NOTFOUND);
+            note_at(dirfd, path, K_WRITE);
+            return;
+        }
         int kind = (((flags & O_CREAT) && (flags & O_EXCL)) || existed == 0) ? K_CREATE
                  : (flags & O_TRUNC) ? K_TRUNCATE : K_WRITE;
         note_result(dirfd, path, kind, ok, err);

@@ -1190,6 +1190,11 @@ fn open_kinds(path: Vec<u8>, flags: i32, one: &mut impl FnMut(u8, Vec<u8>)) {
             one(if trunc { K_TRUNCATE } else { K_WRITE }, path);
         }
         Probe::Missing if !creat || !parent_exists(&path) => one(K_NOTFOUND, path),
+        // An append to a missing file: its absence is an input, as the shim records it.
+        Probe::Missing if flags & libc::O_APPEND != 0 && !trunc && !excl => {
+            one(K_NOTFOUND, path.clone());
+            one(K_WRITE, path);
+        }
         // A new file: O_TRUNC (without O_EXCL) -> Truncate, anything else -> Create.
         Probe::Missing => one(if trunc && !excl { K_TRUNCATE } else { K_CREATE }, path),
     }

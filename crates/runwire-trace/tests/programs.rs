@@ -148,8 +148,13 @@ fn sh_redirections_and_subshell() {
     );
     assert_eq!(entry(&t, "in.txt").first, Read);
     assert_eq!(entry(&t, "err.txt").first, Truncate);
-    // `>>` on a file that did not exist creates it (a probe before the open tells).
-    assert_eq!(entry(&t, "log.txt").first, Create);
+    // `>>` on a file that did not exist: its absence is an input (the next run appends to
+    // what is there), then it is written in place (a probe before the open tells).
+    let log = entry(&t, "log.txt");
+    assert_eq!(
+        (log.first, log.later.clone()),
+        (NotFound, BTreeSet::from([AccessKind::Write]))
+    );
     assert_eq!(entry(&t, "in2.txt").first, Read);
     assert_eq!(entry(&t, "out2.txt").first, Truncate);
     assert_eq!(
@@ -350,7 +355,12 @@ fn appending_to_an_existing_file_reads_its_prior_content() {
         (old.first, old.later.clone()),
         (Read, BTreeSet::from([AccessKind::Write]))
     );
-    assert_eq!(entry(&t, "new.txt").first, Create);
+    let new = entry(&t, "new.txt");
+    assert_eq!(
+        (new.first, new.later.clone()),
+        (NotFound, BTreeSet::from([AccessKind::Write])),
+        "`>>` on a missing file: absent before, then appended to"
+    );
 }
 
 #[test]
@@ -750,8 +760,8 @@ Promise.all(Array.from({ length: 400 }, (_, i) => fs.promises.readFile(`many/f${
 
 #[test]
 fn read_write_create_open_tells_new_from_existing() {
-    // O_RDWR|O_CREAT (fopen "a+", sqlite): an existing file's content was an input, a new
-    // file was only created.
+    // O_RDWR|O_CREAT (sqlite): an existing file's content was an input, a new file was only
+    // created. With O_APPEND (fopen "a+") a new file's absence was an input too.
     let root = Root::new();
     root.file("exist.bin", "old");
     let out = root.run_ok(
@@ -759,12 +769,18 @@ fn read_write_create_open_tells_new_from_existing() {
         &[
             "-I",
             "-c",
-            "open('new.bin', 'a+').close(); open('exist.bin', 'a+').close()",
+            "import os; os.close(os.open('db.bin', os.O_RDWR | os.O_CREAT)); \
+             open('new.bin', 'a+').close(); open('exist.bin', 'a+').close()",
         ],
     );
     let t = root.local(&out.trace);
+    let db = entry(&t, "db.bin");
+    assert_eq!((db.first, db.later.clone()), (Create, BTreeSet::new()));
     let new = entry(&t, "new.bin");
-    assert_eq!((new.first, new.later.clone()), (Create, BTreeSet::new()));
+    assert_eq!(
+        (new.first, new.later.clone()),
+        (NotFound, BTreeSet::from([AccessKind::Write]))
+    );
     let old = entry(&t, "exist.bin");
     assert_eq!(
         (old.first, old.later.clone()),

@@ -276,6 +276,7 @@ cases!(
     cache_dir_override,
     existing_output_dir_restored,
     append_to_existing_log,
+    append_to_new_log,
     no_cache_serves_env,
     pass_through_glob_later_env,
     io_uring_not_cached,

@@ -38,7 +38,7 @@ int main(void) {
     if (access("gone.txt", F_OK) == 0) return 24;                                /* not found */
     if (unlink("d/b") != 0) return 25;                                           /* delete */
     if (truncate("out.txt", 0) != 0) return 26;                                  /* truncate */
-    for (int i = 0; i < 2; i++) { /* create, then read + write (an append keeps the content) */
+    for (int i = 0; i < 2; i++) { /* not found + write, then read + write (appends keep the content) */
         fd = open("log.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd < 0 || write((int)fd, "x", 1) != 1) return 28;
         close((int)fd);

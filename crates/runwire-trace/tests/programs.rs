@@ -8,92 +8,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use runwire_trace::{AccessKind, IncompleteReason, PathAccess, Trace, TracedCommand, TracedOutput};
+mod common;
+use common::Root;
+
+use runwire_trace::{AccessKind, IncompleteReason, PathAccess, Trace, TracedCommand};
 
 use AccessKind::{Create, Delete, ListDir, NotFound, Read, RenameFrom, RenameTo, Stat, Truncate};
-
-struct Root {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Root {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // The tracer records paths lexically; compare against the same spelling.
-        let path = dir.path().canonicalize().unwrap();
-        Self { _dir: dir, path }
-    }
-
-    fn file(&self, rel: &str, content: &str) -> &Self {
-        let p = self.path.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, content).unwrap();
-        self
-    }
-
-    fn dir(&self, rel: &str) -> &Self {
-        fs::create_dir_all(self.path.join(rel)).unwrap();
-        self
-    }
-
-    fn run(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> TracedOutput {
-        TracedCommand::new(program)
-            .args(args)
-            .current_dir(&self.path)
-            .output()
-            .expect("traced spawn")
-    }
-
-    /// As `run`, with the seccomp tracer switched off: static programs stay untraced.
-    fn run_without_seccomp(
-        &self,
-        program: impl AsRef<std::ffi::OsStr>,
-        args: &[&str],
-    ) -> TracedOutput {
-        TracedCommand::new(program)
-            .args(args)
-            .current_dir(&self.path)
-            .seccomp(false)
-            .output()
-            .expect("traced spawn")
-    }
-
-    fn run_ok(&self, program: &str, args: &[&str]) -> TracedOutput {
-        let out = self.run(program, args);
-        assert!(
-            out.status.success(),
-            "{program} failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    /// The trace below the root, relative paths, first-access order.
-    fn local(&self, trace: &Trace) -> Trace {
-        trace.relative_to(&self.path)
-    }
-
-    /// Compiles one of tests/c/*.c with the system C compiler.
-    fn compile(&self, name: &str, extra: &[&str]) -> PathBuf {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/c")
-            .join(format!("{name}.c"));
-        let bin_dir = self.path.join(".bin");
-        fs::create_dir_all(&bin_dir).unwrap();
-        let out = bin_dir.join(name);
-        let status = Command::new("cc")
-            .args(extra)
-            .arg("-o")
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("run cc");
-        assert!(status.success(), "compiling {} failed", src.display());
-        out
-    }
-}
 
 fn entry<'a>(t: &'a Trace, rel: &str) -> &'a PathAccess {
     t.iter()

@@ -6,77 +6,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::Root;
+
 use runwire_trace::{AccessKind, IncompleteReason, Trace, TracedCommand, TracedOutput};
 
 use AccessKind::{Create, Delete, ListDir, NotFound, Read, RenameFrom, Stat, Truncate};
 
 const BUSYBOX: &str = "/bin/busybox";
-
-struct Root {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Root {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().canonicalize().unwrap();
-        Self { _dir: dir, path }
-    }
-
-    fn file(&self, rel: &str, content: &str) -> &Self {
-        let p = self.path.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, content).unwrap();
-        self
-    }
-
-    fn run_with(&self, seccomp: bool, program: &str, args: &[&str]) -> TracedOutput {
-        assert!(
-            Path::new(BUSYBOX).exists(),
-            "busybox-static missing: run scripts/install.sh"
-        );
-        let out = TracedCommand::new(program)
-            .args(args)
-            .current_dir(&self.path)
-            .seccomp(seccomp)
-            .output()
-            .expect("traced spawn");
-        assert!(
-            out.status.success(),
-            "{program} {args:?} failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> TracedOutput {
-        self.run_with(true, program, args)
-    }
-
-    fn local(&self, t: &Trace) -> Trace {
-        t.relative_to(&self.path)
-    }
-
-    fn compile(&self, name: &str, extra: &[&str]) -> PathBuf {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/c")
-            .join(format!("{name}.c"));
-        let bin_dir = self.path.join(".bin");
-        fs::create_dir_all(&bin_dir).unwrap();
-        let out = bin_dir.join(format!("{name}{}", extra.join("")));
-        let status = Command::new("cc")
-            .args(extra)
-            .arg("-o")
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("run cc");
-        assert!(status.success(), "compiling {} failed", src.display());
-        out
-    }
-}
 
 /// (path, first kind, later kinds, names) under the root: what must agree between the shim
 /// and the seccomp supervisor.
@@ -104,11 +41,11 @@ fn complete(out: &TracedOutput) {
 fn busybox_cat_matches_coreutils_cat() {
     let root = Root::new();
     root.file("a.txt", "hello\n");
-    let dynamic = root.run(
+    let dynamic = root.run_ok(
         "sh",
         &["-c", "cat a.txt; cat missing.txt 2>/dev/null; true"],
     );
-    let stat = root.run(
+    let stat = root.run_ok(
         BUSYBOX,
         &["sh", "-c", "cat a.txt; cat missing.txt 2>/dev/null; true"],
     );
@@ -134,11 +71,11 @@ fn static_program_traces_like_its_dynamic_build() {
     let dyn_root = Root::new();
     setup(&dyn_root);
     let prog = dyn_root.compile("rawfs", &[]);
-    let dynamic = dyn_root.run(prog.to_str().unwrap(), &[]);
+    let dynamic = dyn_root.run_ok(prog.to_str().unwrap(), &[]);
     let st_root = Root::new();
     setup(&st_root);
     let prog = st_root.compile("rawfs", &["-static"]);
-    let stat = st_root.run(prog.to_str().unwrap(), &[]);
+    let stat = st_root.run_ok(prog.to_str().unwrap(), &[]);
     complete(&dynamic);
     complete(&stat);
     let (d, s) = (dyn_root.local(&dynamic.trace), st_root.local(&stat.trace));
@@ -205,10 +142,10 @@ fn busybox_ls_rm_cp_match_coreutils() {
     };
     let dyn_root = Root::new();
     setup(&dyn_root);
-    let dynamic = dyn_root.run("sh", &["-c", script]);
+    let dynamic = dyn_root.run_ok("sh", &["-c", script]);
     let st_root = Root::new();
     setup(&st_root);
-    let stat = st_root.run(BUSYBOX, &["sh", "-c", script]);
+    let stat = st_root.run_ok(BUSYBOX, &["sh", "-c", script]);
     complete(&dynamic);
     complete(&stat);
     let (d, s) = (dyn_root.local(&dynamic.trace), st_root.local(&stat.trace));
@@ -236,8 +173,8 @@ fn dynamic_shell_running_busybox_matches_coreutils() {
     let (dr, sr) = (Root::new(), Root::new());
     setup(&dr);
     setup(&sr);
-    let dynamic = dr.run("sh", &["-c", script]);
-    let stat = sr.run(
+    let dynamic = dr.run_ok("sh", &["-c", script]);
+    let stat = sr.run_ok(
         "sh",
         &[
             "-c",
@@ -272,8 +209,8 @@ fn busybox_sh_pipelines_match_dash_and_coreutils() {
     let (dr, sr) = (Root::new(), Root::new());
     setup(&dr);
     setup(&sr);
-    let dynamic = dr.run("sh", &["-c", script]);
-    let stat = sr.run(BUSYBOX, &["sh", "-c", script]);
+    let dynamic = dr.run_ok("sh", &["-c", script]);
+    let stat = sr.run_ok(BUSYBOX, &["sh", "-c", script]);
     complete(&dynamic);
     complete(&stat);
     assert_eq!(
@@ -303,7 +240,7 @@ fn static_and_dynamic_programs_nest_both_ways() {
     // busybox cat (no shim left below env -i: the inherited filter still sees it).
     let inner =
         "/bin/cat one.txt > /dev/null; env -i /bin/sh -c '/bin/busybox cat two.txt' > /dev/null";
-    let out = root.run(
+    let out = root.run_ok(
         "sh",
         &[
             "-c",
@@ -317,7 +254,7 @@ fn static_and_dynamic_programs_nest_both_ways() {
         assert_eq!(a.map(|a| a.first), Some(AccessKind::Read), "{f}: {t:#?}");
     }
     // And a static root running a dynamic program.
-    let out = root.run(BUSYBOX, &["sh", "-c", "/bin/cat one.txt > copy.txt"]);
+    let out = root.run_ok(BUSYBOX, &["sh", "-c", "/bin/cat one.txt > copy.txt"]);
     complete(&out);
     let t = root.local(&out.trace);
     let copy = t.iter().find(|a| a.path == Path::new("copy.txt")).unwrap();
@@ -350,14 +287,14 @@ fn static_io_uring_setup_is_incomplete() {
 fn switched_off_static_runs_are_incomplete() {
     let root = Root::new();
     root.file("a.txt", "x");
-    let out = root.run_with(false, BUSYBOX, &["cat", "a.txt"]);
+    let out = root.run_ok_with(Some(false), BUSYBOX, &["cat", "a.txt"]);
     assert_eq!(
         out.trace.incomplete_reasons(),
         &[IncompleteReason::StaticBinary {
             program: BUSYBOX.into()
         }]
     );
-    let out = root.run_with(false, "sh", &["-c", "/bin/busybox cat a.txt"]);
+    let out = root.run_ok_with(Some(false), "sh", &["-c", "/bin/busybox cat a.txt"]);
     assert_eq!(
         out.trace.incomplete_reasons(),
         &[IncompleteReason::StaticBinary {
@@ -382,7 +319,7 @@ fn a_filter_that_cannot_be_installed_falls_back_to_incomplete_with_the_cause() {
     let root = Root::new();
     root.file("a.txt", "x");
     let helper = root.compile("listener", &[]);
-    let out = root.run(
+    let out = root.run_ok(
         helper.to_str().unwrap(),
         &["/bin/sh", "-c", "/bin/busybox cat a.txt"],
     );
@@ -441,8 +378,8 @@ fn dynamic_go_program_is_traced_through_seccomp() {
     let prog = root.compile("gonote", &["-O0"]);
     let p = prog.to_str().unwrap();
     for out in [
-        root.run("sh", &["-c", &format!("{p} in.txt")]),
-        root.run(p, &["in.txt"]),
+        root.run_ok("sh", &["-c", &format!("{p} in.txt")]),
+        root.run_ok(p, &["in.txt"]),
     ] {
         complete(&out);
         let t = root.local(&out.trace);
@@ -466,9 +403,9 @@ fn working_directory_changes_are_followed() {
     setup(&dr);
     setup(&sr);
     let prog = dr.compile("chdirs", &["-pthread"]);
-    let dynamic = dr.run(prog.to_str().unwrap(), &[]);
+    let dynamic = dr.run_ok(prog.to_str().unwrap(), &[]);
     let prog = sr.compile("chdirs", &["-pthread", "-static"]);
-    let stat = sr.run(prog.to_str().unwrap(), &[]);
+    let stat = sr.run_ok(prog.to_str().unwrap(), &[]);
     complete(&dynamic);
     complete(&stat);
     let (d, s) = (dr.local(&dynamic.trace), sr.local(&stat.trace));
@@ -495,7 +432,7 @@ fn hundreds_of_processes_under_one_filter_are_all_recorded() {
         root.file(&format!("f/{i}.txt"), "x");
     }
     let script = "i=0; while [ $i -lt 300 ]; do /bin/busybox cat f/$i.txt; i=$((i+1)); done";
-    let out = root.run(BUSYBOX, &["sh", "-c", script]);
+    let out = root.run_ok(BUSYBOX, &["sh", "-c", script]);
     complete(&out);
     assert_eq!(out.stdout.len(), 300);
     let t = root.local(&out.trace);

@@ -7,12 +7,19 @@
 //! - content-hash name: two runner versions never fight over one file, and a path seen in a
 //!   log identifies the exact bytes;
 //! - temp file + atomic rename: a concurrent runner never loads a half-written file;
-//! - re-hash before reuse: a file changed under that name is replaced, never loaded.
+//! - re-hash before reuse: a file changed under that name is replaced, never loaded;
+//! - stale copies pruned: each reuse refreshes the file's modification time, and writing a
+//!   new version removes the versions of the same artifact unused for [`STALE_AFTER`]
+//!   (every runner upgrade would otherwise leave one behind). A runner still using a removed
+//!   copy writes it again on its next run; a process it already started keeps its mapping.
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// How long a materialized version may go unused before a newer one removes it.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// Why an artifact could not be materialized.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +118,8 @@ pub fn materialize(
     let hash = blake3::hash(bytes);
     let path = dir.join(format!("{stem}-{}{suffix}", &hash.to_hex()[..32]));
     if fs::read(&path).is_ok_and(|existing| blake3::hash(&existing) == hash) {
+        // Marks it in use for the pruning below; failing to is harmless.
+        let _ = fs::File::open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
         return Ok(path);
     }
     let err = |source| ArtifactError::Write {
@@ -125,7 +134,36 @@ pub fn materialize(
     tmp.as_file().sync_all().map_err(err)?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o500)).map_err(err)?;
     tmp.persist(&path).map_err(|e| err(e.error))?;
+    prune(dir, stem, suffix, &path);
     Ok(path)
+}
+
+/// Removes other versions of `<stem>-<hash><suffix>` and abandoned temp files that have not
+/// been used for [`STALE_AFTER`]. Best effort: an error leaves the file where it is.
+fn prune(dir: &Path, stem: &str, suffix: &str, keep: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let version = name
+            .strip_prefix(stem)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !(version || name.starts_with(".tmp-")) || entry.path() == keep {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= STALE_AFTER));
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +197,39 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn a_new_version_prunes_the_unused_ones_and_reuse_keeps_a_version_alive() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("art");
+        let long_ago = std::time::SystemTime::now() - STALE_AFTER - STALE_AFTER / 7;
+        let age = |p: &Path, t: std::time::SystemTime| {
+            fs::File::open(p).unwrap().set_modified(t).unwrap();
+        };
+        let old = materialize(&dir, "lib", ".so", b"v1").unwrap();
+        let reused = materialize(&dir, "lib", ".so", b"v2").unwrap();
+        let recent = materialize(&dir, "lib", ".so", b"v3").unwrap();
+        let other_stem = materialize(&dir, "addon", ".so", b"v1").unwrap();
+        for p in [&old, &reused, &other_stem] {
+            age(p, long_ago);
+        }
+        let unrelated = dir.join("lib-notahash.so");
+        fs::write(&unrelated, b"mine").unwrap();
+        age(&unrelated, long_ago);
+        let abandoned = dir.join(".tmp-abc");
+        fs::write(&abandoned, b"half").unwrap();
+        age(&abandoned, long_ago);
+        // Reusing v2 marks it in use again.
+        assert_eq!(materialize(&dir, "lib", ".so", b"v2").unwrap(), reused);
+
+        let new = materialize(&dir, "lib", ".so", b"v4").unwrap();
+        let exists = |p: &Path| p.exists();
+        assert!(!exists(&old), "an unused old version is pruned");
+        assert!(!exists(&abandoned), "an abandoned temp file is pruned");
+        for p in [&reused, &recent, &new, &other_stem, &unrelated] {
+            assert!(exists(p), "{} must stay", p.display());
+        }
     }
 
     #[test]

@@ -201,30 +201,64 @@ impl Cache {
         let Some(remote) = remote else {
             return Ok((Lookup::Miss(misses), HitSource::Local));
         };
-        let Ok(variants) = remote.remote().variants(&key.0.0) else {
+        let Some(variants) = Self::checked_remote_variants(remote, key, world, hasher) else {
             return Ok((Lookup::Miss(misses), HitSource::Remote));
         };
-        for v in variants {
-            let Ok(fp) = PostRunFingerprint::from_bytes(&v.fingerprint) else {
-                continue;
-            };
-            if fp.id().0 != v.fingerprint_id {
-                continue;
-            }
-            let differences = fp.validate(world, hasher);
-            if !differences.is_empty() {
-                // Remote variants have no local id.
-                misses.push(VariantMiss {
-                    entry_id: 0,
-                    differences,
-                });
-                continue;
-            }
-            if let Some(entry) = self.import(remote.remote(), key, fp, &v)? {
-                return Ok((Lookup::Hit(Box::new(entry)), HitSource::Remote));
+        for checked in variants {
+            match checked {
+                Err(miss) => misses.push(miss),
+                Ok((fp, v)) => {
+                    if let Some(entry) = self.import(remote.remote(), key, fp, &v)? {
+                        return Ok((Lookup::Hit(Box::new(entry)), HitSource::Remote));
+                    }
+                }
             }
         }
         Ok((Lookup::Miss(misses), HitSource::Remote))
+    }
+
+    /// Whether the remote holds a variant of `key` valid against `world`, without
+    /// downloading or storing anything (`--dry-run` must not change the cache).
+    pub fn remote_would_hit(
+        key: &SpawnKey,
+        world: &World<'_>,
+        hasher: &Hasher<'_>,
+        remote: &RemoteCache,
+    ) -> bool {
+        Self::checked_remote_variants(remote, key, world, hasher)
+            .is_some_and(|variants| variants.iter().any(Result::is_ok))
+    }
+
+    /// The remote's variants of `key`, each validated against `world`: the fingerprint and
+    /// entry of a valid one, or why it misses. `None`: the remote could not be asked.
+    fn checked_remote_variants(
+        remote: &RemoteCache,
+        key: &SpawnKey,
+        world: &World<'_>,
+        hasher: &Hasher<'_>,
+    ) -> Option<Vec<Result<(PostRunFingerprint, RemoteEntry), VariantMiss>>> {
+        let variants = remote.remote().variants(&key.0.0).ok()?;
+        Some(
+            variants
+                .into_iter()
+                .filter_map(|v| {
+                    let fp = PostRunFingerprint::from_bytes(&v.fingerprint).ok()?;
+                    if fp.id().0 != v.fingerprint_id {
+                        return None;
+                    }
+                    let differences = fp.validate(world, hasher);
+                    Some(if differences.is_empty() {
+                        Ok((fp, v))
+                    } else {
+                        // Remote variants have no local id.
+                        Err(VariantMiss {
+                            entry_id: 0,
+                            differences,
+                        })
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// Downloads what a valid remote variant needs and commits it as a local entry.

@@ -233,6 +233,24 @@ fn write_duration(cache_dir: &Path, fingerprint: &fp::Hash32, duration: Duration
     }
 }
 
+/// Where a lookup may look.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fetch {
+    /// Local entries, then the remote's (a valid remote entry is downloaded and stored).
+    LocalAndRemote,
+    /// Local entries; the remote is only asked whether it holds a valid one (dry runs must
+    /// not change the cache).
+    LocalOnly,
+}
+
+/// What a lookup found.
+enum Found {
+    Hit(Box<runwire_cache::StoredEntry>),
+    /// A valid entry is in the remote cache, not fetched ([`Fetch::LocalOnly`]).
+    InRemote,
+    Miss(Vec<Reason>),
+}
+
 impl CachedExecutor {
     /// Opens the cache in `cache_dir` for the workspace at `root`.
     pub fn open(
@@ -380,12 +398,13 @@ impl CachedExecutor {
         out
     }
 
-    /// Looks the task up; `Ok(Err(reasons))` on a miss.
+    /// Looks the task up, in the remote cache too when one is set up.
     fn lookup(
         &self,
         ctx: &TaskContext<'_>,
         summary: &SpawnSummary,
-    ) -> Result<Result<Box<runwire_cache::StoredEntry>, Vec<Reason>>, Error> {
+        fetch: Fetch,
+    ) -> Result<Found, Error> {
         let patterns = Self::untracked_env_patterns(ctx);
         let world = World {
             workspace_root: &self.root,
@@ -396,24 +415,36 @@ impl CachedExecutor {
         };
         let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
         let cache = self.cache();
+        let remote = self.remote.as_ref().map(|r| &r.cache);
         let found = cache
             .find_hit_with_remote(
                 &summary.spawn_key,
                 &world,
                 &hasher,
-                self.remote.as_ref().map(|r| &r.cache),
+                remote.filter(|_| fetch == Fetch::LocalAndRemote),
                 self.remote.as_ref().is_none_or(|r| r.lookup_local),
             )
             .map(|(lookup, _source)| lookup);
+        if fetch == Fetch::LocalOnly
+            && matches!(found, Ok(Lookup::Miss(_)))
+            && remote.is_some_and(|r| {
+                runwire_cache::Cache::remote_would_hit(&summary.spawn_key, &world, &hasher, r)
+            })
+        {
+            return Ok(Found::InRemote);
+        }
         if let Some(r) = &self.remote {
             remote::warn_once(&r.cache);
         }
         match found {
-            Ok(Lookup::Hit(entry)) => Ok(Ok(entry)),
-            Ok(Lookup::Miss(variants)) => Ok(Err(miss_reasons(
+            Ok(Lookup::Hit(entry)) => Ok(Found::Hit(entry)),
+            Ok(Lookup::Miss(variants)) => Ok(Found::Miss(miss_reasons(
                 &cache, ctx.task, summary, &variants, &world, &hasher,
             ))),
-            Err(e) if e.is_miss() => Ok(Err(vec![Reason::runner("unusable_entry", e.to_string())])),
+            Err(e) if e.is_miss() => Ok(Found::Miss(vec![Reason::runner(
+                "unusable_entry",
+                e.to_string(),
+            )])),
             Err(e) => Err(Error::Cache(e.to_string())),
         }
     }
@@ -685,12 +716,18 @@ impl Executor for CachedExecutor {
             });
         }
         let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
-        Ok(match self.lookup(ctx, &summary)? {
-            Ok(_) => Preview {
+        Ok(match self.lookup(ctx, &summary, Fetch::LocalOnly)? {
+            Found::Hit(_) => Preview {
                 status: "hit",
                 reasons: Vec::new(),
             },
-            Err(reasons) => Preview {
+            Found::InRemote => Preview {
+                status: "hit",
+                reasons: vec![
+                    "in the remote cache (a real run downloads it; a dry run does not)".into(),
+                ],
+            },
+            Found::Miss(reasons) => Preview {
                 status: "miss",
                 reasons: reasons.iter().map(ToString::to_string).collect(),
             },
@@ -713,8 +750,8 @@ impl Executor for CachedExecutor {
         let miss = if ctx.mode == CacheMode::Force {
             vec![Reason::runner("force", "--force")]
         } else {
-            match self.lookup(ctx, &summary)? {
-                Ok(entry) => match self.replay(&entry, out) {
+            match self.lookup(ctx, &summary, Fetch::LocalAndRemote)? {
+                Found::Hit(entry) => match self.replay(&entry, out) {
                     Ok(saved) => {
                         return Ok(Outcome {
                             exit_code: 0,
@@ -724,7 +761,9 @@ impl Executor for CachedExecutor {
                     }
                     Err(reason) => vec![Reason::runner("restore_failed", reason)],
                 },
-                Err(reasons) => reasons,
+                Found::Miss(reasons) => reasons,
+                // Only a local-only lookup answers this.
+                Found::InRemote => vec![Reason::runner("remote_not_fetched", "not fetched")],
             }
         };
         self.run_traced(ctx, out, &summary, miss)

@@ -91,6 +91,39 @@ fn two_machines(url: &str, token: Option<&str>) {
     let (ran, stderr) = build(&a, url, token, &[]);
     assert!(ran, "first build on A runs: {stderr}");
     assert!(warnings(&stderr).is_empty(), "{stderr}");
+    // A dry run on a fourth machine sees A's entry in the remote cache, and downloads nothing: its next run
+    // without the remote is a plain miss.
+    let peek = machine("");
+    let run_on_peek = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runwire"));
+        cmd.current_dir(&peek.root)
+            .args(["run", "build"])
+            .args(args)
+            .env(
+                "RUNWIRE_CACHE_DIR",
+                peek.root.parent().unwrap().join("cache"),
+            )
+            .env("RUNWIRE_REMOTE_CACHE_URL", url)
+            .env("RUNWIRE_REMOTE_CACHE_KEY", KEY)
+            .env("NO_COLOR", "1");
+        if let Some(t) = token {
+            cmd.env("RUNWIRE_REMOTE_CACHE_TOKEN", t);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        format!("{}{}", text(&o.stdout), text(&o.stderr))
+    };
+    let dry = run_on_peek(&["--dry-run"]);
+    assert!(
+        dry.contains("cache: hit") && dry.contains("in the remote cache"),
+        "{dry}"
+    );
+    assert_eq!(out_txt(&peek.root), None, "a dry run restores nothing");
+    let local = run_on_peek(&["--no-remote"]);
+    assert!(
+        local.contains("cache miss"),
+        "the dry run stored nothing:\n{local}"
+    );
     let (ran, stderr) = build(&b, url, token, &[]);
     assert!(
         !ran && stderr.contains("cache hit"),

@@ -443,6 +443,42 @@ fn read_only(flags: i32) -> bool {
         && flags & libc::O_TMPFILE != libc::O_TMPFILE
 }
 
+/// Kernel >= 6.6: wake the handler (and then the stopped process) on the waker's CPU, a
+/// direct hand-off instead of a trip through the scheduler. Older kernels refuse it:
+/// harmless, only slower.
+fn wake_on_this_cpu(listener: RawFd) {
+    // SAFETY: ioctl on a listener the caller owns, flag passed by value.
+    unsafe {
+        libc::ioctl(
+            listener,
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        );
+    }
+}
+
+/// The next pending notification; `None` when it is gone already (the process died or
+/// the call was interrupted before it was read: `ENOENT`).
+fn receive(listener: RawFd) -> Option<libc::seccomp_notif> {
+    // SAFETY: seccomp_notif is plain data; the kernel wants it zeroed.
+    let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: ioctl on the listener with a buffer of the size the request names.
+    let rc = unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &raw mut req) };
+    (rc == 0).then_some(req)
+}
+
+/// Lets the notified call run unchanged. A failure means the call is gone already.
+fn let_continue(listener: RawFd, id: u64) {
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: 0,
+        flags: u32::try_from(libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE).expect("1"),
+    };
+    // SAFETY: ioctl with a response for an id received on this listener.
+    unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_SEND, &raw const resp) };
+}
+
 /// Shared between the supervisor thread and [`Supervisor`].
 #[derive(Default)]
 struct Shared {
@@ -683,17 +719,7 @@ impl Worker {
             match recv_fd(conn.as_raw_fd()) {
                 Ok(None) => {}
                 Ok(Some(Ok(fd))) => {
-                    // Kernel >= 6.6: wake us (and then the stopped process) on the waker's
-                    // CPU, a direct hand-off instead of a trip through the scheduler.
-                    // Older kernels refuse it: harmless, only slower.
-                    // SAFETY: ioctl on the listener we own, flag passed by value.
-                    unsafe {
-                        libc::ioctl(
-                            fd.as_raw_fd(),
-                            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-                            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
-                        );
-                    }
+                    wake_on_this_cpu(fd.as_raw_fd());
                     self.shared.live.fetch_add(1, Ordering::AcqRel);
                     self.shared.received.fetch_add(1, Ordering::AcqRel);
                     self.listeners.push(fd);
@@ -706,14 +732,7 @@ impl Worker {
 
     fn notification(&mut self, i: usize) {
         let lfd = self.listeners[i].as_raw_fd();
-        // SAFETY: seccomp_notif is plain data; the kernel wants it zeroed.
-        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-        // SAFETY: ioctl on our listener with a buffer of the size the request names.
-        let rc = unsafe { libc::ioctl(lfd, libc::SECCOMP_IOCTL_NOTIF_RECV, &raw mut req) };
-        if rc != 0 {
-            // ENOENT: the process died or the call was interrupted before we read it.
-            return;
-        }
+        let Some(req) = receive(lfd) else { return };
         self.settle_chdirs(req.pid);
         // No SECCOMP_IOCTL_NOTIF_ID_VALID check after reading: it costs a system call on
         // every notification, and a process killed in between (its pid reused within
@@ -721,15 +740,7 @@ impl Worker {
         // a cache miss, never a wrong hit.
         let events = self.classify(&req);
         self.record(req.pid, events);
-        let resp = libc::seccomp_notif_resp {
-            id: req.id,
-            val: 0,
-            error: 0,
-            flags: u32::try_from(libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE).expect("1"),
-        };
-        // SAFETY: ioctl with a response for the id we received; failure means the call
-        // is gone already.
-        unsafe { libc::ioctl(lfd, libc::SECCOMP_IOCTL_NOTIF_SEND, &raw const resp) };
+        let_continue(lfd, req.id);
         if let Some(after) = self.after.take() {
             self.record(req.pid, after.events());
         }
@@ -810,16 +821,13 @@ impl Worker {
         if self.chdirs.is_empty() {
             return;
         }
+        // Nothing needs forgetting here: `changing_cwd` forgot every cached directory, and
+        // none is cached while a change is pending.
         self.chdirs.retain(|(tid, target)| {
             *tid != pid
                 && read_link(&format!("/proc/{tid}/cwd"))
                     .is_some_and(|cwd| target.as_ref() != Some(&cwd))
         });
-        if self.chdirs.is_empty() {
-            for p in self.procs.values_mut() {
-                p.cwd = None;
-            }
-        }
     }
 
     /// Absolute form of (dirfd, path) as the process sees it now.
@@ -1312,14 +1320,7 @@ pub fn run_continue_only(
             Some(Err(cause)) => return Err(io::Error::other(cause)),
             None => return Err(io::Error::other("no listener")),
         };
-        // SAFETY: ioctl on the listener we own, flag passed by value.
-        unsafe {
-            libc::ioctl(
-                lfd.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-                SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
-            );
-        }
+        wake_on_this_cpu(lfd.as_raw_fd());
         loop {
             let mut pfd = libc::pollfd {
                 fd: lfd.as_raw_fd(),
@@ -1333,28 +1334,8 @@ pub fn run_continue_only(
             if pfd.revents & libc::POLLIN == 0 {
                 return Ok(()); // hung up: every process under the filter is gone
             }
-            // SAFETY: as in `Worker::notification`.
-            unsafe {
-                let mut req: libc::seccomp_notif = std::mem::zeroed();
-                if libc::ioctl(
-                    lfd.as_raw_fd(),
-                    libc::SECCOMP_IOCTL_NOTIF_RECV,
-                    &raw mut req,
-                ) != 0
-                {
-                    continue;
-                }
-                let resp = libc::seccomp_notif_resp {
-                    id: req.id,
-                    val: 0,
-                    error: 0,
-                    flags: u32::try_from(libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE).expect("1"),
-                };
-                libc::ioctl(
-                    lfd.as_raw_fd(),
-                    libc::SECCOMP_IOCTL_NOTIF_SEND,
-                    &raw const resp,
-                );
+            if let Some(req) = receive(lfd.as_raw_fd()) {
+                let_continue(lfd.as_raw_fd(), req.id);
             }
         }
     });

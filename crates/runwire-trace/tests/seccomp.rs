@@ -9,7 +9,7 @@ use std::process::Command;
 mod common;
 use common::Root;
 
-use runwire_trace::{AccessKind, IncompleteReason, Trace, TracedCommand, TracedOutput};
+use runwire_trace::{AccessKind, IncompleteReason, Trace, TracedOutput};
 
 use AccessKind::{Create, Delete, ListDir, NotFound, Read, RenameFrom, Stat, Truncate};
 
@@ -271,10 +271,7 @@ fn static_and_dynamic_programs_nest_both_ways() {
 fn static_io_uring_setup_is_incomplete() {
     let root = Root::new();
     let prog = root.compile("uring", &["-static"]);
-    let out = TracedCommand::new(&prog)
-        .current_dir(&root.path)
-        .output()
-        .unwrap();
+    let out = root.run(&prog, &[]);
     // Recorded when the call is made, before its outcome is known: even a setup the
     // kernel then refuses counts (conservative).
     assert_eq!(
@@ -302,11 +299,7 @@ fn switched_off_static_runs_are_incomplete() {
         }]
     );
     let prog = root.compile("rawfs", &["-static"]);
-    let out = TracedCommand::new(&prog)
-        .current_dir(&root.path)
-        .seccomp(false)
-        .output()
-        .unwrap();
+    let out = root.run_without_seccomp(&prog, &[]);
     assert_eq!(
         out.trace.incomplete_reasons(),
         &[IncompleteReason::StaticBinary { program: prog }]
@@ -338,11 +331,7 @@ fn env_switch_turns_seccomp_off() {
     if std::env::var_os("RUNWIRE_TRACE_SECCOMP").is_some_and(|v| v == "0") {
         let root = Root::new();
         root.file("a.txt", "x");
-        let out = TracedCommand::new(BUSYBOX)
-            .args(["cat", "a.txt"])
-            .current_dir(&root.path)
-            .output()
-            .unwrap();
+        let out = root.run(BUSYBOX, &["cat", "a.txt"]);
         assert_eq!(
             out.trace.incomplete_reasons(),
             &[IncompleteReason::StaticBinary {

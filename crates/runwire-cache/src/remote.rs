@@ -226,39 +226,36 @@ impl Cache {
         remote: &RemoteCache,
     ) -> bool {
         Self::checked_remote_variants(remote, key, world, hasher)
-            .is_some_and(|variants| variants.iter().any(Result::is_ok))
+            .is_some_and(|mut variants| variants.any(|v| v.is_ok()))
     }
 
-    /// The remote's variants of `key`, each validated against `world`: the fingerprint and
-    /// entry of a valid one, or why it misses. `None`: the remote could not be asked.
-    fn checked_remote_variants(
+    /// The remote's variants of `key`, each validated against `world` as it is reached: the
+    /// fingerprint and entry of a valid one, or why it misses. `None`: the remote could not
+    /// be asked.
+    fn checked_remote_variants<'a>(
         remote: &RemoteCache,
         key: &SpawnKey,
-        world: &World<'_>,
-        hasher: &Hasher<'_>,
-    ) -> Option<Vec<Result<(PostRunFingerprint, RemoteEntry), VariantMiss>>> {
+        world: &'a World<'a>,
+        hasher: &'a Hasher<'a>,
+    ) -> Option<impl Iterator<Item = Result<(PostRunFingerprint, RemoteEntry), VariantMiss>> + 'a>
+    {
         let variants = remote.remote().variants(&key.0.0).ok()?;
-        Some(
-            variants
-                .into_iter()
-                .filter_map(|v| {
-                    let fp = PostRunFingerprint::from_bytes(&v.fingerprint).ok()?;
-                    if fp.id().0 != v.fingerprint_id {
-                        return None;
-                    }
-                    let differences = fp.validate(world, hasher);
-                    Some(if differences.is_empty() {
-                        Ok((fp, v))
-                    } else {
-                        // Remote variants have no local id.
-                        Err(VariantMiss {
-                            entry_id: 0,
-                            differences,
-                        })
-                    })
+        Some(variants.into_iter().filter_map(move |v| {
+            let fp = PostRunFingerprint::from_bytes(&v.fingerprint).ok()?;
+            if fp.id().0 != v.fingerprint_id {
+                return None;
+            }
+            let differences = fp.validate(world, hasher);
+            Some(if differences.is_empty() {
+                Ok((fp, v))
+            } else {
+                // Remote variants have no local id.
+                Err(VariantMiss {
+                    entry_id: 0,
+                    differences,
                 })
-                .collect(),
-        )
+            })
+        }))
     }
 
     /// Downloads what a valid remote variant needs and commits it as a local entry.

@@ -214,6 +214,44 @@ console.log(JSON.stringify(answers));
   assert.deepEqual(run.report.diagnostics, []);
 });
 
+test('the package and a require() of the same addon (vite\'s bundled client) share one process', (t) => {
+  // A vite plugin using `runwire` runs in the process where vite loaded the addon through
+  // VP_RUN_NODE_CLIENT_PATH: the package loads it with process.dlopen, vite with require, so
+  // the library is initialized twice in one environment. Both must work, in either order.
+  const dir = tempDir(t);
+  const addon = addonCopy(dir);
+  for (const packageFirst of [true, false]) {
+    const script = `
+import { createRequire } from 'node:module';
+import * as rw from ${esm};
+const require = createRequire(import.meta.url);
+const out = [];
+if (${packageFirst}) out.push(rw.getEnv('A'));
+const vite = require(process.env.VP_RUN_NODE_CLIENT_PATH).load();
+out.push(vite.getEnv('B'), rw.getEnv('A'), vite.getEnvs({ prefix: 'B' }));
+rw.ignoreInput('/from/package');
+vite.ignoreInput('/from/vite');
+console.log(JSON.stringify(out));
+`;
+    const run = runUnderServer(dir, script, {
+      env: cleanEnv({ RUNWIRE_NODE_ADDON: addon, VP_RUN_NODE_CLIENT_PATH: addon }),
+      serverEnv: { A: 'a', B: 'b' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    const answers = packageFirst ? ['a', 'b', 'a', { B: 'b' }] : ['b', 'a', { B: 'b' }];
+    assert.deepEqual(lastJson(run.stdout), answers);
+    assert.deepEqual(asSet(run.report.declarations), asSet([
+      { kind: 'tracked_env', name: 'A', value: '<hash>' },
+      { kind: 'tracked_env', name: 'B', value: '<hash>' },
+      { kind: 'tracked_env_set', selector: { prefix: 'B' }, matches: [['B', '<hash>']] },
+      { kind: 'ignore_input', path: '/from/package' },
+      { kind: 'ignore_input', path: '/from/vite' },
+    ]));
+    assert.deepEqual(run.report.diagnostics, []);
+  }
+});
+
 test('a wrong addon path gives one warning and no-op calls, never a crash', (t) => {
   const dir = tempDir(t);
   const notAnAddon = join(dir, 'garbage.node');

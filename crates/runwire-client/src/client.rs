@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,9 @@ use runwire_proto::frame::{self, FrameError};
 use runwire_proto::glob::EnvGlob;
 use runwire_proto::v1::{self, client_message::Body, get_envs::Selector, server_message};
 use runwire_proto::validate::{self, ArgError};
-use runwire_proto::{DEFAULT_MAX_FRAME_LEN, ErrorCode, SOCKET_ENV, SUPPORTED_VERSIONS};
+use runwire_proto::{
+    DEFAULT_MAX_FRAME_LEN, ErrorCode, PROTOCOL_VERSION, SOCKET_ENV, SUPPORTED_VERSIONS,
+};
 
 use crate::error::ClientError;
 
@@ -282,15 +284,38 @@ impl Client {
         body: Body,
         capability: &str,
     ) -> Result<server_message::Body, Fault> {
-        self.connection(state)?;
+        let (conn, request_id) = self.send(state, body, capability)?;
+        conn.receive(request_id)
+    }
+
+    /// Sends `body` on the connection, opening it first if needed. A new connection carries
+    /// the message in Hello's write (pipelining, spec/protocol.md), so a process's first
+    /// query costs one round trip, not two. Returns the connection and the request id.
+    fn send<'s>(
+        &self,
+        state: &'s mut State,
+        body: Body,
+        capability: &str,
+    ) -> Result<(&'s mut Conn, u64), Fault> {
+        let pid = std::process::id();
+        if state.conn.as_ref().is_some_and(|conn| conn.pid != pid) {
+            // Forked: the parent keeps its connection; this process opens its own.
+            state.conn = None;
+        }
+        let hello_id = state.conn.is_none().then(|| next_id(state));
         let request_id = next_id(state);
-        let conn = state.conn.as_mut().expect("connected above");
-        conn.require(capability)?;
-        conn.send(&v1::ClientMessage {
+        let message = v1::ClientMessage {
             request_id,
             body: Some(body),
-        })?;
-        conn.receive(request_id)
+        };
+        if let Some(hello_id) = hello_id {
+            let conn = Conn::open(&self.socket, pid, hello_id, &message, capability)?;
+            return Ok((state.conn.insert(conn), request_id));
+        }
+        let conn = state.conn.as_mut().expect("kept: no Hello was needed");
+        conn.require(capability)?;
+        conn.send(&message)?;
+        Ok((conn, request_id))
     }
 
     /// Sends a report; it is in the socket when this returns.
@@ -299,34 +324,11 @@ impl Client {
             return;
         }
         let mut state = self.lock();
-        let sent = self.connection(&mut state).map(drop).and_then(|()| {
-            let request_id = next_id(&mut state);
-            let conn = state.conn.as_mut().expect("connected above");
-            conn.require(capability)?;
-            conn.send(&v1::ClientMessage {
-                request_id,
-                body: Some(body),
-            })
-        });
-        if let Err(Fault(reason)) = sent {
+        if let Err(Fault(reason)) = self.send(&mut state, body, capability).map(drop) {
             state.conn = None;
             drop(state);
             self.fault(&reason);
         }
-    }
-
-    /// The open connection, connecting and shaking hands first if needed.
-    fn connection<'s>(&self, state: &'s mut State) -> Result<&'s mut Conn, Fault> {
-        let pid = std::process::id();
-        if state.conn.as_ref().is_some_and(|conn| conn.pid != pid) {
-            // Forked: the parent keeps its connection; this process opens its own.
-            state.conn = None;
-        }
-        if state.conn.is_none() {
-            let hello_id = next_id(state);
-            state.conn = Some(Conn::open(&self.socket, pid, hello_id)?);
-        }
-        Ok(state.conn.as_mut().expect("just opened"))
     }
 
     fn fault(&self, reason: &str) {
@@ -355,7 +357,15 @@ fn next_id(state: &mut State) -> u64 {
 }
 
 impl Conn {
-    fn open(socket: &Path, pid: u32, hello_id: u64) -> Result<Self, Fault> {
+    /// Connects, shakes hands and sends `first`: in Hello's write when the spec allows it
+    /// (pipelining), else once `HelloResponse` has listed its body.
+    fn open(
+        socket: &Path,
+        pid: u32,
+        hello_id: u64,
+        first: &v1::ClientMessage,
+        capability: &str,
+    ) -> Result<Self, Fault> {
         let stream = UnixStream::connect(socket)
             .map_err(|error| Fault(format!("cannot connect: {error}")))?;
         let mut conn = Self {
@@ -366,15 +376,41 @@ impl Conn {
             write_buf: Vec::with_capacity(256),
             read_buf: Vec::with_capacity(256),
         };
-        conn.send(&v1::ClientMessage {
+        let hello = v1::ClientMessage {
             request_id: hello_id,
             body: Some(Body::Hello(v1::Hello {
                 client_name: "runwire-client (Rust)".to_owned(),
                 client_version: env!("CARGO_PKG_VERSION").to_owned(),
                 supported_versions: SUPPORTED_VERSIONS.to_vec(),
             })),
-        })?;
-        match conn.receive(hello_id)? {
+        };
+        conn.write_buf.clear();
+        frame::encode_frame(&hello, &mut conn.write_buf);
+        let hello_end = conn.write_buf.len();
+        frame::encode_frame(first, &mut conn.write_buf);
+        let first_len = conn.write_buf.len() - hello_end - frame::LEN_PREFIX;
+        let pipelined = SUPPORTED_VERSIONS == [PROTOCOL_VERSION]
+            && runwire_proto::pipelinable(capability, first_len);
+        if !pipelined {
+            conn.write_buf.truncate(hello_end);
+        }
+        conn.stream
+            .get_mut()
+            .write_all(&conn.write_buf)
+            .map_err(|error| Fault(format!("cannot send: {error}")))?;
+        conn.handshake(hello_id)?;
+        // Checked after a pipelined send too: a server that leaves out a v1 body breaks the
+        // spec and has already refused the message; this client stops here either way.
+        conn.require(capability)?;
+        if !pipelined {
+            conn.send(first)?;
+        }
+        Ok(conn)
+    }
+
+    /// Reads the answer to Hello and takes on what it says.
+    fn handshake(&mut self, hello_id: u64) -> Result<(), Fault> {
+        match self.receive(hello_id)? {
             server_message::Body::HelloResponse(hello) => {
                 if !SUPPORTED_VERSIONS.contains(&hello.version) {
                     return Err(Fault(format!(
@@ -383,10 +419,10 @@ impl Conn {
                     )));
                 }
                 if hello.max_frame_length != 0 {
-                    conn.max_frame_len = hello.max_frame_length;
+                    self.max_frame_len = hello.max_frame_length;
                 }
-                conn.capabilities = hello.capabilities;
-                Ok(conn)
+                self.capabilities = hello.capabilities;
+                Ok(())
             }
             server_message::Body::Error(error) => Err(Fault(format!(
                 "the runner refused the handshake: {} ({})",

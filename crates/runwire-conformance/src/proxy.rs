@@ -3,12 +3,16 @@
 //! version, an error, garbage), and it can take the server away between two operations:
 //! everything the client wrote before is still forwarded, then every connection and the
 //! socket are closed, so the next call meets a gone runner.
+//!
+//! When a case changes the answer to Hello, frames the client pipelined behind its Hello
+//! are held until that answer is on its way, and dropped if the change fails the handshake:
+//! a server that fails a handshake reads nothing after it, so nothing there is recorded.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use prost::Message;
@@ -150,12 +154,16 @@ fn accept(listener: &UnixListener, shared: &Arc<Shared>) {
             ids.push(Vec::new());
             ids.len() - 1
         };
+        let gate = Arc::new(HandshakeGate::new(&shared.mutations));
         let up_shared = Arc::clone(shared);
+        let up_gate = Arc::clone(&gate);
         let up = std::thread::spawn(move || {
-            forward_up(client_read, server_write, &up_shared, index);
+            forward_up(client_read, server_write, &up_shared, index, &up_gate);
         });
         let mutations = shared.mutations.clone();
-        let down = std::thread::spawn(move || forward_down(server_read, client_write, &mutations));
+        let down = std::thread::spawn(move || {
+            forward_down(server_read, client_write, &mutations, &gate);
+        });
         shared
             .forwards
             .lock()
@@ -164,11 +172,78 @@ fn accept(listener: &UnixListener, shared: &Arc<Shared>) {
     }
 }
 
-/// Client to server: forwarded untouched, frame by frame, noting each request id. A frame
-/// too long to be a runwire frame is forwarded raw with the rest of the stream (the server
-/// then judges it).
-fn forward_up(mut client: UnixStream, mut server: UnixStream, shared: &Shared, index: usize) {
+/// Whether the client's frames after its first (Hello) may go on to the server: open at once
+/// when the case leaves the Hello answer alone, else decided when that answer is sent.
+#[derive(Debug)]
+struct HandshakeGate {
+    state: Mutex<Option<bool>>,
+    decided: Condvar,
+}
+
+impl HandshakeGate {
+    fn new(mutations: &[Mutation]) -> Self {
+        let changes_hello = mutations.iter().any(|m| matches!(m, Mutation::Hello(_)));
+        Self {
+            state: Mutex::new((!changes_hello).then_some(true)),
+            decided: Condvar::new(),
+        }
+    }
+
+    fn decide(&self, pass: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.get_or_insert(pass);
+        self.decided.notify_all();
+    }
+
+    /// Blocks until decided; `true`: forward.
+    fn wait(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self
+            .decided
+            .wait_while(state, |s| s.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        state.unwrap_or(false)
+    }
+}
+
+/// Whether a change to the Hello answer is one the client must treat as a failed handshake
+/// (spec/versioning.md), after which a real server would not read on.
+fn fails_handshake(change: &Change) -> bool {
+    match change {
+        Change::AddCapability(_)
+        | Change::RemoveCapability(_)
+        | Change::MaxFrame(_)
+        | Change::UnknownField => false,
+        Change::Version(version) => *version != runwire_proto::PROTOCOL_VERSION,
+        Change::RequestIdOffset(offset) => *offset != 0,
+        Change::Error(_)
+        | Change::Garbage
+        | Change::Close
+        | Change::HugeLength
+        | Change::Truncate
+        | Change::NoBody
+        | Change::WrongBody => true,
+    }
+}
+
+/// Client to server: forwarded untouched, frame by frame, noting each request id (frames
+/// behind a Hello wait for the gate). A frame too long to be a runwire frame is forwarded raw
+/// with the rest of the stream (the server then judges it).
+fn forward_up(
+    mut client: UnixStream,
+    mut server: UnixStream,
+    shared: &Shared,
+    index: usize,
+    gate: &HandshakeGate,
+) {
+    let mut first = true;
     loop {
+        if !first && !gate.wait() {
+            // Failed handshake: the rest is read (so the client never blocks) and dropped.
+            let _ = io::copy(&mut client, &mut io::sink());
+            break;
+        }
+        first = false;
         let mut prefix = [0u8; 4];
         if client.read_exact(&mut prefix).is_err() {
             break;
@@ -217,7 +292,25 @@ fn read_up_to(stream: &mut UnixStream, buf: &mut [u8]) -> usize {
 }
 
 /// Server to client, frame by frame, changing frames as the case asks.
-fn forward_down(mut server: UnixStream, mut client: UnixStream, mutations: &[Mutation]) {
+fn forward_down(
+    mut server: UnixStream,
+    mut client: UnixStream,
+    mutations: &[Mutation],
+    gate: &HandshakeGate,
+) {
+    forward_answers(&mut server, &mut client, mutations, gate);
+    // Ended before the Hello answer was decided: nothing more goes up.
+    gate.decide(false);
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = server.shutdown(std::net::Shutdown::Both);
+}
+
+fn forward_answers(
+    server: &mut UnixStream,
+    client: &mut UnixStream,
+    mutations: &[Mutation],
+    gate: &HandshakeGate,
+) {
     let mut first = true;
     loop {
         let mut prefix = [0u8; 4];
@@ -237,6 +330,9 @@ fn forward_down(mut server: UnixStream, mut client: UnixStream, mutations: &[Mut
             .collect();
         // A refused handshake ends the connection, as a real server's does.
         let refused = first && changes.iter().any(|c| matches!(c, Change::Error(_)));
+        if first {
+            gate.decide(!changes.iter().any(|c| fails_handshake(c)));
+        }
         first = false;
         let (bytes, then_close) = match apply(&payload, &changes) {
             Out::Payload(out) => {
@@ -245,17 +341,12 @@ fn forward_down(mut server: UnixStream, mut client: UnixStream, mutations: &[Mut
                 (frame, false)
             }
             Out::RawThenClose(raw) => (raw, true),
-            Out::Close => break,
+            Out::Close => return,
         };
-        if client.write_all(&bytes).is_err() || then_close {
-            break;
-        }
-        if refused {
-            break;
+        if client.write_all(&bytes).is_err() || then_close || refused {
+            return;
         }
     }
-    let _ = client.shutdown(std::net::Shutdown::Both);
-    let _ = server.shutdown(std::net::Shutdown::Both);
 }
 
 /// What the proxy sends instead of a server frame.

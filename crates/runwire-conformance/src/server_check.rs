@@ -55,6 +55,10 @@ pub const CHECKS: &[(&str, Check)] = &[
         report_before_hello,
     ),
     ("Required.Server.Handshake.DuplicateHello", duplicate_hello),
+    (
+        "Required.Server.Handshake.MessagesBehindHello",
+        messages_behind_hello,
+    ),
     ("Required.Server.GetEnv.Set", get_env_set),
     (
         "Required.Server.GetEnv.EmptyIsNotUnset",
@@ -366,6 +370,52 @@ fn handshake_capabilities(socket: &Path) -> Result<(), String> {
         }
         other => Err(format!("expected a HelloResponse, got {other:?}")),
     }
+}
+
+/// Hello, a report and two queries in one write, as a client pipelines them: answered in
+/// order, the report never answered, the connection still usable.
+fn messages_behind_hello(socket: &Path) -> Result<(), String> {
+    let mut conn = Conn::open(socket)?;
+    let mut bytes = Vec::new();
+    for (id, body) in [
+        (1, hello(vec![1])),
+        (2, get_env(b"RWCONF_A")),
+        (
+            3,
+            Body::IgnoreInput(v1::IgnoreInput {
+                path: b"/rwconf/behind-hello".to_vec(),
+            }),
+        ),
+        (4, prefix(b"RWCONF_E")),
+    ] {
+        runwire_proto::frame::encode_frame(
+            &v1::ClientMessage {
+                request_id: id,
+                body: Some(body),
+            },
+            &mut bytes,
+        );
+    }
+    conn.raw(&bytes)?;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let answer = conn.receive()?.ok_or("closed while answers were due")?;
+        if let Some(code) = error_of(&answer) {
+            return Err(format!(
+                "request {} behind Hello was refused with error code {code}",
+                answer.request_id
+            ));
+        }
+        ids.push(answer.request_id);
+    }
+    if ids != [1, 2, 4] {
+        return Err(format!(
+            "Hello and the queries behind it must be answered in order (1, 2, 4), got {ids:?}"
+        ));
+    }
+    value_of(&conn.query(5, get_env(b"RWCONF_A"))?)
+        .map(drop)
+        .map_err(|e| format!("after pipelined messages the connection must stay usable: {e}"))
 }
 
 fn refused_and_closed(conn: &mut Conn, request_id: u64, code: ErrorCode) -> Result<(), String> {

@@ -53,6 +53,20 @@ pub const V1_CAPABILITIES: &[&str] = &[
     "salt",
 ];
 
+/// The largest frame (length prefix not counted) a client may send right behind `Hello`,
+/// before it has read `HelloResponse`, and so the smallest `max_frame_length` a server may
+/// advertise (spec/protocol.md, "Pipelining after Hello").
+pub const PIPELINED_FRAME_MAX_LEN: u32 = 256;
+
+/// Whether a client that offered only v1 may send a message with this body (a proto field
+/// name) and payload length right behind `Hello`: every v1 server accepts every v1 body, so
+/// only the length is in doubt. `hello` itself never qualifies (a second Hello is an error).
+pub fn pipelinable(body: &str, payload_len: usize) -> bool {
+    body != "hello"
+        && V1_CAPABILITIES.contains(&body)
+        && payload_len <= PIPELINED_FRAME_MAX_LEN as usize
+}
+
 /// Every caller-error code (the argument was bad), in value order. Bindings build one
 /// exception class per entry; see [`ErrorCode::is_caller_error`].
 pub const CALLER_ERROR_CODES: &[ErrorCode] = &[

@@ -56,7 +56,7 @@ pub struct ServerConfig {
     /// The user's untracked names and patterns.
     pub policy: EnvPolicy,
     /// The largest frame accepted and sent (length prefix not counted); advertised in
-    /// `HelloResponse`.
+    /// `HelloResponse`. At least `runwire_proto::PIPELINED_FRAME_MAX_LEN`.
     pub max_frame_len: u32,
     /// Reported to clients in `HelloResponse`, for their diagnostics.
     pub server_name: String,
@@ -125,6 +125,10 @@ pub enum ServerError {
     },
     #[error("cannot start the server thread: {0}")]
     Runtime(std::io::Error),
+    #[error(
+        "max_frame_len {len} is below {min}, the size of a frame a client may send right behind Hello"
+    )]
+    FrameLimitTooSmall { len: u32, min: u32 },
 }
 
 impl ServerError {
@@ -135,6 +139,7 @@ impl ServerError {
             Self::SocketPathTooLong { .. } => "socket_path_too_long",
             Self::Bind { .. } => "bind",
             Self::Runtime(_) => "runtime",
+            Self::FrameLimitTooSmall { .. } => "frame_limit_too_small",
         }
     }
 }

@@ -32,6 +32,12 @@ impl Server {
     /// Creates a fresh 0700 directory, binds the socket in it and starts serving on a
     /// background thread. Returns once the socket accepts connections.
     pub fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+        if config.max_frame_len < runwire_proto::PIPELINED_FRAME_MAX_LEN {
+            return Err(ServerError::FrameLimitTooSmall {
+                len: config.max_frame_len,
+                min: runwire_proto::PIPELINED_FRAME_MAX_LEN,
+            });
+        }
         let parent = config
             .socket_parent
             .clone()

@@ -24,6 +24,8 @@ pub mod client_message {
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
     pub enum Body {
         /// Query. MUST be the first message on every connection, and MUST NOT be sent again.
+        /// Other messages MAY follow it before its answer is read (spec/protocol.md,
+        /// "Pipelining after Hello").
         #[prost(message, tag = "2")]
         Hello(super::Hello),
         /// Query.
@@ -118,7 +120,8 @@ pub struct HelloResponse {
     pub capabilities: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// The largest frame, in bytes, the server accepts and the largest it will send (length
     /// prefix not counted). 0 means the default, 16 MiB (16777216). A client MUST NOT send a
-    /// larger frame.
+    /// larger frame. A server MUST NOT advertise less than 256: frames up to that size may
+    /// already be on their way behind Hello (spec/protocol.md, "Pipelining after Hello").
     #[prost(uint32, tag = "5")]
     pub max_frame_length: u32,
 }

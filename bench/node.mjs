@@ -27,9 +27,13 @@ const timed = (fn) => {
   fn();
   return Number(process.hrtime.bigint() - start) / 1e6;
 };
+// NODE_EXTRA_CA_CERTS (set machine-wide on some CI images) makes every node start parse a
+// CA bundle: +100 ms of CPU on baseline and contender alike, which drowns a 1 ms effect in
+// noise. It is unset for the measured processes; the costs being compared do not depend on
+// it (in-process timings of the addon load and first call are the same with and without).
 const cleanEnv = (extra = {}) => {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('RUNWIRE_') || k === 'VP_RUN_NODE_CLIENT_PATH' || k === 'NODE_ENV') delete env[k];
+  for (const k of Object.keys(env)) if (k.startsWith('RUNWIRE_') || k === 'VP_RUN_NODE_CLIENT_PATH' || k === 'NODE_ENV' || k === 'NODE_EXTRA_CA_CERTS') delete env[k];
   return { ...env, ...extra };
 };
 
@@ -94,7 +98,7 @@ try {
   mkdirSync(control);
   writeFileSync(join(control, 'package.json'), JSON.stringify({ name: 'runwire-control', main: './index.cjs' }));
   writeFileSync(join(control, 'index.cjs'), "'use strict';\nmodule.exports = { getEnv() { return undefined; } };\n");
-  const rounds = Number(process.env.STARTUP_ROUNDS || 200);
+  const rounds = Number(process.env.STARTUP_ROUNDS || 300);
   const out = execFileSync(
     join(bin, 'runwire-test-server'),
     ['--env', 'X=1', '--report', join(work, 'report.json'), '--', process.execPath, fileURLToPath(import.meta.url), '--startup-inner', String(rounds), dirname(modules)],
@@ -116,8 +120,16 @@ try {
   console.log(`  baseline   node -e 0: median wall ${ms(median(col('base', 'wall')))}, CPU ${ms(median(col('base', 'cpu')))}`);
   console.log('  added over the baseline: median of paired differences [~95% interval]');
   const client = line(`contender  ${VARIANTS.client}`, 'client');
-  line(`control    ${VARIANTS.control} (no-op package)`, 'control');
+  const noop = line(`control    ${VARIANTS.control} (no-op package)`, 'control');
+  // What the package itself costs beyond what Node charges for loading any package (its
+  // module loader warming up on the first require): the share a real tool pays, whose loader
+  // is warm by the time it requires runwire.
+  const own = pairedMedian(col('client', 'wall'), col('control', 'wall'));
+  console.log(`  the package's own share (contender - control): wall ${ms(own.mid)} [${own.lo.toFixed(1)}, ${own.hi.toFixed(1)}]`);
   console.log(`  verdict: the client adds ${ms(client.mid)} to node start-up (goal <= 3 ms): ${client.mid <= 3 ? 'met' : 'NOT met'}${client.hi > 3 && client.mid <= 3 ? ' (interval reaches past 3 ms: rerun on a quieter machine)' : ''}`);
+  if (noop.mid >= 3) {
+    console.log(`  note: a no-op package alone adds ${ms(noop.mid)} on this machine, so no package can meet 3 ms here`);
+  }
 
   // 2. vite build: uncached vs cache hit.
   const appSource = join(clientDir, 'test/vite-app');

@@ -73,8 +73,9 @@ impl std::fmt::Display for Reason {
 /// What happened with the cache for one task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheReport {
-    /// Replayed from the cache; `saved` is the duration of the original run.
-    Hit { saved: Duration },
+    /// Replayed from the cache; `saved` is the duration of the original run, when this
+    /// machine recorded it (not for an entry that came from a remote cache).
+    Hit { saved: Option<Duration> },
     /// Ran. `miss` lists why no entry matched (every reason); `not_cached` lists why the
     /// result was not stored (empty when it was).
     Ran {

@@ -213,11 +213,12 @@ fn duration_file(cache_dir: &Path, fingerprint: &fp::Hash32) -> PathBuf {
         .join(fingerprint.to_hex())
 }
 
-fn read_duration(cache_dir: &Path, fingerprint: &fp::Hash32) -> Duration {
+/// `None` when this machine did not store the run (a remote hit) or the record is unreadable.
+fn read_duration(cache_dir: &Path, fingerprint: &fp::Hash32) -> Option<Duration> {
     std::fs::read_to_string(duration_file(cache_dir, fingerprint))
         .ok()
         .and_then(|t| t.trim().parse().ok())
-        .map_or(Duration::ZERO, Duration::from_millis)
+        .map(Duration::from_millis)
 }
 
 fn write_duration(cache_dir: &Path, fingerprint: &fp::Hash32, duration: Duration) {
@@ -588,7 +589,7 @@ impl CachedExecutor {
         &self,
         entry: &runwire_cache::StoredEntry,
         out: &mut TaskOutput<'_>,
-    ) -> Result<Duration, String> {
+    ) -> Result<Option<Duration>, String> {
         let restored = self
             .cache()
             .restore(entry, &self.root)

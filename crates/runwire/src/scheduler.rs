@@ -169,14 +169,11 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
     };
     match &outcome.cache {
         CacheReport::Hit { saved } => {
-            let _ = write!(
-                text,
-                ", {}",
-                printer.paint(
-                    Style::Good,
-                    &format!("cache hit, saved {}", format_duration(*saved))
-                )
-            );
+            let hit = match saved {
+                Some(saved) => format!("cache hit, saved {}", format_duration(*saved)),
+                None => "cache hit".to_owned(),
+            };
+            let _ = write!(text, ", {}", printer.paint(Style::Good, &hit));
         }
         CacheReport::Ran { miss, not_cached } => {
             let _ = write!(text, " in {time}, cache miss");

@@ -129,6 +129,10 @@ fn two_machines(url: &str, token: Option<&str>) {
         !ran && stderr.contains("cache hit"),
         "B must hit A's build:\n{stderr}"
     );
+    assert!(
+        !stderr.contains("saved"),
+        "B never ran the build, so it does not claim a saving (was 'saved 0ms'):\n{stderr}"
+    );
     assert!(warnings(&stderr).is_empty(), "{stderr}");
     // --no-remote on a third machine: a plain local miss.
     let c = machine("");

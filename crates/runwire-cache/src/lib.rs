@@ -34,7 +34,10 @@ pub use archive::{Item, Manifest, RestoreStats, check_path};
 pub use blobs_api::verify_all_blobs;
 pub use db::SCHEMA_VERSION;
 pub use error::CacheError;
-pub use remote::{HitSource, RemoteCache, UploadJob, UploadReport, namespace_of, shared_env_key};
+pub use remote::{
+    BlobStore, Fetched, HitSource, RemoteCache, RemoteLookup, UploadJob, UploadReport,
+    find_hit_with_remote, namespace_of, shared_env_key,
+};
 pub use stdio::{StdioChunk, Stream, replay};
 
 use crate::blobs::Blobs;

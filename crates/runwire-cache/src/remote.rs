@@ -8,6 +8,7 @@
 //! with a bounded timeout ([`RemoteCache::finish`]); no remote failure ever fails a task.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use runwire_fingerprint::{EnvKey, Hash32, Hasher, PostRunFingerprint, SpawnKey, 
 use runwire_remote::{BlobRef, Remote, RemoteEntry, RemoteError};
 use rusqlite::params;
 
+use crate::blobs::Blobs;
 use crate::{
     Cache, CacheError, Lookup, Manifest, StoredEntry, VariantMiss, hash_from, insert_variant,
 };
@@ -178,95 +180,70 @@ impl UploadJob {
     }
 }
 
-impl Cache {
-    /// Local lookup first (unless `local` is false), then the remote's variants, each
-    /// validated against `world` before anything else is downloaded. A valid remote variant
-    /// is fetched (blobs verified) and committed locally, then returned as a hit like a local
-    /// one. Remote failures are misses (the warning is in [`RemoteCache::take_warning`]).
-    pub fn find_hit_with_remote(
+/// The blob store of a [`Cache`], usable without holding the cache: remote downloads go
+/// here while other tasks keep using the cache (a runner shares one `Cache` between its
+/// jobs behind a lock, and a remote lookup is network time).
+#[derive(Debug, Clone)]
+pub struct BlobStore(Blobs);
+
+/// A valid remote variant whose blobs are all in the local store, verified; not yet an
+/// entry until [`Cache::commit_fetched`].
+#[derive(Debug)]
+pub struct Fetched {
+    key: SpawnKey,
+    fingerprint: PostRunFingerprint,
+    manifest: Manifest,
+    stdio: Option<Hash32>,
+    refs: BTreeMap<Hash32, u64>,
+}
+
+/// What the remote had for a key.
+#[derive(Debug)]
+pub enum RemoteLookup {
+    /// A valid variant, downloaded.
+    Fetched(Box<Fetched>),
+    /// No variant is valid (one item per variant), or the valid ones could not be fetched.
+    Miss(Vec<VariantMiss>),
+    /// The remote could not be asked (the warning is in [`RemoteCache::take_warning`]).
+    Unavailable,
+}
+
+impl BlobStore {
+    /// The remote's variants of `key`, each validated against `world` before anything else
+    /// is downloaded; the first valid one whose blobs all arrive and verify is returned.
+    pub fn fetch_remote(
         &self,
+        remote: &RemoteCache,
         key: &SpawnKey,
         world: &World<'_>,
         hasher: &Hasher<'_>,
-        remote: Option<&RemoteCache>,
-        local: bool,
-    ) -> Result<(Lookup, HitSource), CacheError> {
+    ) -> Result<RemoteLookup, CacheError> {
+        let Some(variants) = checked_remote_variants(remote, key, world, hasher) else {
+            return Ok(RemoteLookup::Unavailable);
+        };
         let mut misses = Vec::new();
-        if local {
-            match self.find_hit(key, world, hasher)? {
-                hit @ Lookup::Hit(_) => return Ok((hit, HitSource::Local)),
-                Lookup::Miss(m) => misses = m,
-            }
-        }
-        let Some(remote) = remote else {
-            return Ok((Lookup::Miss(misses), HitSource::Local));
-        };
-        let Some(variants) = Self::checked_remote_variants(remote, key, world, hasher) else {
-            return Ok((Lookup::Miss(misses), HitSource::Remote));
-        };
         for checked in variants {
             match checked {
                 Err(miss) => misses.push(miss),
-                Ok((fp, v)) => {
-                    if let Some(entry) = self.import(remote.remote(), key, fp, &v)? {
-                        return Ok((Lookup::Hit(Box::new(entry)), HitSource::Remote));
+                Ok((fingerprint, v)) => {
+                    if let Some(fetched) = self.download(remote.remote(), key, fingerprint, &v)? {
+                        return Ok(RemoteLookup::Fetched(Box::new(fetched)));
                     }
                 }
             }
         }
-        Ok((Lookup::Miss(misses), HitSource::Remote))
+        Ok(RemoteLookup::Miss(misses))
     }
 
-    /// Whether the remote holds a variant of `key` valid against `world`, without
-    /// downloading or storing anything (`--dry-run` must not change the cache).
-    pub fn remote_would_hit(
-        key: &SpawnKey,
-        world: &World<'_>,
-        hasher: &Hasher<'_>,
-        remote: &RemoteCache,
-    ) -> bool {
-        Self::checked_remote_variants(remote, key, world, hasher)
-            .is_some_and(|mut variants| variants.any(|v| v.is_ok()))
-    }
-
-    /// The remote's variants of `key`, each validated against `world` as it is reached: the
-    /// fingerprint and entry of a valid one, or why it misses. `None`: the remote could not
-    /// be asked.
-    fn checked_remote_variants<'a>(
-        remote: &RemoteCache,
-        key: &SpawnKey,
-        world: &'a World<'a>,
-        hasher: &'a Hasher<'a>,
-    ) -> Option<impl Iterator<Item = Result<(PostRunFingerprint, RemoteEntry), VariantMiss>> + 'a>
-    {
-        let variants = remote.remote().variants(&key.0.0).ok()?;
-        Some(variants.into_iter().filter_map(move |v| {
-            let fp = PostRunFingerprint::from_bytes(&v.fingerprint).ok()?;
-            if fp.id().0 != v.fingerprint_id {
-                return None;
-            }
-            let differences = fp.validate(world, hasher);
-            Some(if differences.is_empty() {
-                Ok((fp, v))
-            } else {
-                // Remote variants have no local id.
-                Err(VariantMiss {
-                    entry_id: 0,
-                    differences,
-                })
-            })
-        }))
-    }
-
-    /// Downloads what a valid remote variant needs and commits it as a local entry.
-    /// `None`: something was missing or did not verify (a miss, nothing committed).
-    fn import(
+    /// Downloads what a valid remote variant needs into the store. `None`: something was
+    /// missing or did not verify (a miss, nothing to commit).
+    fn download(
         &self,
         remote: &Remote,
         key: &SpawnKey,
         fingerprint: PostRunFingerprint,
         v: &RemoteEntry,
-    ) -> Result<Option<StoredEntry>, CacheError> {
+    ) -> Result<Option<Fetched>, CacheError> {
         let Ok(manifest) = serde_json::from_slice::<Manifest>(&v.manifest) else {
             return Ok(None);
         };
@@ -282,24 +259,140 @@ impl Cache {
             let Some(r) = listed.get(&h.0).filter(|r| r.size == *size) else {
                 return Ok(None);
             };
-            if self.blobs.present(h, *size) {
+            if self.0.present(h, *size) {
                 continue;
             }
             let Ok(Some(bytes)) = remote.fetch_blob(r) else {
                 return Ok(None);
             };
-            let (got, _) = self.blobs.put_bytes(&bytes, &mut |_| {})?;
+            let (got, _) = self.0.put_bytes(&bytes, &mut |_| {})?;
             if got != *h {
                 return Ok(None);
             }
         }
-        let stdio = v.stdio.map(|s| Hash32(s.blake3));
+        Ok(Some(Fetched {
+            key: *key,
+            fingerprint,
+            manifest,
+            stdio: v.stdio.map(|s| Hash32(s.blake3)),
+            refs,
+        }))
+    }
+}
+
+/// The remote's variants of `key`, each validated against `world` as it is reached: the
+/// fingerprint and entry of a valid one, or why it misses. `None`: the remote could not be
+/// asked.
+fn checked_remote_variants<'a>(
+    remote: &RemoteCache,
+    key: &SpawnKey,
+    world: &'a World<'a>,
+    hasher: &'a Hasher<'a>,
+) -> Option<impl Iterator<Item = Result<(PostRunFingerprint, RemoteEntry), VariantMiss>> + 'a> {
+    let variants = remote.remote().variants(&key.0.0).ok()?;
+    Some(variants.into_iter().filter_map(move |v| {
+        let fp = PostRunFingerprint::from_bytes(&v.fingerprint).ok()?;
+        if fp.id().0 != v.fingerprint_id {
+            return None;
+        }
+        let differences = fp.validate(world, hasher);
+        Some(if differences.is_empty() {
+            Ok((fp, v))
+        } else {
+            // Remote variants have no local id.
+            Err(VariantMiss {
+                entry_id: 0,
+                differences,
+            })
+        })
+    }))
+}
+
+/// Local lookup first (unless `local` is false), then the remote's variants, each validated
+/// against `world` before anything else is downloaded. A valid remote variant is fetched
+/// (blobs verified) and committed locally, then returned as a hit like a local one. Remote
+/// failures are misses (the warning is in [`RemoteCache::take_warning`]).
+///
+/// `cache` is called for each local step and its guard dropped after it, so a cache shared
+/// behind a lock (`|| mutex.lock()`) is not held while the network is waited for: other jobs
+/// keep looking up and storing meanwhile.
+pub fn find_hit_with_remote<G: Deref<Target = Cache>>(
+    cache: impl Fn() -> G,
+    key: &SpawnKey,
+    world: &World<'_>,
+    hasher: &Hasher<'_>,
+    remote: Option<&RemoteCache>,
+    local: bool,
+) -> Result<(Lookup, HitSource), CacheError> {
+    let mut misses = Vec::new();
+    if local {
+        match cache().find_hit(key, world, hasher)? {
+            hit @ Lookup::Hit(_) => return Ok((hit, HitSource::Local)),
+            Lookup::Miss(m) => misses = m,
+        }
+    }
+    let Some(remote) = remote else {
+        return Ok((Lookup::Miss(misses), HitSource::Local));
+    };
+    let store = cache().blob_store();
+    match store.fetch_remote(remote, key, world, hasher)? {
+        RemoteLookup::Fetched(fetched) => {
+            if let Some(entry) = cache().commit_fetched(*fetched)? {
+                return Ok((Lookup::Hit(Box::new(entry)), HitSource::Remote));
+            }
+        }
+        RemoteLookup::Miss(m) => misses.extend(m),
+        RemoteLookup::Unavailable => {}
+    }
+    Ok((Lookup::Miss(misses), HitSource::Remote))
+}
+
+impl Cache {
+    /// [`find_hit_with_remote`] on a cache this caller holds alone.
+    pub fn find_hit_with_remote(
+        &self,
+        key: &SpawnKey,
+        world: &World<'_>,
+        hasher: &Hasher<'_>,
+        remote: Option<&RemoteCache>,
+        local: bool,
+    ) -> Result<(Lookup, HitSource), CacheError> {
+        find_hit_with_remote(|| self, key, world, hasher, remote, local)
+    }
+
+    /// Whether the remote holds a variant of `key` valid against `world`, without
+    /// downloading or storing anything (`--dry-run` must not change the cache).
+    pub fn remote_would_hit(
+        key: &SpawnKey,
+        world: &World<'_>,
+        hasher: &Hasher<'_>,
+        remote: &RemoteCache,
+    ) -> bool {
+        checked_remote_variants(remote, key, world, hasher)
+            .is_some_and(|mut variants| variants.any(|v| v.is_ok()))
+    }
+
+    /// This cache's blob store, for downloads made without holding the cache.
+    pub fn blob_store(&self) -> BlobStore {
+        BlobStore(self.blobs.clone())
+    }
+
+    /// Commits a fetched remote variant as a local entry. `None`: one of its blobs is gone
+    /// again (evicted or collected by another runner meanwhile), a miss; nothing committed.
+    pub fn commit_fetched(&self, fetched: Fetched) -> Result<Option<StoredEntry>, CacheError> {
+        let Fetched {
+            key,
+            fingerprint,
+            manifest,
+            stdio,
+            refs,
+        } = fetched;
         let tx = self.begin()?;
         // Under the write lock: an eviction may have removed a blob we found present.
         if refs.iter().any(|(h, s)| !self.blobs.present(h, *s)) {
             return Ok(None);
         }
-        let (id, _) = insert_variant(&tx, key, &fingerprint, &manifest, stdio, &refs)?;
+        let (id, _) = insert_variant(&tx, &key, &fingerprint, &manifest, stdio, &refs)?;
         let size: u64 = refs.values().sum();
         let fid = fingerprint.id();
         self.gc_orphans(&tx)?;
@@ -307,7 +400,7 @@ impl Cache {
         self.evict(Some(id))?;
         Ok(Some(StoredEntry {
             id,
-            spawn_key: *key,
+            spawn_key: key,
             fingerprint_id: fid,
             fingerprint,
             manifest,
@@ -315,7 +408,9 @@ impl Cache {
             size,
         }))
     }
+}
 
+impl Cache {
     /// The upload of entry `id` (just stored under `key`), ready for [`RemoteCache::upload`].
     /// `None` if the entry is gone (evicted by another runner meanwhile).
     pub fn upload_job(&self, key: &SpawnKey, id: i64) -> Result<Option<UploadJob>, CacheError> {

@@ -415,17 +415,18 @@ impl CachedExecutor {
             untracked_env_patterns: &patterns,
         };
         let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
-        let cache = self.cache();
         let remote = self.remote.as_ref().map(|r| &r.cache);
-        let found = cache
-            .find_hit_with_remote(
-                &summary.spawn_key,
-                &world,
-                &hasher,
-                remote.filter(|_| fetch == Fetch::LocalAndRemote),
-                self.remote.as_ref().is_none_or(|r| r.lookup_local),
-            )
-            .map(|(lookup, _source)| lookup);
+        // The cache is locked step by step, never across a remote call: with -j > 1 the
+        // other jobs' lookups and stores go on while this one waits for the network.
+        let found = runwire_cache::find_hit_with_remote(
+            || self.cache(),
+            &summary.spawn_key,
+            &world,
+            &hasher,
+            remote.filter(|_| fetch == Fetch::LocalAndRemote),
+            self.remote.as_ref().is_none_or(|r| r.lookup_local),
+        )
+        .map(|(lookup, _source)| lookup);
         if fetch == Fetch::LocalOnly
             && matches!(found, Ok(Lookup::Miss(_)))
             && remote.is_some_and(|r| {
@@ -440,7 +441,12 @@ impl CachedExecutor {
         match found {
             Ok(Lookup::Hit(entry)) => Ok(Found::Hit(entry)),
             Ok(Lookup::Miss(variants)) => Ok(Found::Miss(miss_reasons(
-                &cache, ctx.task, summary, &variants, &world, &hasher,
+                &self.cache(),
+                ctx.task,
+                summary,
+                &variants,
+                &world,
+                &hasher,
             ))),
             Err(e) if e.is_miss() => Ok(Found::Miss(vec![Reason::runner(
                 "unusable_entry",

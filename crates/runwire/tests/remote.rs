@@ -7,8 +7,12 @@
 #[path = "../../runwire-remote/tests/common/mod.rs"]
 mod common;
 
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 const KEY: &str = "shared-secret-key-for-tests-0001";
 
@@ -232,5 +236,135 @@ fn remote_only_without_a_remote_is_a_clear_error() {
         text(&o.stderr).contains("--remote-only needs a remote cache"),
         "{}",
         text(&o.stderr)
+    );
+}
+
+/// A TCP proxy in front of `upstream` that holds each new connection until another one is
+/// open as well (or `GATE_WAIT` passed, then it lets it through alone). If two connections
+/// were ever open together, two remote requests were in flight at once.
+struct GatedProxy {
+    port: u16,
+    overlapped: Arc<AtomicBool>,
+}
+
+/// Only a safety net for a runner that never opens a second connection: the assertion is on
+/// `overlapped`, never on time.
+const GATE_WAIT: Duration = Duration::from_secs(30);
+
+impl GatedProxy {
+    fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let overlapped = Arc::new(AtomicBool::new(false));
+        let open = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let flag = Arc::clone(&overlapped);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let (open, flag) = (Arc::clone(&open), Arc::clone(&flag));
+                std::thread::spawn(move || {
+                    let (count, changed) = &*open;
+                    let mut n = count.lock().unwrap();
+                    *n += 1;
+                    changed.notify_all();
+                    let (n, _) = changed
+                        .wait_timeout_while(n, GATE_WAIT, |n| *n < 2)
+                        .unwrap();
+                    if *n >= 2 {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    drop(n);
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                        return;
+                    };
+                    pipe(client, server);
+                    *count.lock().unwrap() -= 1;
+                });
+            }
+        });
+        Self { port, overlapped }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Copies both ways until each side has ended.
+fn pipe(client: TcpStream, server: TcpStream) {
+    let (mut client_in, mut server_out) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut server_out);
+        let _ = server_out.shutdown(Shutdown::Write);
+    });
+    let (mut server_in, mut client_out) = (server, client);
+    let _ = std::io::copy(&mut server_in, &mut client_out);
+    let _ = client_out.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
+
+/// A workspace of two packages whose `build` scripts copy their input to dist/out.txt.
+fn two_package_machine() -> Machine {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap().join("ws");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("package.json"),
+        r#"{ "name": "root", "private": true, "workspaces": ["packages/*"] }"#,
+    )
+    .unwrap();
+    for name in ["one", "two"] {
+        let dir = root.join("packages").join(name);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/in.txt"), format!("{name} v1\n")).unwrap();
+        std::fs::write(
+            dir.join("package.json"),
+            serde_json::json!({
+                "name": name,
+                "scripts": { "build": "mkdir -p dist && cat src/in.txt > dist/out.txt" }
+            })
+            .to_string(),
+        )
+        .unwrap();
+    }
+    Machine { _tmp: tmp, root }
+}
+
+#[test]
+fn remote_lookups_of_parallel_jobs_overlap() {
+    // A job waiting for the remote must not hold the cache: with -j2 the second job's
+    // lookup reaches the server while the first one's is still held by the proxy.
+    let server = common::Turbo::start("par-token");
+    let run = |m: &Machine, url: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_runwire"))
+            .current_dir(&m.root)
+            .args(["run", "build", "-r", "-j2"])
+            .env("RUNWIRE_CACHE_DIR", m.root.parent().unwrap().join("cache"))
+            .env("RUNWIRE_REMOTE_CACHE_URL", url)
+            .env("RUNWIRE_REMOTE_CACHE_KEY", KEY)
+            .env("RUNWIRE_REMOTE_CACHE_TOKEN", "par-token")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = text(&o.stderr);
+        assert!(o.status.success(), "{stderr}");
+        stderr
+    };
+    let a = two_package_machine();
+    let stderr = run(&a, &server.url());
+    assert_eq!(stderr.matches("cache miss").count(), 2, "{stderr}");
+    let proxy = GatedProxy::start(server.port);
+    let b = two_package_machine();
+    let stderr = run(&b, &proxy.url());
+    assert_eq!(stderr.matches("cache hit").count(), 2, "{stderr}");
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+    for name in ["one", "two"] {
+        let out = std::fs::read_to_string(b.root.join("packages").join(name).join("dist/out.txt"));
+        assert_eq!(out.unwrap(), format!("{name} v1\n"));
+    }
+    assert!(
+        proxy.overlapped.load(Ordering::SeqCst),
+        "the two jobs' remote lookups never overlapped: one waited for the other's network"
     );
 }

@@ -313,7 +313,7 @@ fn checked_remote_variants<'a>(
 /// (blobs verified) and committed locally, then returned as a hit like a local one. Remote
 /// failures are misses (the warning is in [`RemoteCache::take_warning`]).
 ///
-/// `cache` is called for each local step and its guard dropped after it, so a cache shared
+/// `cache` is called for each local step (`|| &cache` for a cache held alone) and its guard dropped after it, so a cache shared
 /// behind a lock (`|| mutex.lock()`) is not held while the network is waited for: other jobs
 /// keep looking up and storing meanwhile.
 pub fn find_hit_with_remote<G: Deref<Target = Cache>>(
@@ -348,18 +348,6 @@ pub fn find_hit_with_remote<G: Deref<Target = Cache>>(
 }
 
 impl Cache {
-    /// [`find_hit_with_remote`] on a cache this caller holds alone.
-    pub fn find_hit_with_remote(
-        &self,
-        key: &SpawnKey,
-        world: &World<'_>,
-        hasher: &Hasher<'_>,
-        remote: Option<&RemoteCache>,
-        local: bool,
-    ) -> Result<(Lookup, HitSource), CacheError> {
-        find_hit_with_remote(|| self, key, world, hasher, remote, local)
-    }
-
     /// Whether the remote holds a variant of `key` valid against `world`, without
     /// downloading or storing anything (`--dry-run` must not change the cache).
     pub fn remote_would_hit(

@@ -80,8 +80,7 @@ fn lookup(m: &Machine, mode: &str) -> (Lookup, HitSource) {
         untracked_env_patterns: &[],
     };
     let hasher = Hasher::new(None, SystemTime::now());
-    m.cache
-        .find_hit_with_remote(&KEY, &world, &hasher, Some(&m.remote), true)
+    runwire_cache::find_hit_with_remote(|| &m.cache, &KEY, &world, &hasher, Some(&m.remote), true)
         .unwrap()
 }
 
@@ -215,7 +214,13 @@ fn tampered_remote_blob_is_a_miss_not_wrong_output() {
     let a = machine(Kind::Turbo, &server.url(), Some("tok"));
     let b = machine(Kind::Turbo, &server.url(), Some("tok"));
     build_and_upload(&a, "production");
-    assert_eq!(a.remote.finish(Duration::from_secs(120)).uploaded, 1);
+    let report = a.remote.finish(Duration::from_secs(120));
+    assert_eq!(
+        report.uploaded,
+        1,
+        "{report:?}; remote warning: {:?}",
+        a.remote.take_warning()
+    );
     // Alter dist/index.js's blob in the server's storage.
     let blob = Hash32::of(b"mode=production");
     let path = server.artifact_path(&format!("rwb1-{}", blob.to_hex()));

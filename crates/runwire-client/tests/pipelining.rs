@@ -16,22 +16,6 @@ use runwire_proto::v1::{self, client_message::Body, server_message};
 
 const MAX: u32 = 1 << 20;
 
-fn body_name(body: Option<&Body>) -> &'static str {
-    match body {
-        Some(Body::Hello(_)) => "hello",
-        Some(Body::GetEnv(_)) => "get_env",
-        Some(Body::GetEnvs(_)) => "get_envs",
-        Some(Body::IgnoreInput(_)) => "ignore_input",
-        Some(Body::IgnoreOutput(_)) => "ignore_output",
-        Some(Body::DisableCache(_)) => "disable_cache",
-        Some(Body::ReportInput(_)) => "report_input",
-        Some(Body::ReportOutput(_)) => "report_output",
-        Some(Body::ReportGlob(_)) => "report_glob",
-        Some(Body::Salt(_)) => "salt",
-        None => "none",
-    }
-}
-
 /// What the runner saw: the bodies of its first read, then of everything after it.
 #[derive(Debug, PartialEq)]
 struct Seen {
@@ -63,7 +47,7 @@ fn runner() -> (tempfile::TempDir, PathBuf, JoinHandle<Seen>) {
                 frame::read_message(&mut stream, MAX, &mut buf).unwrap()
             };
             let Some(message) = message else { break };
-            let name = body_name(message.body.as_ref());
+            let name = runwire_proto::body_name(message.body.as_ref());
             if from_first {
                 seen.first_read.push(name);
             } else {

@@ -53,6 +53,25 @@ pub const V1_CAPABILITIES: &[&str] = &[
     "salt",
 ];
 
+/// The proto field name of a `ClientMessage` body (the capability string that gates it),
+/// `"none"` for a message without one.
+pub fn body_name(body: Option<&v1::client_message::Body>) -> &'static str {
+    use v1::client_message::Body;
+    match body {
+        None => "none",
+        Some(Body::Hello(_)) => "hello",
+        Some(Body::GetEnv(_)) => "get_env",
+        Some(Body::GetEnvs(_)) => "get_envs",
+        Some(Body::IgnoreInput(_)) => "ignore_input",
+        Some(Body::IgnoreOutput(_)) => "ignore_output",
+        Some(Body::DisableCache(_)) => "disable_cache",
+        Some(Body::ReportInput(_)) => "report_input",
+        Some(Body::ReportOutput(_)) => "report_output",
+        Some(Body::ReportGlob(_)) => "report_glob",
+        Some(Body::Salt(_)) => "salt",
+    }
+}
+
 /// The largest frame (length prefix not counted) a client may send right behind `Hello`,
 /// before it has read `HelloResponse`, and so the smallest `max_frame_length` a server may
 /// advertise (spec/protocol.md, "Pipelining after Hello").

@@ -167,23 +167,6 @@ impl Declaration {
     }
 }
 
-/// The name of a body, for diagnostics.
-pub(crate) fn body_name(body: Option<&Body>) -> &'static str {
-    match body {
-        None => "none",
-        Some(Body::Hello(_)) => "hello",
-        Some(Body::GetEnv(_)) => "get_env",
-        Some(Body::GetEnvs(_)) => "get_envs",
-        Some(Body::IgnoreInput(_)) => "ignore_input",
-        Some(Body::IgnoreOutput(_)) => "ignore_output",
-        Some(Body::DisableCache(_)) => "disable_cache",
-        Some(Body::ReportInput(_)) => "report_input",
-        Some(Body::ReportOutput(_)) => "report_output",
-        Some(Body::ReportGlob(_)) => "report_glob",
-        Some(Body::Salt(_)) => "salt",
-    }
-}
-
 /// Whether a body expects an answer.
 pub(crate) fn is_query(body: Option<&Body>) -> bool {
     matches!(

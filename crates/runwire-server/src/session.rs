@@ -163,7 +163,7 @@ async fn handle(
     framed: &mut Conn<'_>,
 ) -> Next {
     let request_id = message.request_id;
-    let body_name = convert::body_name(message.body.as_ref());
+    let body_name = runwire_proto::body_name(message.body.as_ref());
     let is_query = convert::is_query(message.body.as_ref());
     let inbound = convert::inbound(message.body);
 

@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use prost::Message;
 use runwire_proto::frame::{self, FrameError};
 use runwire_proto::glob::EnvGlob;
 use runwire_proto::v1::{self, client_message::Body, get_envs::Selector, server_message};
 use runwire_proto::validate::{self, ArgError};
-use runwire_proto::{
-    DEFAULT_MAX_FRAME_LEN, ErrorCode, PROTOCOL_VERSION, SOCKET_ENV, SUPPORTED_VERSIONS,
-};
+use runwire_proto::{DEFAULT_MAX_FRAME_LEN, ErrorCode, SOCKET_ENV, SUPPORTED_VERSIONS};
 
 use crate::error::ClientError;
 
@@ -384,15 +383,12 @@ impl Conn {
                 supported_versions: SUPPORTED_VERSIONS.to_vec(),
             })),
         };
+        let pipelined =
+            runwire_proto::pipelinable(SUPPORTED_VERSIONS, capability, first.encoded_len());
         conn.write_buf.clear();
         frame::encode_frame(&hello, &mut conn.write_buf);
-        let hello_end = conn.write_buf.len();
-        frame::encode_frame(first, &mut conn.write_buf);
-        let first_len = conn.write_buf.len() - hello_end - frame::LEN_PREFIX;
-        let pipelined = SUPPORTED_VERSIONS == [PROTOCOL_VERSION]
-            && runwire_proto::pipelinable(capability, first_len);
-        if !pipelined {
-            conn.write_buf.truncate(hello_end);
+        if pipelined {
+            frame::encode_frame(first, &mut conn.write_buf);
         }
         conn.stream
             .get_mut()

@@ -148,11 +148,14 @@ fn pipelining_is_limited_to_v1_bodies_and_small_frames() {
     let limit = runwire_proto::PIPELINED_FRAME_MAX_LEN as usize;
     for body in runwire_proto::V1_CAPABILITIES {
         assert_eq!(
-            runwire_proto::pipelinable(body, limit),
+            runwire_proto::pipelinable(&[1], body, limit),
             *body != "hello",
             "{body}"
         );
-        assert!(!runwire_proto::pipelinable(body, limit + 1), "{body}");
+        assert!(!runwire_proto::pipelinable(&[1], body, limit + 1), "{body}");
+        // A version whose bodies this client cannot know rules pipelining out.
+        assert!(!runwire_proto::pipelinable(&[1, 2], body, 8), "{body}");
+        assert!(!runwire_proto::pipelinable(&[], body, 8), "{body}");
     }
-    assert!(!runwire_proto::pipelinable("report_future_thing", 8));
+    assert!(!runwire_proto::pipelinable(&[1], "report_future_thing", 8));
 }

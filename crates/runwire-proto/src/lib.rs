@@ -77,11 +77,15 @@ pub fn body_name(body: Option<&v1::client_message::Body>) -> &'static str {
 /// advertise (spec/protocol.md, "Pipelining after Hello").
 pub const PIPELINED_FRAME_MAX_LEN: u32 = 256;
 
-/// Whether a client that offered only v1 may send a message with this body (a proto field
-/// name) and payload length right behind `Hello`: every v1 server accepts every v1 body, so
-/// only the length is in doubt. `hello` itself never qualifies (a second Hello is an error).
-pub fn pipelinable(body: &str, payload_len: usize) -> bool {
-    body != "hello"
+/// Whether a client whose `Hello` offered `offered_versions` may send a message with this
+/// body (a proto field name) and payload length right behind it (spec/protocol.md,
+/// "Pipelining after Hello"): the body must be one every server of every offered version
+/// accepts (v1 is the only version: its ten bodies), and the frame small enough for any
+/// server. `hello` itself never qualifies (a second Hello is an error).
+pub fn pipelinable(offered_versions: &[u32], body: &str, payload_len: usize) -> bool {
+    !offered_versions.is_empty()
+        && offered_versions.iter().all(|&v| v == PROTOCOL_VERSION)
+        && body != "hello"
         && V1_CAPABILITIES.contains(&body)
         && payload_len <= PIPELINED_FRAME_MAX_LEN as usize
 }

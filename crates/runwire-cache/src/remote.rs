@@ -203,9 +203,9 @@ pub enum RemoteLookup {
     /// A valid variant, downloaded.
     Fetched(Box<Fetched>),
     /// No variant is valid (one item per variant), or the valid ones could not be fetched.
+    /// Empty too when the remote could not be asked (the warning is in
+    /// [`RemoteCache::take_warning`]).
     Miss(Vec<VariantMiss>),
-    /// The remote could not be asked (the warning is in [`RemoteCache::take_warning`]).
-    Unavailable,
 }
 
 impl BlobStore {
@@ -219,7 +219,7 @@ impl BlobStore {
         hasher: &Hasher<'_>,
     ) -> Result<RemoteLookup, CacheError> {
         let Some(variants) = checked_remote_variants(remote, key, world, hasher) else {
-            return Ok(RemoteLookup::Unavailable);
+            return Ok(RemoteLookup::Miss(Vec::new()));
         };
         let mut misses = Vec::new();
         for checked in variants {
@@ -342,7 +342,6 @@ pub fn find_hit_with_remote<G: Deref<Target = Cache>>(
             }
         }
         RemoteLookup::Miss(m) => misses.extend(m),
-        RemoteLookup::Unavailable => {}
     }
     Ok((Lookup::Miss(misses), HitSource::Remote))
 }

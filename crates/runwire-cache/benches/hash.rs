@@ -166,6 +166,8 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
                 existence: Existence::File,
                 content: Some(ContentFact {
                     hash: h.hash,
+                    executable: false,
+                    stamp_mtime_ns: None,
                     stat: h.stable,
                 }),
                 listing: None,

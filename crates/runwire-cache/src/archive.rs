@@ -209,7 +209,10 @@ fn add(
 /// Counts of what a restore did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RestoreStats {
+    /// Files written (or whose mode was set).
     pub files: usize,
+    /// Files and symlinks already equal to the archive: left alone (inode, mtime, ctime).
+    pub unchanged: usize,
     pub dirs: usize,
     pub symlinks: usize,
     pub deleted: usize,
@@ -233,7 +236,9 @@ pub(crate) fn restore(
     }
     let mut stats = RestoreStats::default();
     for d in &m.emptied_dirs {
-        empty_dir(&root.join(d))?;
+        // Emptied, except for what the archive itself holds there: those are compared and
+        // left alone when equal (below), so a hit does not rewrite an unchanged `dist/`.
+        prune_dir(root, d, m)?;
         stats.emptied_dirs += 1;
     }
     for (p, item) in m.items.iter().rev() {
@@ -255,25 +260,110 @@ pub(crate) fn restore(
                 dirs.push((p, *mode));
                 stats.dirs += 1;
             }
-            Item::File { hash, mode, .. } => {
-                write_file(&abs, &blobs.path(hash), *mode)?;
-                stats.files += 1;
-            }
+            Item::File { hash, size, mode } => match equal_file(&abs, *hash, *size, *mode) {
+                Sameness::Equal => stats.unchanged += 1,
+                Sameness::ModeDiffers => {
+                    fs::set_permissions(&abs, fs::Permissions::from_mode(*mode))
+                        .map_err(io("setting mode of", &abs))?;
+                    stats.files += 1;
+                }
+                Sameness::Differs => {
+                    write_file(&abs, &blobs.path(hash), *mode)?;
+                    stats.files += 1;
+                }
+            },
             Item::Symlink { target } => {
-                prepare_parent(&abs)?;
-                remove_any(&abs)?;
-                std::os::unix::fs::symlink(target, &abs).map_err(io("creating symlink", &abs))?;
-                stats.symlinks += 1;
+                let same = fs::read_link(&abs).is_ok_and(|t| t.as_os_str() == target.as_str());
+                if same {
+                    stats.unchanged += 1;
+                } else {
+                    prepare_parent(&abs)?;
+                    remove_any(&abs)?;
+                    std::os::unix::fs::symlink(target, &abs)
+                        .map_err(io("creating symlink", &abs))?;
+                    stats.symlinks += 1;
+                }
             }
         }
     }
     // Directory modes last, deepest first: a read-only dir must not block its own contents.
     for (p, mode) in dirs.into_iter().rev() {
         let abs = root.join(p);
+        // Setting a mode it already has would still move its ctime.
+        if fs::symlink_metadata(&abs).is_ok_and(|m| m.mode() & 0o7777 == mode) {
+            continue;
+        }
         fs::set_permissions(&abs, fs::Permissions::from_mode(mode))
             .map_err(io("setting mode of", &abs))?;
     }
     Ok(stats)
+}
+
+/// How a file on disk compares with an archived one.
+enum Sameness {
+    Equal,
+    ModeDiffers,
+    Differs,
+}
+
+/// Compares the regular file at `abs` with an archived one: size first, then content.
+fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32) -> Sameness {
+    let Ok(meta) = fs::symlink_metadata(abs) else {
+        return Sameness::Differs;
+    };
+    if !meta.is_file() || meta.len() != size {
+        return Sameness::Differs;
+    }
+    match runwire_fingerprint::hash_path(abs) {
+        Ok(h) if h == hash => {
+            if meta.mode() & 0o7777 == mode {
+                Sameness::Equal
+            } else {
+                Sameness::ModeDiffers
+            }
+        }
+        _ => Sameness::Differs,
+    }
+}
+
+/// Empties the emptied directory `dir` (workspace-relative) of everything the manifest does
+/// not hold; what it holds is compared and written afterwards.
+fn prune_dir(root: &Path, dir: &str, m: &Manifest) -> Result<(), CacheError> {
+    let abs = root.join(dir);
+    match fs::symlink_metadata(&abs) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CacheError::Io {
+                action: "inspecting",
+                path: abs,
+                source: e,
+            });
+        }
+        Ok(meta) if !meta.is_dir() => return remove_any(&abs),
+        Ok(_) => {}
+    }
+    for e in fs::read_dir(&abs).map_err(io("listing", &abs))? {
+        let e = e.map_err(io("listing", &abs))?;
+        let path = e.path();
+        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+            remove_any(&path)?;
+            continue;
+        };
+        let rel = format!("{dir}/{name}");
+        let is_real_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let holds_below = m
+            .items
+            .range(format!("{rel}/")..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&format!("{rel}/")));
+        match m.items.get(&rel) {
+            Some(Item::Dir { .. }) if is_real_dir => prune_dir(root, &rel, m)?,
+            Some(Item::File { .. } | Item::Symlink { .. }) if !is_real_dir => {}
+            None if is_real_dir && holds_below => prune_dir(root, &rel, m)?,
+            _ => remove_any(&path)?,
+        }
+    }
+    Ok(())
 }
 
 struct SymlinkGuard<'a> {
@@ -316,26 +406,6 @@ fn remove_any(p: &Path) -> Result<(), CacheError> {
         Ok(m) if m.is_dir() => fs::remove_dir_all(p).map_err(io("removing", p)),
         Ok(_) => fs::remove_file(p).map_err(io("removing", p)),
     }
-}
-
-fn empty_dir(d: &Path) -> Result<(), CacheError> {
-    match fs::symlink_metadata(d) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(CacheError::Io {
-                action: "inspecting",
-                path: d.to_path_buf(),
-                source: e,
-            });
-        }
-        Ok(m) if !m.is_dir() => return remove_any(d),
-        Ok(_) => {}
-    }
-    for e in fs::read_dir(d).map_err(io("listing", d))? {
-        let e = e.map_err(io("listing", d))?;
-        remove_any(&e.path())?;
-    }
-    Ok(())
 }
 
 fn prepare_parent(abs: &Path) -> Result<(), CacheError> {

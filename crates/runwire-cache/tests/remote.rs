@@ -114,13 +114,7 @@ fn build_and_upload(m: &Machine, mode: &str) {
         exit: ExitStatus::Code(0),
     };
     let hasher = Hasher::new(None, SystemTime::now());
-    let opts = ClassifyOptions {
-        workspace_root: m.root.clone(),
-        external_inputs: vec![],
-        runner_paths: vec![],
-        untracked_envs: std::collections::BTreeSet::default(),
-        untracked_env_patterns: vec![],
-    };
+    let opts = ClassifyOptions::new(m.root.clone());
     let c = classify(&run, &opts, m.cache.env_key(), &hasher).unwrap();
     assert!(c.verdict.is_cacheable(), "{}", c.verdict);
     let stdio = [StdioChunk {

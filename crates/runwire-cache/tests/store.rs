@@ -99,13 +99,7 @@ fn build_run(root: &Path, node_env: &str) -> RunRecord {
 }
 
 fn classify_opts(root: &Path) -> ClassifyOptions {
-    ClassifyOptions {
-        workspace_root: root.to_path_buf(),
-        external_inputs: vec![],
-        runner_paths: vec![],
-        untracked_envs: std::collections::BTreeSet::default(),
-        untracked_env_patterns: Vec::new(),
-    }
+    ClassifyOptions::new(root.to_path_buf())
 }
 
 #[test]
@@ -599,6 +593,7 @@ fn history_explains_command_and_declared_env_changes_without_values() {
         declared_env: [(b"API_TOKEN".to_vec(), Some(token.as_bytes().to_vec()))]
             .into_iter()
             .collect(),
+        config: Default::default(),
     };
     let first = desc(&["build.js"], "secret-one").summarize(cache.env_key());
     assert_eq!(

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -12,8 +13,11 @@ use crate::error::FingerprintError;
 use crate::fingerprint::{
     ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, PathFact, PostRunFingerprint,
 };
+use crate::hash::StatKey;
 use crate::hash::{EnvKey, Hasher};
-use crate::model::{Access, ClassifyOptions, Declaration, ExitStatus, PathAccess, RunRecord};
+use crate::model::{
+    Access, ClassifyOptions, Declaration, ExitStatus, OTHER_RUNNER_DIRS, PathAccess, RunRecord,
+};
 use crate::path::{Placement, RelPath, external, normalize_abs, place};
 
 /// Why a run must not be cached. A verdict lists all of them, not the first.
@@ -50,6 +54,26 @@ pub enum NotCacheableReason {
         path: RelPath,
         error: String,
     },
+    /// Inputs whose ctime is at or after the task's start (rule 10): what was hashed after
+    /// the run may not be what the task read.
+    ChangedDuringRun {
+        paths: Vec<RelPath>,
+    },
+    /// Writes outside the workspace and outside every scratch location (rule 12): a hit
+    /// could not recreate them.
+    WroteOutsideWorkspace {
+        paths: Vec<String>,
+    },
+}
+
+/// At most ten paths, then "and N more".
+fn fmt_paths<T: fmt::Display>(f: &mut fmt::Formatter<'_>, paths: &[T]) -> fmt::Result {
+    let shown: Vec<String> = paths.iter().take(10).map(ToString::to_string).collect();
+    f.write_str(&shown.join(", "))?;
+    if paths.len() > 10 {
+        write!(f, " and {} more", paths.len() - 10)?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for NotCacheableReason {
@@ -59,12 +83,17 @@ impl fmt::Display for NotCacheableReason {
             Self::NonZeroExit(ExitStatus::Signal(s)) => write!(f, "killed by signal {s}"),
             Self::DisabledByTool { reason } => write!(f, "a tool disabled caching: {reason}"),
             Self::ReadWriteOverlap { paths } => {
-                let shown: Vec<String> = paths.iter().take(10).map(ToString::to_string).collect();
-                write!(f, "read and then written by the task: {}", shown.join(", "))?;
-                if paths.len() > 10 {
-                    write!(f, " and {} more", paths.len() - 10)?;
-                }
-                Ok(())
+                f.write_str("read and then written by the task: ")?;
+                fmt_paths(f, paths)
+            }
+            Self::ChangedDuringRun { paths } => {
+                f.write_str("changed while the task ran: ")?;
+                fmt_paths(f, paths)
+            }
+            Self::WroteOutsideWorkspace { paths } => {
+                f.write_str("wrote outside the workspace: ")?;
+                fmt_paths(f, paths)?;
+                f.write_str(" (list it in `outsideWrites` in runwire.json if it is scratch)")
             }
             Self::IncompleteTrace { reasons } => write!(
                 f,
@@ -132,8 +161,12 @@ pub struct Classified {
 
 #[derive(Default)]
 struct FactRequest {
+    /// Hash the content if the path is a regular file (a read, or a stat: rule 1).
     content: bool,
+    /// List the directory if the path is one (a listing, or a stat: rule 1).
     listing: bool,
+    /// Only stats observed it: an empty file keeps its mtime (a stamp, rule 1).
+    stat_only: bool,
 }
 
 /// Classifies a finished run by the trace rules of spec/fingerprint.md.
@@ -164,7 +197,16 @@ pub fn classify(
         .filter_map(|p| normalize_abs(p))
         .collect();
 
-    let (inside, outside) = place_trace(run, root, &runner, &externals, &mut reasons);
+    let Placed {
+        inside,
+        outside,
+        outside_writes,
+    } = place_trace(run, root, &runner, &externals, opts, &mut reasons);
+    if !outside_writes.is_empty() {
+        reasons.push(NotCacheableReason::WroteOutsideWorkspace {
+            paths: outside_writes,
+        });
+    }
 
     // 2. Emptied directories, on the raw trace (before declarations).
     let emptied = emptied_dirs(&inside);
@@ -192,7 +234,14 @@ pub fn classify(
         .map(|(r, a)| (r, *a))
         .chain(outside.iter().map(|(r, a)| (r, *a)))
         .map(|(r, acc)| {
-            let (inputs, changed) = path_rule(r, acc, &emptied, &ignore_in, &ignore_out);
+            let tool_state = !r.is_external() && opts.is_tool_state(r.as_str());
+            let rule = PathRule {
+                emptied: &emptied,
+                ignore_in: &ignore_in,
+                ignore_out: &ignore_out,
+                tool_state,
+            };
+            let (inputs, changed) = rule.apply(r, acc);
             (r, inputs, changed)
         })
         .collect();
@@ -205,13 +254,24 @@ pub fn classify(
         if !changed && output_dir_existence_only(root, r, &inputs, &outputs) {
             inputs.clear();
         }
-        if !inputs.is_empty() && changed {
+        // A touch leaves the file as it found it: the prior (empty) content is an input
+        // and the same content is the output, so the two agree (rule 3).
+        let touch = changed && touched_empty_file(root, r, inside.get(r).copied());
+        if !inputs.is_empty() && changed && !touch {
             overlap.push(r.clone());
         }
         if !inputs.is_empty() {
+            let tool_state = !r.is_external() && opts.is_tool_state(r.as_str());
+            let stat = inputs.iter().any(|k| matches!(k, Access::Stat));
+            let read = inputs.iter().any(|k| matches!(k, Access::Read));
+            let listed = inputs.iter().any(|k| matches!(k, Access::ListDir(_)));
             let req = requests.entry(r.clone()).or_default();
-            req.content |= inputs.iter().any(|k| matches!(k, Access::Read));
-            req.listing |= inputs.iter().any(|k| matches!(k, Access::ListDir(_)));
+            // Rule 1: a stat returns what make and Python decide from (size, mtime, kind),
+            // so a stat'ed file's content and a stat'ed directory's listing are inputs.
+            req.content |= read || stat;
+            // A tool's own state directory is its bookkeeping, never a listing fact.
+            req.listing |= !tool_state && (listed || stat);
+            req.stat_only = stat && !read && !listed;
         }
     }
     for r in reported_in {
@@ -234,7 +294,9 @@ pub fn classify(
 
     // 5. Facts about the world now (after the run), content hashed in parallel.
     let skip_child = |child: &RelPath| {
-        outputs.paths.contains(child)
+        OTHER_RUNNER_DIRS.contains(&child.file_name())
+            || opts.is_tool_state(child.as_str())
+            || outputs.paths.contains(child)
             || outputs.trees.iter().any(|t| child.is_within(t))
             || under(&ignore_in, child)
             || under(&ignore_out, child)
@@ -242,13 +304,33 @@ pub fn classify(
             // An ancestor of the runner's dir (node_modules/.cache) may appear because of the runner.
             || runner.iter().any(|x| x.is_within(child))
     };
+    let mut changed_during_run = Vec::new();
+    let stable_before = opts.spawned_at.map(ns_since_epoch);
+    // The task's own changes move ctimes: those paths are outputs or overlaps already.
+    let changed_by_task = |r: &RelPath| {
+        inside
+            .get(r)
+            .or_else(|| outside.get(r))
+            .is_some_and(|a| a.all().any(Access::is_change))
+    };
     for (r, f) in gather_facts(root, requests, &skip_child, hasher) {
         match f {
             Ok(f) => {
-                fp.paths.insert(r, f);
+                if let (Some(t), Some(c)) = (stable_before, f.ctime_ns)
+                    && c >= t
+                    && !changed_by_task(&r)
+                {
+                    changed_during_run.push(r.clone());
+                }
+                fp.paths.insert(r, f.fact);
             }
             Err(reason) => reasons.push(reason),
         }
+    }
+    if !changed_during_run.is_empty() {
+        reasons.push(NotCacheableReason::ChangedDuringRun {
+            paths: changed_during_run,
+        });
     }
 
     // 6. The rest of the verdict.
@@ -275,18 +357,34 @@ pub fn classify(
     })
 }
 
+/// A fact observed after the run, with the ctime of the file it describes (`None` for
+/// anything but a regular file: a directory's ctime moves with the task's own outputs).
+struct Observed {
+    fact: PathFact,
+    ctime_ns: Option<i64>,
+}
+
+fn ns_since_epoch(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// Observes the requested facts now (after the run), hashing contents in parallel.
 fn gather_facts(
     root: &Path,
     requests: BTreeMap<RelPath, FactRequest>,
     skip_child: &(dyn Fn(&RelPath) -> bool + Sync),
     hasher: &Hasher<'_>,
-) -> Vec<(RelPath, Result<PathFact, NotCacheableReason>)> {
+) -> Vec<(RelPath, Result<Observed, NotCacheableReason>)> {
     let reqs: Vec<(RelPath, FactRequest)> = requests.into_iter().collect();
     let facts = hasher.map_parallel(&reqs, |(r, req), buf| {
         let abs = r.to_abs(root);
         let meta = std::fs::metadata(&abs);
         let existence = Existence::of(&meta);
+        let mut ctime_ns = match &meta {
+            Ok(m) if m.is_file() => Some(StatKey::from_metadata(m).ctime_ns),
+            _ => None,
+        };
         let mut fact = PathFact {
             existence,
             content: None,
@@ -295,8 +393,14 @@ fn gather_facts(
         if req.content && existence == Existence::File {
             match hasher.hash_file(&abs, buf) {
                 Ok(h) => {
+                    // The stat taken with the hash decides: a change between the two
+                    // stats is a change during the run too.
+                    ctime_ns = Some(ctime_ns.map_or(h.stat.ctime_ns, |c| c.max(h.stat.ctime_ns)));
+                    let empty_stamp = req.stat_only && h.stat.size == 0;
                     fact.content = Some(ContentFact {
                         hash: h.hash,
+                        executable: h.executable,
+                        stamp_mtime_ns: empty_stamp.then_some(h.stat.mtime_ns),
                         stat: h.stable,
                     });
                 }
@@ -323,12 +427,18 @@ fn gather_facts(
                 }
             }
         }
-        Ok(fact)
+        Ok(Observed { fact, ctime_ns })
     });
     reqs.into_iter().map(|(r, _)| r).zip(facts).collect()
 }
 
-type Placed<'a> = BTreeMap<RelPath, &'a PathAccess>;
+/// The trace in canonical form: paths inside the workspace, user-listed external inputs,
+/// and the absolute paths changed outside both and outside every scratch location.
+struct Placed<'a> {
+    inside: BTreeMap<RelPath, &'a PathAccess>,
+    outside: BTreeMap<RelPath, &'a PathAccess>,
+    outside_writes: Vec<String>,
+}
 
 /// Puts every traced path in canonical form: inside the workspace, or a user-listed
 /// external input; everything else is dropped.
@@ -337,10 +447,12 @@ fn place_trace<'a>(
     root: &Path,
     runner: &[RelPath],
     externals: &[PathBuf],
+    opts: &ClassifyOptions,
     reasons: &mut Vec<NotCacheableReason>,
-) -> (Placed<'a>, Placed<'a>) {
+) -> Placed<'a> {
     let mut inside: BTreeMap<RelPath, &PathAccess> = BTreeMap::new();
     let mut outside: BTreeMap<RelPath, &PathAccess> = BTreeMap::new();
+    let mut outside_writes = Vec::new();
     for (p, acc) in &run.trace.accesses {
         match place(root, p) {
             Placement::Inside(r) => {
@@ -349,6 +461,13 @@ fn place_trace<'a>(
                 }
             }
             Placement::Outside(abs) => {
+                // Rule 12: a change outside the workspace is something a hit cannot
+                // recreate, unless it is scratch (temp dirs, tool caches).
+                if acc.all().any(Access::is_change)
+                    && !opts.scratch_outside.iter().any(|s| abs.starts_with(s))
+                {
+                    outside_writes.push(abs.to_string_lossy().into_owned());
+                }
                 if externals.iter().any(|e| abs.starts_with(e)) {
                     match external(&abs) {
                         Some(r) => {
@@ -362,44 +481,103 @@ fn place_trace<'a>(
             Placement::Relative(rel) => reasons.push(unsupported(&rel, "not absolute")),
         }
     }
-
-    (inside, outside)
+    Placed {
+        inside,
+        outside,
+        outside_writes,
+    }
 }
 
-/// The trace rules for one path: its input observations and whether it counts as changed.
-fn path_rule<'a>(
-    r: &RelPath,
-    acc: &'a PathAccess,
-    emptied: &BTreeSet<RelPath>,
-    ignore_in: &[RelPath],
-    ignore_out: &[RelPath],
-) -> (Vec<&'a Access>, bool) {
-    let under = |list: &[RelPath], r: &RelPath| list.iter().any(|x| r.is_within(x));
-    let in_emptied = emptied.iter().any(|e| r.is_within(e));
-    let mut inputs: Vec<&Access> = if acc.first.is_observation() {
-        acc.all().filter(|k| k.is_observation()).collect()
-    } else {
-        Vec::new()
+/// What the trace rules need to know about a path beyond its own accesses.
+struct PathRule<'a> {
+    emptied: &'a BTreeSet<RelPath>,
+    ignore_in: &'a [RelPath],
+    ignore_out: &'a [RelPath],
+    /// The path is tool state (rule 9).
+    tool_state: bool,
+}
+
+/// A rename source that comes first carried the path's prior content elsewhere: for the
+/// rules it is a content read.
+static RENAME_SOURCE_READ: Access = Access::Read;
+
+impl PathRule<'_> {
+    /// The trace rules for one path: its input observations and whether it counts as changed.
+    fn apply<'a>(&self, r: &RelPath, acc: &'a PathAccess) -> (Vec<&'a Access>, bool) {
+        let under = |list: &[RelPath], r: &RelPath| list.iter().any(|x| r.is_within(x));
+        let in_emptied = self.emptied.iter().any(|e| r.is_within(e));
+        let later_observations = acc.later.iter().filter(|k| k.is_observation());
+        let mut inputs: Vec<&Access> = if acc.first.is_observation() {
+            acc.all().filter(|k| k.is_observation()).collect()
+        } else if acc.first == Access::RenameFrom {
+            std::iter::once(&RENAME_SOURCE_READ)
+                .chain(later_observations)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if in_emptied {
+            // Listings and stats made while emptying are not inputs; a content read still is.
+            inputs.retain(|k| matches!(k, Access::Read));
+        }
+        let mut changed = acc.all().any(Access::is_change);
+        if r.is_external() || under(self.ignore_out, r) {
+            changed = false;
+        }
+        if under(self.ignore_in, r) {
+            inputs.clear();
+        }
+        // A probe that found nothing, then the task created the path: an output, not an
+        // input (every `mkdir -p` and "write if missing" does this). Not when the path was
+        // only ever written in place (`>>` on a missing file): what it holds after the run
+        // depends on its absence, an input the task changed itself (a read-write overlap).
+        if acc.first == Access::NotFound && changed && !written_in_place_only(acc) {
+            inputs.clear();
+        }
+        // Stat, then replace (make's target, `cp -u`'s destination): only the metadata was
+        // observed and the content was then thrown away, so the old file shaped nothing
+        // that survives. A read, a rename source or a link source (traced as a read) carries
+        // content on and keeps the path an input.
+        if changed
+            && inputs
+                .iter()
+                .all(|k| matches!(k, Access::Stat | Access::NotFound))
+            && replaced_without_carrying(acc)
+        {
+            inputs.clear();
+        }
+        // Tool state the task rewrote describes the outputs of this run, which a hit
+        // restores with it; its prior state is not an input (rule 9).
+        if self.tool_state && changed {
+            inputs.clear();
+        }
+        (inputs, changed)
+    }
+}
+
+/// Truncated, deleted, renamed over or created anew, and never a rename source.
+fn replaced_without_carrying(acc: &PathAccess) -> bool {
+    acc.all().any(|k| {
+        matches!(
+            k,
+            Access::Truncate | Access::Delete | Access::RenameTo | Access::Create
+        )
+    }) && !acc
+        .all()
+        .any(|k| matches!(k, Access::RenameFrom | Access::Read))
+}
+
+/// A touch: opened for writing in place (traced as a read, then a write), nothing else,
+/// and an empty regular file afterwards. Writing in place cannot shrink a file, so it was
+/// empty before too: its content did not change.
+fn touched_empty_file(root: &Path, r: &RelPath, acc: Option<&PathAccess>) -> bool {
+    let Some(acc) = acc else {
+        return false;
     };
-    if in_emptied {
-        // Listings and stats made while emptying are not inputs; a content read still is.
-        inputs.retain(|k| matches!(k, Access::Read));
-    }
-    let mut changed = acc.all().any(Access::is_change);
-    if r.is_external() || under(ignore_out, r) {
-        changed = false;
-    }
-    if under(ignore_in, r) {
-        inputs.clear();
-    }
-    // A probe that found nothing, then the task created the path: an output, not an
-    // input (every `mkdir -p` and "write if missing" does this). Not when the path was only
-    // ever written in place (`>>` on a missing file): what it holds after the run depends
-    // on its absence, an input the task changed itself (a read-write overlap).
-    if acc.first == Access::NotFound && changed && !written_in_place_only(acc) {
-        inputs.clear();
-    }
-    (inputs, changed)
+    acc.all()
+        .all(|k| matches!(k, Access::Stat | Access::Read | Access::Write))
+        && acc.all().any(|k| matches!(k, Access::Write))
+        && std::fs::symlink_metadata(r.to_abs(root)).is_ok_and(|m| m.is_file() && m.len() == 0)
 }
 
 /// Changed only by writes that keep what was there (appends), never created, truncated,
@@ -447,7 +625,7 @@ fn output_dir_existence_only(
 /// an ignored output lies inside: restore must not touch it.
 fn created_dirs(
     root: &Path,
-    inside: &Placed<'_>,
+    inside: &BTreeMap<RelPath, &PathAccess>,
     outputs: &OutputSet,
     ignore_out: &[RelPath],
 ) -> Vec<RelPath> {
@@ -678,13 +856,7 @@ mod tests {
             diagnostics: vec![],
             exit: ExitStatus::Code(0),
         };
-        let opts = ClassifyOptions {
-            workspace_root: PathBuf::from("/nonexistent-ws"),
-            external_inputs: vec![],
-            runner_paths: vec![],
-            untracked_envs: BTreeSet::new(),
-            untracked_env_patterns: Vec::new(),
-        };
+        let opts = ClassifyOptions::new(PathBuf::from("/nonexistent-ws"));
         classify(
             &record,
             &opts,
@@ -747,6 +919,7 @@ mod tests {
             declared_env: [(b"API".to_vec(), Some(b"hunter6".to_vec()))]
                 .into_iter()
                 .collect(),
+            config: Default::default(),
         };
         assert!(!format!("{s:?}").contains("hunter"));
     }

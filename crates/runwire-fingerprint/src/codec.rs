@@ -1,7 +1,7 @@
 //! Compact binary storage form of a [`PostRunFingerprint`] (the cache stores this; decoding
 //! 10,000 path facts takes a few milliseconds, several times faster than JSON).
 //!
-//! Layout: magic `RWF1`, then sections in field order. Integers are little-endian u32/u64/i64;
+//! Layout: magic `RWF2`, then sections in field order. Integers are little-endian u32/u64/i64;
 //! strings and byte strings are `u32 len ++ bytes`; optional values are a 0/1 tag byte.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +15,7 @@ use crate::hash::{Hash32, StatKey};
 use crate::model::EnvSelector;
 use crate::path::RelPath;
 
-const MAGIC: &[u8; 4] = b"RWF1";
+const MAGIC: &[u8; 4] = b"RWF2";
 
 struct W(Vec<u8>);
 
@@ -127,6 +127,9 @@ fn decode_paths(r: &mut R<'_>) -> Result<Vec<(RelPath, PathFact)>, FingerprintEr
             0 => None,
             tag @ (1 | 2) => {
                 let hash = r.hash()?;
+                let flags = r.u8()?;
+                let executable = flags & 1 != 0;
+                let stamp_mtime_ns = if flags & 2 != 0 { Some(r.i64()?) } else { None };
                 let stat = if tag == 2 {
                     Some(StatKey {
                         size: r.u64()?,
@@ -138,7 +141,12 @@ fn decode_paths(r: &mut R<'_>) -> Result<Vec<(RelPath, PathFact)>, FingerprintEr
                 } else {
                     None
                 };
-                Some(ContentFact { hash, stat })
+                Some(ContentFact {
+                    hash,
+                    executable,
+                    stamp_mtime_ns,
+                    stat,
+                })
             }
             _ => return Err(truncated()),
         };
@@ -176,6 +184,10 @@ impl PostRunFingerprint {
                 Some(c) => {
                     w.u8(if c.stat.is_some() { 2 } else { 1 });
                     w.hash(&c.hash);
+                    w.u8(u8::from(c.executable) | if c.stamp_mtime_ns.is_some() { 2 } else { 0 });
+                    if let Some(t) = c.stamp_mtime_ns {
+                        w.i64(t);
+                    }
                     if let Some(s) = &c.stat {
                         w.u64(s.size);
                         w.i64(s.mtime_ns);

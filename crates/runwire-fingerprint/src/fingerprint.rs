@@ -48,6 +48,15 @@ impl Existence {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentFact {
     pub hash: Hash32,
+    /// Any execute bit set (rule 11): `chmod +x` changes what a copy of the file does.
+    /// Only the execute bit, as git keeps it, so umasks of other machines do not matter.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub executable: bool,
+    /// The modification time, kept only for an empty file the task observed by stat alone
+    /// (rule 1): a stamp file (`touch $@`) carries its meaning in its mtime, and make
+    /// decides from it whether a recipe whose real outputs it never stats must run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp_mtime_ns: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat: Option<StatKey>,
 }
@@ -112,6 +121,13 @@ impl PostRunFingerprint {
         for (p, f) in &self.paths {
             c.str(p.as_str()).u8(f.existence.tag());
             c.opt_hash(f.content.as_ref().map(|x| &x.hash));
+            if let Some(x) = &f.content {
+                c.u8(u8::from(x.executable));
+                match x.stamp_mtime_ns {
+                    None => c.u8(0),
+                    Some(t) => c.u8(1).u64(t.cast_unsigned()),
+                };
+            }
             match &f.listing {
                 None => {
                     c.u8(0);

@@ -202,6 +202,55 @@ fn walk(dir: &Path, prefix: &str, segs: &[&str], out: &mut BTreeSet<String>) {
     }
 }
 
+/// A path glob matched against one workspace-relative path at any depth: `*`, `?` and
+/// classes within a segment, `**` for any number of segments (zero included). Used for the
+/// tool-state rule (spec/fingerprint.md rule 9), where `.eslintcache` must match in every
+/// package: a pattern is tried at every directory level, as if it began with `**/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathGlob {
+    pattern: String,
+    segs: Vec<String>,
+}
+
+impl PathGlob {
+    pub fn new(pattern: &str) -> Result<Self, FingerprintError> {
+        let segs = check_path_pattern(pattern)?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        Ok(Self {
+            pattern: pattern.to_owned(),
+            segs,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// True when `path` (`/`-separated, relative) or a suffix of it starting at a segment
+    /// boundary matches.
+    pub fn matches(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return false;
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        (0..parts.len()).any(|start| match_segments(&self.segs, &parts[start..]))
+    }
+}
+
+fn match_segments(pattern: &[String], path: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => path.is_empty(),
+        Some((seg, rest)) if seg == "**" => {
+            (0..=path.len()).any(|skip| match_segments(rest, &path[skip..]))
+        }
+        Some((seg, rest)) => path.split_first().is_some_and(|(name, tail)| {
+            match_bytes(seg.as_bytes(), name.as_bytes()) && match_segments(rest, tail)
+        }),
+    }
+}
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_owned()
@@ -213,6 +262,23 @@ fn join(prefix: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_glob_matches_at_any_depth() {
+        let g = |p: &str| PathGlob::new(p).unwrap();
+        assert!(g("**/__pycache__/**").matches("gen/__pycache__/helper.cpython-311.pyc"));
+        assert!(g("**/__pycache__/**").matches("__pycache__"));
+        assert!(!g("**/__pycache__/**").matches("gen/__pycache"));
+        assert!(g("**/*.tsbuildinfo").matches("packages/a/tsconfig.tsbuildinfo"));
+        assert!(g(".eslintcache").matches(".eslintcache"));
+        assert!(g(".eslintcache").matches("packages/web/.eslintcache"));
+        assert!(!g(".eslintcache").matches("packages/web/.eslintcache.bak"));
+        assert!(g("node_modules/.cache/**").matches("pkg/node_modules/.cache/babel/x.json"));
+        assert!(!g("node_modules/.cache/**").matches("node_modules/.cachex/y"));
+        assert!(g(".next/cache/**").matches(".next/cache/images/a"));
+        assert!(!g(".next/cache/**").matches(".next/server/page.js"));
+        assert!(!g("a").matches(""));
+    }
 
     #[test]
     fn byte_glob() {

@@ -247,6 +247,10 @@ pub fn hash_reader(mut r: impl Read, buf: &mut [u8]) -> io::Result<Hash32> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileHash {
     pub hash: Hash32,
+    /// The stat of the open file, taken before reading it.
+    pub stat: StatKey,
+    /// Any execute bit set.
+    pub executable: bool,
     /// Present when the stat was stable before the run start: safe to remember.
     pub stable: Option<StatKey>,
 }
@@ -286,17 +290,24 @@ impl<'m> Hasher<'m> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
         let key = StatKey::from_metadata(&meta);
+        let executable = meta.mode() & 0o111 != 0;
         let stable = key.is_stable_before(self.run_start).then_some(key);
+        let found = |hash| FileHash {
+            hash,
+            stat: key,
+            executable,
+            stable,
+        };
         if let (Some(memo), Some(k)) = (self.memo, stable) {
             if let Some(hash) = memo.get(path, &k) {
-                return Ok(FileHash { hash, stable });
+                return Ok(found(hash));
             }
         }
         let hash = hash_reader(file, buf)?;
         if let (Some(memo), Some(k)) = (self.memo, stable) {
             memo.put(path, k, hash);
         }
-        Ok(FileHash { hash, stable })
+        Ok(found(hash))
     }
 
     /// Hashes many files on `threads` scoped threads; results in input order.

@@ -40,7 +40,7 @@ pub mod validate;
 
 /// The fingerprint format version: part of every key and id. Bump it when a canonical form
 /// or a classification rule changes, not with every release.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub use classify::{Classified, NotCacheableReason, OutputSet, Verdict, classify};
 pub use env::{EnvMap, EnvName, current_env};
@@ -48,10 +48,12 @@ pub use error::FingerprintError;
 pub use fingerprint::{
     ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, PathFact, PostRunFingerprint,
 };
+pub use glob::PathGlob;
 pub use hash::{EnvKey, FileHash, Hash32, HashMemo, Hasher, StatKey, hash_path};
 pub use model::{
-    Access, ClassifyOptions, Declaration, Diagnostic, EnvSelector, ExitStatus, PathAccess,
-    RunRecord, TraceModel,
+    Access, BUILTIN_TOOL_STATE, ClassifyOptions, Declaration, Diagnostic, EnvSelector, ExitStatus,
+    HOME_TOOL_CACHES, OTHER_RUNNER_DIRS, PathAccess, RunRecord, TraceModel, builtin_tool_state,
+    scratch_outside_workspace,
 };
 pub use path::{RelPath, normalize_abs};
 pub use spawn::{SpawnDescription, SpawnExplanation, SpawnKey, SpawnSummary, explain_spawn};

@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::glob::PathGlob;
 
 /// One kind of file-system access, as the tracer saw it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -230,13 +233,112 @@ pub struct ClassifyOptions {
     /// [`EnvSelector::Glob`]): kept as patterns, not expanded into the names present at run
     /// time, so a variable that appears later and matches one stays untracked.
     pub untracked_env_patterns: Vec<Vec<u8>>,
+    /// Tool state (spec/fingerprint.md rule 9): files a tool reads and rewrites to remember
+    /// its own work (`*.tsbuildinfo`, `__pycache__`...). [`BUILTIN_TOOL_STATE`] plus the
+    /// user's `toolState` globs.
+    pub tool_state: Vec<PathGlob>,
+    /// Absolute directories outside the workspace where a task may write without the run
+    /// becoming uncacheable: temp dirs and tool caches ([`scratch_outside_workspace`]) plus
+    /// the user's list. Writes there are neither inputs nor outputs.
+    pub scratch_outside: Vec<PathBuf>,
+    /// When the task was spawned, by the coarse clock file timestamps come from: an input
+    /// file whose ctime is at or after it changed while the task ran (rule 10). `None`
+    /// skips the check (classification of a synthetic trace).
+    pub spawned_at: Option<SystemTime>,
 }
 
+/// Tool state every workspace has (spec/fingerprint.md rule 9), matched at any depth.
+pub const BUILTIN_TOOL_STATE: &[&str] = &[
+    "**/*.tsbuildinfo",
+    "**/__pycache__/**",
+    "node_modules/.vite/vitest/**",
+    ".eslintcache",
+    "node_modules/.cache/**",
+    ".pytest_cache/**",
+    ".mypy_cache/**",
+    ".ruff_cache/**",
+    ".next/cache/**",
+];
+
+/// Other task runners' private directories: left out of listings wherever they appear, like
+/// runwire's own cache dir, so running turbo or nx beside runwire changes no fingerprint.
+pub const OTHER_RUNNER_DIRS: &[&str] = &[".turbo", ".nx"];
+
+/// Where tasks write outside the workspace as a matter of course (spec/fingerprint.md,
+/// "Writes outside the workspace"): temp locations and the caches of package managers and
+/// compilers. `home` and `tmpdir` come from the runner's environment.
+pub fn scratch_outside_workspace(home: Option<&Path>, tmpdir: Option<&Path>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = ["/tmp", "/var/tmp", "/dev", "/proc"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    out.extend(tmpdir.map(Path::to_path_buf));
+    if let Some(home) = home {
+        for rel in HOME_TOOL_CACHES {
+            out.push(home.join(rel));
+        }
+    }
+    out
+}
+
+/// Tool caches under `$HOME` (spec/fingerprint.md and README list the same).
+pub const HOME_TOOL_CACHES: &[&str] = &[
+    ".cache/go-build",
+    "go/pkg/mod",
+    ".cache/pip",
+    ".cache/uv",
+    ".npm",
+    ".yarn",
+    ".cache/yarn",
+    ".yarnrc",
+    ".local/share/pnpm",
+    ".cache/pnpm",
+    ".pnpm-store",
+    ".cache/node/corepack",
+    ".node-gyp",
+    ".cache/node-gyp",
+    ".cargo/registry",
+    ".cargo/git",
+    ".cargo/.package-cache",
+    ".cargo/.package-cache-mutate",
+    ".cargo/.global-cache",
+    ".cache/typescript",
+    ".cache/ms-playwright",
+    ".bun/install/cache",
+];
+
 impl ClassifyOptions {
+    /// Options with the built-in tool state and nothing else configured.
+    pub fn new(workspace_root: PathBuf) -> Self {
+        Self {
+            workspace_root,
+            external_inputs: Vec::new(),
+            runner_paths: Vec::new(),
+            untracked_envs: BTreeSet::new(),
+            untracked_env_patterns: Vec::new(),
+            tool_state: builtin_tool_state(),
+            scratch_outside: Vec::new(),
+            spawned_at: None,
+        }
+    }
+
+    /// True when `path` (workspace-relative) is tool state.
+    pub fn is_tool_state(&self, path: &str) -> bool {
+        self.tool_state.iter().any(|g| g.matches(path))
+    }
+
     /// True when the user's config makes `name` untracked (by name or by pattern).
     pub fn is_untracked(&self, name: &[u8]) -> bool {
         self.untracked_envs.contains(name) || matches_any(&self.untracked_env_patterns, name)
     }
+}
+
+/// [`BUILTIN_TOOL_STATE`], parsed.
+pub fn builtin_tool_state() -> Vec<PathGlob> {
+    BUILTIN_TOOL_STATE
+        .iter()
+        .map(|p| PathGlob::new(p).expect("built-in tool-state globs are valid"))
+        .collect()
 }
 
 /// True when `name` matches one of the env-name globs.

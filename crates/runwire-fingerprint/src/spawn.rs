@@ -23,6 +23,11 @@ pub struct SpawnDescription {
     pub cwd: RelPath,
     /// Env vars the user declared in config, with their values (`None`: unset).
     pub declared_env: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Every config field that shapes the run or its fingerprint (`inputs`, `outputs`,
+    /// `env`, `passThroughEnv`, `toolState`, `outsideWrites`, `cache`), by its name in
+    /// runwire.json, as the list of strings written there (a scalar is a one-item list).
+    /// Order is kept: `!` globs depend on it.
+    pub config: BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for SpawnDescription {
@@ -68,12 +73,18 @@ impl SpawnDescription {
             .iter()
             .map(|(n, v)| (EnvName(n.clone()), v.as_ref().map(|v| key.hash_env(n, v))))
             .collect();
+        let config = self
+            .config
+            .iter()
+            .map(|(field, values)| (field.clone(), config_field_hash(field, values)))
+            .collect();
         let mut s = SpawnSummary {
             format_version: FORMAT_VERSION,
             spawn_key: SpawnKey(Hash32([0; 32])),
             command,
             cwd: self.cwd.clone(),
             declared_env,
+            config,
         };
         s.spawn_key = s.compute_key();
         s
@@ -83,6 +94,16 @@ impl SpawnDescription {
     pub fn spawn_key(&self, key: &EnvKey) -> SpawnKey {
         self.summarize(key).spawn_key
     }
+}
+
+/// `blake3("runwire config field", v, bytes(field), list(bytes(value)))`.
+pub fn config_field_hash(field: &str, values: &[String]) -> Hash32 {
+    let mut c = Canon::new("runwire config field", FORMAT_VERSION);
+    c.str(field).count(values.len());
+    for v in values {
+        c.str(v);
+    }
+    c.finish()
 }
 
 /// blake3 over the canonical spawn description (spec/fingerprint.md, "Spawn key").
@@ -104,6 +125,10 @@ pub struct SpawnSummary {
     pub command: Hash32,
     pub cwd: RelPath,
     pub declared_env: BTreeMap<EnvName, Option<Hash32>>,
+    /// [`SpawnDescription::config`], one hash per field (history names the field that
+    /// changed; the values are not secret, but one hash per field is all a diff needs).
+    #[serde(default)]
+    pub config: BTreeMap<String, Hash32>,
 }
 
 impl SpawnSummary {
@@ -114,6 +139,10 @@ impl SpawnSummary {
             .count(self.declared_env.len());
         for (n, v) in &self.declared_env {
             c.bytes(n.as_bytes()).opt_hash(v.as_ref());
+        }
+        c.count(self.config.len());
+        for (field, h) in &self.config {
+            c.str(field).hash(h);
         }
         SpawnKey(c.finish())
     }
@@ -148,6 +177,13 @@ impl SpawnSummary {
         for n in previous.declared_env.keys() {
             if !self.declared_env.contains_key(n) {
                 out.push(Difference::DeclaredEnvRemoved(n.clone()));
+            }
+        }
+        let fields: std::collections::BTreeSet<&String> =
+            self.config.keys().chain(previous.config.keys()).collect();
+        for field in fields {
+            if self.config.get(field) != previous.config.get(field) {
+                out.push(Difference::ConfigChanged(field.clone()));
             }
         }
         out

@@ -14,11 +14,14 @@ pub(crate) struct Observed {
     pub existence: Existence,
     /// For regular files only.
     pub stat: Option<StatKey>,
+    /// Any execute bit set (regular files only).
+    pub executable: bool,
 }
 
 const ABSENT: Observed = Observed {
     existence: Existence::Absent,
     stat: None,
+    executable: false,
 };
 
 /// One path, the portable way.
@@ -28,14 +31,17 @@ pub(crate) fn observe(abs: &Path) -> Observed {
         Ok(m) if m.is_file() => Observed {
             existence: Existence::File,
             stat: Some(StatKey::from_metadata(&m)),
+            executable: std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0,
         },
         Ok(m) if m.is_dir() => Observed {
             existence: Existence::Dir,
             stat: None,
+            executable: false,
         },
         Ok(_) => Observed {
             existence: Existence::Other,
             stat: None,
+            executable: false,
         },
     }
 }
@@ -91,14 +97,17 @@ fn from_stat(st: &libc::stat) -> Observed {
                 ino: st.st_ino,
                 dev: st.st_dev,
             }),
+            executable: st.st_mode & 0o111 != 0,
         },
         libc::S_IFDIR => Observed {
             existence: Existence::Dir,
             stat: None,
+            executable: false,
         },
         _ => Observed {
             existence: Existence::Other,
             stat: None,
+            executable: false,
         },
     }
 }

@@ -32,8 +32,17 @@ pub enum Difference {
     DeclaredEnvUnset(EnvName),
     DeclaredEnvAdded(EnvName),
     DeclaredEnvRemoved(EnvName),
+    /// A runwire.json field of the task that shapes its run or fingerprint.
+    ConfigChanged(String),
     // Files.
     FileChanged(RelPath),
+    /// The execute bit was set or cleared.
+    ModeChanged {
+        path: RelPath,
+        executable: bool,
+    },
+    /// An empty file observed by stat alone (a stamp) was touched.
+    StampTouched(RelPath),
     FileAppeared(RelPath),
     FileDisappeared(RelPath),
     KindChanged {
@@ -88,7 +97,14 @@ impl fmt::Display for Difference {
             Self::DeclaredEnvUnset(n) => write!(f, "declared env {n} is now unset"),
             Self::DeclaredEnvAdded(n) => write!(f, "env {n} newly declared in config"),
             Self::DeclaredEnvRemoved(n) => write!(f, "env {n} no longer declared in config"),
+            Self::ConfigChanged(field) => write!(f, "runwire.json: {field} of the task changed"),
             Self::FileChanged(p) => write!(f, "{p} changed"),
+            Self::ModeChanged { path, executable } => write!(
+                f,
+                "{path} is {} executable",
+                if *executable { "now" } else { "no longer" }
+            ),
+            Self::StampTouched(p) => write!(f, "{p} (an empty stamp file) was touched"),
             Self::FileAppeared(p) => write!(f, "{p} appeared"),
             Self::FileDisappeared(p) => write!(f, "{p} disappeared"),
             Self::KindChanged { path, was, now } => {
@@ -272,6 +288,17 @@ fn check_path(
         return out;
     }
     if let Some(content) = &fact.content {
+        if content.executable != obs.executable {
+            out.push(Difference::ModeChanged {
+                path: path.clone(),
+                executable: obs.executable,
+            });
+        }
+        if let Some(was) = content.stamp_mtime_ns {
+            if obs.stat.is_none_or(|s| s.mtime_ns != was) {
+                out.push(Difference::StampTouched(path.clone()));
+            }
+        }
         let same_stat = content.stat.is_some() && content.stat == obs.stat;
         if !same_stat {
             match hasher.hash_file(&path.to_abs(root), buf) {
@@ -338,6 +365,8 @@ mod tests {
                 existence: Existence::File,
                 content: Some(ContentFact {
                     hash: Hash32::of(b"planted"),
+                    executable: false,
+                    stamp_mtime_ns: None,
                     stat: h.stable,
                 }),
                 listing: None,

@@ -10,10 +10,11 @@ use std::time::SystemTime;
 
 use runwire_fingerprint::{
     Access, ClassifyOptions, Declaration, Diagnostic, EnvKey, EnvMap, EnvSelector, ExitStatus,
-    Hasher, PathAccess, RunRecord, TraceModel, World, classify,
+    Hasher, PathAccess, PathGlob, RunRecord, TraceModel, World, classify,
 };
 use serde::Deserialize;
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt as _;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +29,16 @@ struct Case {
     untracked_env_patterns: Vec<String>,
     #[serde(default)]
     external_inputs: Vec<String>,
+    /// Tool-state globs beyond the built-in ones (`toolState` in runwire.json).
+    #[serde(default)]
+    tool_state: Vec<String>,
+    /// Absolute scratch locations outside the workspace (`outsideWrites`).
+    #[serde(default)]
+    scratch_outside: Vec<String>,
+    /// The task started before the world was written: every input file changed during
+    /// the run. Otherwise it started long after.
+    #[serde(default)]
+    world_written_during_run: bool,
     trace: TraceSpec,
     #[serde(default)]
     declarations: Vec<Value>,
@@ -79,6 +90,26 @@ struct ChangeSpec {
     env: BTreeMap<String, Option<String>>,
     #[serde(default)]
     salts: BTreeMap<String, String>,
+    /// path -> octal mode, e.g. "755".
+    #[serde(default)]
+    chmod: BTreeMap<String, String>,
+    /// Paths whose mtime moves one second later, content unchanged.
+    #[serde(default)]
+    touch: Vec<String>,
+}
+
+/// Every world file gets this mtime, so worlds built apart agree on stamps.
+fn world_mtime() -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)
+}
+
+fn set_mtime(path: &Path, t: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
 }
 
 const KEY: EnvKey = EnvKey([7; 32]);
@@ -96,7 +127,10 @@ fn build_world(root: &Path, w: &WorldSpec) {
         let path = root.join(p);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         match v {
-            Value::String(text) => std::fs::write(&path, text).unwrap(),
+            Value::String(text) => {
+                std::fs::write(&path, text).unwrap();
+                set_mtime(&path, world_mtime());
+            }
             Value::Object(o) if o.contains_key("dir") => std::fs::create_dir_all(&path).unwrap(),
             Value::Object(o) if o.contains_key("symlink") => {
                 std::os::unix::fs::symlink(o["symlink"].as_str().unwrap(), &path).unwrap();
@@ -219,17 +253,23 @@ fn run_case(dir: &Path) -> String {
         .iter()
         .map(|s| s.clone().into_bytes())
         .collect();
-    let opts = ClassifyOptions {
-        workspace_root: root.clone(),
-        external_inputs: case.external_inputs.iter().map(PathBuf::from).collect(),
-        runner_paths: vec![root.join("node_modules/.cache/runwire")],
-        untracked_envs: case
-            .untracked_env
-            .iter()
-            .map(|s| s.clone().into_bytes())
-            .collect(),
-        untracked_env_patterns: untracked_patterns.clone(),
-    };
+    let mut opts = ClassifyOptions::new(root.clone());
+    opts.external_inputs = case.external_inputs.iter().map(PathBuf::from).collect();
+    opts.runner_paths = vec![root.join("node_modules/.cache/runwire")];
+    opts.untracked_envs = case
+        .untracked_env
+        .iter()
+        .map(|s| s.clone().into_bytes())
+        .collect();
+    opts.untracked_env_patterns = untracked_patterns.clone();
+    opts.tool_state
+        .extend(case.tool_state.iter().map(|g| PathGlob::new(g).unwrap()));
+    opts.scratch_outside = case.scratch_outside.iter().map(PathBuf::from).collect();
+    opts.spawned_at = Some(if case.world_written_during_run {
+        SystemTime::UNIX_EPOCH
+    } else {
+        SystemTime::now() + std::time::Duration::from_secs(3600)
+    });
     let hasher = Hasher::new(None, SystemTime::now());
     let c = classify(&run, &opts, &KEY, &hasher).unwrap();
 
@@ -238,8 +278,15 @@ fn run_case(dir: &Path) -> String {
     writeln!(out, "inputs:").unwrap();
     for (p, f) in &c.fingerprint.paths {
         write!(out, "  {p}: {:?}", f.existence).unwrap();
-        if f.content.is_some() {
+        if let Some(c) = &f.content {
             out.push_str(" +content");
+            // Outside paths are the machine's own files: their modes vary.
+            if c.executable && !p.is_external() {
+                out.push_str(" +exec");
+            }
+            if c.stamp_mtime_ns.is_some() {
+                out.push_str(" +stamp");
+            }
         }
         if let Some(l) = &f.listing {
             write!(out, " listing={:?}", l.names).unwrap();
@@ -341,6 +388,16 @@ fn run_case(dir: &Path) -> String {
         }
         for p in &ch.mkdir {
             std::fs::create_dir_all(root2.join(p)).unwrap();
+        }
+        for (p, mode) in &ch.chmod {
+            let mode = u32::from_str_radix(mode, 8).unwrap();
+            std::fs::set_permissions(root2.join(p), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        for p in &ch.touch {
+            set_mtime(
+                &root2.join(p),
+                world_mtime() + std::time::Duration::from_secs(1),
+            );
         }
         let mut env2 = env.clone();
         for (k, v) in &ch.env {

@@ -44,6 +44,23 @@ fn compute(kind: &str, input: &Value) -> String {
                     .collect(),
                 cwd: RelPath::parse(input["cwd"].as_str().unwrap()).unwrap(),
                 declared_env,
+                config: input
+                    .get("config")
+                    .and_then(Value::as_object)
+                    .map(|o| {
+                        o.iter()
+                            .map(|(field, values)| {
+                                let values = values
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .map(|v| v.as_str().unwrap().to_owned())
+                                    .collect();
+                                (field.clone(), values)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             };
             d.spawn_key(&key(&input["key"])).0.to_hex()
         }

@@ -61,6 +61,13 @@ pub struct TaskConfig {
     /// Working directory relative to the package directory.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Tool-state globs beyond the built-in ones (spec/fingerprint.md rule 9).
+    #[serde(default)]
+    pub tool_state: Vec<String>,
+    /// Scratch locations outside the workspace: absolute, or `~/` for the home directory
+    /// (spec/fingerprint.md rule 12).
+    #[serde(default)]
+    pub outside_writes: Vec<String>,
 }
 
 impl TaskConfig {
@@ -164,6 +171,22 @@ impl Config {
                             format!("`{pattern}` is not a valid glob: {}", e.kind()),
                         ));
                     }
+                }
+            }
+            for (i, pattern) in task.tool_state.iter().enumerate() {
+                if let Err(e) = runwire_fingerprint::PathGlob::new(pattern) {
+                    return Err(invalid(
+                        format!("tasks.{name}.toolState[{i}]"),
+                        e.to_string(),
+                    ));
+                }
+            }
+            for (i, p) in task.outside_writes.iter().enumerate() {
+                if !(p.starts_with('/') || p.starts_with("~/")) {
+                    return Err(invalid(
+                        format!("tasks.{name}.outsideWrites[{i}]"),
+                        format!("`{p}` must be an absolute path or start with `~/`"),
+                    ));
                 }
             }
             if let Some(cwd) = &task.cwd

@@ -5,6 +5,7 @@
 
 pub mod adapt;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod env;
 pub mod error;

@@ -320,7 +320,73 @@ impl CachedExecutor {
             args: vec!["-c".into(), task.command.clone().into()],
             cwd,
             declared_env,
+            config: Self::config_in_key(&task.config),
         })
+    }
+
+    /// The runwire.json fields that shape the run or its fingerprint, as the spawn key
+    /// takes them (spec/fingerprint.md, "Spawn key"); `command` and `cwd` are already in it.
+    fn config_in_key(config: &crate::config::TaskConfig) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        for (field, list) in [
+            ("inputs", &config.inputs),
+            ("outputs", &config.outputs),
+            ("env", &config.env),
+            ("passThroughEnv", &config.pass_through_env),
+            ("toolState", &config.tool_state),
+            ("outsideWrites", &config.outside_writes),
+        ] {
+            if !list.is_empty() {
+                out.insert(field.to_owned(), list.clone());
+            }
+        }
+        if let Some(cache) = config.cache {
+            out.insert("cache".to_owned(), vec![cache.to_string()]);
+        }
+        out
+    }
+
+    /// How to classify this task's run: the user's env policy, tool state and scratch
+    /// locations, and the instant it was spawned at.
+    fn classify_options(
+        &self,
+        ctx: &TaskContext<'_>,
+        spawned_at: SystemTime,
+    ) -> Result<ClassifyOptions, Error> {
+        let config = &ctx.task.config;
+        let var = |name: &str| {
+            ctx.full_env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| PathBuf::from(v))
+                .filter(|p| p.is_absolute())
+        };
+        let home = var("HOME");
+        let mut options = ClassifyOptions::new(self.root.clone());
+        options.runner_paths = vec![self.cache_dir.clone()];
+        options.untracked_envs = Self::untracked_envs(ctx);
+        options.untracked_env_patterns = Self::untracked_env_patterns(ctx);
+        for (i, pattern) in config.tool_state.iter().enumerate() {
+            options
+                .tool_state
+                .push(fp::PathGlob::new(pattern).map_err(|e| {
+                    Error::Task(format!(
+                        "{}: tasks.{}.toolState[{i}]: {e}",
+                        ctx.task.label, ctx.task.task
+                    ))
+                })?);
+        }
+        options.scratch_outside =
+            fp::scratch_outside_workspace(home.as_deref(), var("TMPDIR").as_deref());
+        for p in &config.outside_writes {
+            match (p.strip_prefix("~/"), &home) {
+                (Some(rest), Some(home)) => options.scratch_outside.push(home.join(rest)),
+                (Some(_), None) => {}
+                (None, _) => options.scratch_outside.push(PathBuf::from(p)),
+            }
+        }
+        options.spawned_at = Some(spawned_at);
+        Ok(options)
     }
 
     /// Names the user marked pass-through: a tool's tracked request for them is ignored.
@@ -547,6 +613,7 @@ impl CachedExecutor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let spawned_at = crate::clock::spawn_instant();
         let mut child = command.spawn().map_err(|e| {
             Error::Task(format!("{}: cannot start: {e} [{}]", task.label, e.code()))
         })?;
@@ -554,6 +621,7 @@ impl CachedExecutor {
         let finished = child
             .wait()
             .map_err(|e| Error::Task(format!("{}: {e} [{}]", task.label, e.code())))?;
+        crate::clock::note_workspace_write();
         let report = server.finish(DRAIN_DEADLINE);
         let duration = start.elapsed();
         let exit_code = exec::exit_code(finished.status);
@@ -570,13 +638,7 @@ impl CachedExecutor {
             diagnostics,
             exit,
         };
-        let options = ClassifyOptions {
-            workspace_root: self.root.clone(),
-            external_inputs: Vec::new(),
-            runner_paths: vec![self.cache_dir.clone()],
-            untracked_envs: Self::untracked_envs(ctx),
-            untracked_env_patterns: Self::untracked_env_patterns(ctx),
-        };
+        let options = self.classify_options(ctx, spawned_at)?;
         let hasher = Hasher::new(Some(&self.memo), wall_start);
         let classified = fp::classify(&record, &options, &self.env_key, &hasher)
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
@@ -596,10 +658,9 @@ impl CachedExecutor {
         entry: &runwire_cache::StoredEntry,
         out: &mut TaskOutput<'_>,
     ) -> Result<Option<Duration>, String> {
-        let restored = self
-            .cache()
-            .restore(entry, &self.root)
-            .map_err(|e| e.to_string())?;
+        let restored = self.cache().restore(entry, &self.root);
+        crate::clock::note_workspace_write();
+        let restored = restored.map_err(|e| e.to_string())?;
         for chunk in &restored.stdio {
             let stream = match chunk.stream {
                 runwire_cache::Stream::Stdout => Stream::Stdout,

@@ -171,6 +171,7 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
                     stat: h.stable,
                 }),
                 listing: None,
+                mode_only: None,
             },
         );
     }

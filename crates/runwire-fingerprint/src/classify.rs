@@ -167,6 +167,8 @@ struct FactRequest {
     listing: bool,
     /// Only stats observed it: an empty file keeps its mtime (a stamp, rule 1).
     stat_only: bool,
+    /// Stat'ed, then truncated in place: its mode survives into the output (rule 3).
+    mode_only: bool,
 }
 
 /// Classifies a finished run by the trace rules of spec/fingerprint.md.
@@ -229,6 +231,7 @@ pub fn classify(
     // 4. First-access rules per path.
     let mut requests: BTreeMap<RelPath, FactRequest> = BTreeMap::new();
     let mut overlap: Vec<RelPath> = Vec::new();
+    let mut mode_inputs: BTreeSet<RelPath> = BTreeSet::new();
     let ruled: Vec<(&RelPath, Vec<&Access>, bool)> = inside
         .iter()
         .map(|(r, a)| (r, *a))
@@ -241,7 +244,10 @@ pub fn classify(
                 ignore_out: &ignore_out,
                 tool_state,
             };
-            let (inputs, changed) = rule.apply(r, acc);
+            let (inputs, changed, mode_only) = rule.apply(r, acc);
+            if mode_only {
+                mode_inputs.insert(r.clone());
+            }
             (r, inputs, changed)
         })
         .collect();
@@ -276,6 +282,9 @@ pub fn classify(
     }
     for r in reported_in {
         requests.entry(r).or_default().content = true;
+    }
+    for r in mode_inputs {
+        requests.entry(r).or_default().mode_only = true;
     }
     outputs.emptied_dirs = emptied_roots
         .into_iter()
@@ -389,7 +398,15 @@ fn gather_facts(
             existence,
             content: None,
             listing: None,
+            mode_only: None,
         };
+        if req.mode_only
+            && let Ok(m) = &meta
+            && m.is_file()
+        {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&m.permissions());
+            fact.mode_only = Some(mode & 0o111 != 0);
+        }
         if req.content && existence == Existence::File {
             match hasher.hash_file(&abs, buf) {
                 Ok(h) => {
@@ -501,9 +518,14 @@ struct PathRule<'a> {
 /// rules it is a content read.
 static RENAME_SOURCE_READ: Access = Access::Read;
 
+/// A path a probe reported absent but that the task then truncated or deleted without
+/// creating it: for the rules, a stat that found it.
+static PROVEN_EXISTENCE: Access = Access::Stat;
+
 impl PathRule<'_> {
-    /// The trace rules for one path: its input observations and whether it counts as changed.
-    fn apply<'a>(&self, r: &RelPath, acc: &'a PathAccess) -> (Vec<&'a Access>, bool) {
+    /// The trace rules for one path: its input observations, whether it counts as changed,
+    /// and whether only its mode is an input (stat, then truncate in place).
+    fn apply<'a>(&self, r: &RelPath, acc: &'a PathAccess) -> (Vec<&'a Access>, bool, bool) {
         let under = |list: &[RelPath], r: &RelPath| list.iter().any(|x| r.is_within(x));
         let in_emptied = self.emptied.iter().any(|e| r.is_within(e));
         let later_observations = acc.later.iter().filter(|k| k.is_observation());
@@ -532,26 +554,51 @@ impl PathRule<'_> {
         // only ever written in place (`>>` on a missing file): what it holds after the run
         // depends on its absence, an input the task changed itself (a read-write overlap).
         if acc.first == Access::NotFound && changed && !written_in_place_only(acc) {
-            inputs.clear();
+            // An append to a missing file is traced as "not found, then a write": that
+            // created it too.
+            if acc
+                .all()
+                .any(|k| matches!(k, Access::Create | Access::RenameTo | Access::Write))
+            {
+                inputs.clear();
+            } else {
+                // Truncated or deleted but never created: it existed, whatever the probe
+                // said (`cp` opens its target with O_DIRECTORY first, and ENOTDIR reads as
+                // "not found"). Its existence was observed.
+                for k in &mut inputs {
+                    if **k == Access::NotFound {
+                        *k = &PROVEN_EXISTENCE;
+                    }
+                }
+            }
         }
         // Stat, then replace (make's target, `cp -u`'s destination): only the metadata was
         // observed and the content was then thrown away, so the old file shaped nothing
         // that survives. A read, a rename source or a link source (traced as a read) carries
         // content on and keeps the path an input.
+        let mut mode_only = false;
         if changed
             && inputs
                 .iter()
                 .all(|k| matches!(k, Access::Stat | Access::NotFound))
             && replaced_without_carrying(acc)
         {
+            // A truncation keeps the inode and its mode (`cp` onto an existing target keeps
+            // the target's mode): the prior mode is an input while the content is not.
+            mode_only = inputs.iter().any(|k| matches!(k, Access::Stat))
+                && acc.all().any(|k| matches!(k, Access::Truncate))
+                && !acc
+                    .all()
+                    .any(|k| matches!(k, Access::Delete | Access::RenameTo | Access::Create));
             inputs.clear();
         }
         // Tool state the task rewrote describes the outputs of this run, which a hit
         // restores with it; its prior state is not an input (rule 9).
         if self.tool_state && changed {
             inputs.clear();
+            mode_only = false;
         }
-        (inputs, changed)
+        (inputs, changed, mode_only)
     }
 }
 

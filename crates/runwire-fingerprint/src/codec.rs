@@ -150,6 +150,12 @@ fn decode_paths(r: &mut R<'_>) -> Result<Vec<(RelPath, PathFact)>, FingerprintEr
             }
             _ => return Err(truncated()),
         };
+        let mode_only = match r.u8()? {
+            0 => None,
+            1 => Some(false),
+            2 => Some(true),
+            _ => return Err(truncated()),
+        };
         let listing = match r.u8()? {
             0 => None,
             1 => Some(ListingFact {
@@ -164,6 +170,7 @@ fn decode_paths(r: &mut R<'_>) -> Result<Vec<(RelPath, PathFact)>, FingerprintEr
                 existence,
                 content,
                 listing,
+                mode_only,
             },
         ));
     }
@@ -197,6 +204,7 @@ impl PostRunFingerprint {
                     }
                 }
             }
+            w.u8(f.mode_only.map_or(0, |x| 1 + u8::from(x)));
             match &f.listing {
                 None => w.u8(0),
                 Some(l) => {

@@ -80,6 +80,10 @@ pub struct PathFact {
     pub content: Option<ContentFact>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listing: Option<ListingFact>,
+    /// The execute bit of a file whose content is not an input but whose mode shaped the
+    /// result: a file truncated in place keeps its mode (`cp` onto an existing target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode_only: Option<bool>,
 }
 
 /// The env vars a `getEnvs` selector matched, as keyed hashes.
@@ -128,6 +132,10 @@ impl PostRunFingerprint {
                     Some(t) => c.u8(1).u64(t.cast_unsigned()),
                 };
             }
+            match f.mode_only {
+                None => c.u8(0),
+                Some(x) => c.u8(1 + u8::from(x)),
+            };
             match &f.listing {
                 None => {
                     c.u8(0);

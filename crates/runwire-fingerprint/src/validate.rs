@@ -311,6 +311,14 @@ fn check_path(
             }
         }
     }
+    if let Some(was) = fact.mode_only {
+        if was != obs.executable {
+            out.push(Difference::ModeChanged {
+                path: path.clone(),
+                executable: obs.executable,
+            });
+        }
+    }
     if let Some(listing) = &fact.listing {
         match read_names(&path.to_abs(root)) {
             Ok(mut names) => {
@@ -370,6 +378,7 @@ mod tests {
                     stat: h.stable,
                 }),
                 listing: None,
+                mode_only: None,
             },
         );
         let env = EnvMap::new();

@@ -288,6 +288,9 @@ fn run_case(dir: &Path) -> String {
                 out.push_str(" +stamp");
             }
         }
+        if let Some(x) = f.mode_only {
+            out.push_str(if x { " +mode(exec)" } else { " +mode" });
+        }
         if let Some(l) = &f.listing {
             write!(out, " listing={:?}", l.names).unwrap();
             if !l.skip.is_empty() {

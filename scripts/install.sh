@@ -35,7 +35,9 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
 # @voidzero-dev/vite-task-client 0.2.0 for the parity test) and the vite e2e fixture app
 # (vite 8.3.8, pinned in its package-lock.json). The addon itself was built by the cargo
 # build above (librunwire_node.so beside the runwire binary).
-for dir in clients/node clients/node/test/vite-app; do
+# The real tools of the twin-tree tests (crates/runwire/tests/twin.rs): typescript, pinned
+# in crates/runwire/tests/twins/_tools/package-lock.json.
+for dir in clients/node clients/node/test/vite-app crates/runwire/tests/twins/_tools; do
   npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
 done
 

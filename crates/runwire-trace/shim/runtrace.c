@@ -39,7 +39,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -122,6 +124,10 @@ REAL(FILE *, fopen, (const char *, const char *))
 REAL(FILE *, fopen64, (const char *, const char *))
 REAL(FILE *, freopen, (const char *, const char *, FILE *))
 REAL(FILE *, freopen64, (const char *, const char *, FILE *))
+REAL(int, utimensat, (int, const char *, const struct timespec *, int))
+REAL(int, utimes, (const char *, const struct timeval *))
+REAL(int, lutimes, (const char *, const struct timeval *))
+REAL(int, utime, (const char *, const struct utimbuf *))
 REAL(int, stat, (const char *, struct stat *))
 REAL(int, stat64, (const char *, struct stat64 *))
 REAL(int, lstat, (const char *, struct stat *))
@@ -950,6 +956,21 @@ HOOK_PROBE(int, truncate, (const char *p, off_t n), (p, n), AT_FDCWD, p, K_TRUNC
 HOOK_PROBE(int, truncate64, (const char *p, off64_t n), (p, n), AT_FDCWD, p, K_TRUNCATE)
 HOOK_PROBE(int, symlinkat, (const char *t, int d, const char *p), (t, d, p), d, p, K_CREATE)
 HOOK_PROBE(int, symlink, (const char *t, const char *p), (t, p), AT_FDCWD, p, K_CREATE)
+
+/* Setting times changes the file (its ctime; make and tsc -b read its mtime) without
+ * touching its content: a write in place. tsc -b updates its .tsbuildinfo this way when
+ * nothing needs building. utimensat(fd, NULL, ...) is a futimens: the fd's open was
+ * recorded already. */
+EXPORT int utimensat(int d, const char *p, const struct timespec t[2], int f) {
+    int r = get_utimensat()(d, p, t, f);
+    int e = errno;
+    if (p) note_result(d, p, K_WRITE, r == 0, e);
+    errno = e;
+    return r;
+}
+HOOK_PROBE(int, utimes, (const char *p, const struct timeval t[2]), (p, t), AT_FDCWD, p, K_WRITE)
+HOOK_PROBE(int, lutimes, (const char *p, const struct timeval t[2]), (p, t), AT_FDCWD, p, K_WRITE)
+HOOK_PROBE(int, utime, (const char *p, const struct utimbuf *t), (p, t), AT_FDCWD, p, K_WRITE)
 
 /* rename: the source's prior content moves to the target (an input if not written first),
  * and the source is gone; the target is written. */

@@ -750,3 +750,32 @@ fn go_program_without_seccomp_makes_the_trace_incomplete() {
     let out = root.run_without_seccomp(prog.to_str().unwrap(), &[]);
     assert_eq!(out.trace.incomplete_reasons(), &[reason]);
 }
+
+#[test]
+fn setting_times_is_a_write_in_place() {
+    // `touch -c` and node's fs.utimesSync (tsc -b on its .tsbuildinfo) change a file's times
+    // and ctime without opening it: recorded as a write, so the engine knows the task
+    // changed it (and a refused call stays a probe).
+    let root = Root::new();
+    root.file("stamp", "").file("state.json", "{}");
+    let out = root.run_ok(
+        "sh",
+        &[
+            "-c",
+            "touch -c stamp missing; node -e \"require('fs').utimesSync('state.json', 1, 2)\"",
+        ],
+    );
+    let t = root.local(&out.trace);
+    let wrote = |rel: &str| {
+        t.iter()
+            .find(|a| a.path == Path::new(rel))
+            .is_some_and(|a| a.first == AccessKind::Write || a.later.contains(&AccessKind::Write))
+    };
+    assert!(wrote("stamp"), "{t:#?}");
+    assert!(
+        !wrote("missing"),
+        "`touch -c` of a missing file writes nothing: {t:#?}"
+    );
+    let state = entry(&t, "state.json");
+    assert_eq!(state.first, AccessKind::Write, "{t:#?}");
+}

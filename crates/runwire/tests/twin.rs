@@ -25,6 +25,10 @@
 //!     runs in that tree, then the FIFO is written and closed. An edit while the task runs,
 //!     with no sleep: runwire must say "changed while the task ran".
 //!
+//! A case with a file `npm-tools` gets the packages of `tests/twins/_tools` (pinned in its
+//! package-lock.json, installed by scripts/install.sh) linked into `node_modules/` of both
+//! trees, `.bin` included, so both sides run the very same tool.
+//!
 //! Mtimes are set explicitly (`touch -d @SECONDS`) where a tool compares them, as the issue
 //! asks: make, `cp -u` and Python are wrong without runwire too when an edit lands in the
 //! same clock tick as their last write.
@@ -144,6 +148,27 @@ fn describe_difference(
         }
     }
     (!text.is_empty()).then_some(text)
+}
+
+/// Links every package of `tests/twins/_tools/node_modules` into the tree's own
+/// `node_modules/` (a real directory, so runwire's cache stays per tree).
+fn link_npm_tools(root: &Path) {
+    let tools = cases_dir().join("_tools/node_modules");
+    assert!(
+        tools.join(".bin").is_dir(),
+        "{} is missing: run scripts/install.sh",
+        tools.display()
+    );
+    let modules = root.join("node_modules");
+    std::fs::create_dir_all(&modules).unwrap();
+    for e in std::fs::read_dir(&tools).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name == ".package-lock.json" || name == ".cache" {
+            continue;
+        }
+        std::os::unix::fs::symlink(e.path(), modules.join(&name)).unwrap();
+    }
 }
 
 /// The latest mtime in a tree, in whole seconds rounded up (the cache dir left out).
@@ -347,6 +372,9 @@ fn run_case(name: &str) {
         };
         copy_dir(&dir.join("repo"), &t.root);
         std::fs::create_dir_all(&t.home).unwrap();
+        if dir.join("npm-tools").exists() {
+            link_npm_tools(&t.root);
+        }
         t
     };
     let mut globs = globset::GlobSetBuilder::new();
@@ -457,6 +485,9 @@ macro_rules! cases {
             let listed = [$(stringify!($name)),*];
             for entry in std::fs::read_dir(cases_dir()).unwrap() {
                 let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.starts_with('_') {
+                    continue;
+                }
                 assert!(listed.contains(&name.as_str()), "twin case `{name}` has no test");
             }
         }
@@ -470,4 +501,5 @@ cases!(
     input_edited_mid_run,
     config_changes,
     write_outside_workspace,
+    tsc_build_mode,
 );

@@ -105,6 +105,7 @@ fn build_and_upload(m: &Machine, mode: &str) {
             accesses,
             complete: true,
             incomplete_reasons: vec![],
+            programs: Vec::new(),
         },
         declarations: vec![Declaration::TrackedEnv {
             name: b"NODE_ENV".to_vec(),

@@ -88,6 +88,7 @@ fn build_run(root: &Path, node_env: &str) -> RunRecord {
             accesses,
             complete: true,
             incomplete_reasons: vec![],
+            programs: Vec::new(),
         },
         declarations: vec![Declaration::TrackedEnv {
             name: b"NODE_ENV".to_vec(),
@@ -270,6 +271,7 @@ fn rm_rf_run(root: &Path, old: &[&str], new: &str) -> RunRecord {
             accesses,
             complete: true,
             incomplete_reasons: vec![],
+            programs: Vec::new(),
         },
         declarations: vec![],
         diagnostics: vec![],

@@ -286,6 +286,16 @@ pub fn classify(
     for r in mode_inputs {
         requests.entry(r).or_default().mode_only = true;
     }
+    // Rule 13: the programs the task ran from outside the workspace (its shell, node,
+    // python3, gcc) are inputs by content, so an upgraded interpreter is a miss while
+    // machines with the same versions share entries. Inside the workspace they are reads.
+    for p in &run.trace.programs {
+        if let Placement::Outside(abs) = place(root, p)
+            && let Some(r) = external(&abs)
+        {
+            requests.entry(r).or_default().content = true;
+        }
+    }
     outputs.emptied_dirs = emptied_roots
         .into_iter()
         .chain(created_dirs(root, &inside, &outputs, &ignore_out))
@@ -898,6 +908,7 @@ mod tests {
                 accesses,
                 complete: true,
                 incomplete_reasons: vec![],
+                programs: Vec::new(),
             },
             declarations,
             diagnostics: vec![],

@@ -80,6 +80,8 @@ pub struct TraceModel {
     pub complete: bool,
     /// Why the trace is incomplete.
     pub incomplete_reasons: Vec<String>,
+    /// Absolute paths of the programs the task exec'd or spawned (rule 13).
+    pub programs: Vec<PathBuf>,
 }
 
 /// How a tool selected a set of env vars.

@@ -239,6 +239,7 @@ fn run_case(dir: &Path) -> String {
             accesses,
             complete: case.trace.complete,
             incomplete_reasons: case.trace.incomplete_reasons.clone(),
+            programs: Vec::new(),
         },
         declarations: case
             .declarations

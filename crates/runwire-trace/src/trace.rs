@@ -222,9 +222,19 @@ pub struct Trace {
     complete: bool,
     incomplete_reasons: Vec<IncompleteReason>,
     accesses: Vec<PathAccess>,
+    /// Every program the tree exec'd or spawned (the first one included), sorted: a task's
+    /// interpreter and tools are inputs even where their files are not (spec/fingerprint.md
+    /// rule 13).
+    #[serde(skip)]
+    programs: Vec<PathBuf>,
 }
 
 impl Trace {
+    /// The programs the tree exec'd or spawned, lexically normalized, sorted.
+    pub fn programs(&self) -> &[PathBuf] {
+        &self.programs
+    }
+
     /// True when every process in the tree was traced and no event was lost.
     pub fn complete(&self) -> bool {
         self.complete
@@ -294,6 +304,7 @@ impl Trace {
             complete: self.complete,
             incomplete_reasons: self.incomplete_reasons.clone(),
             accesses,
+            programs: self.programs.clone(),
         }
     }
 
@@ -304,6 +315,7 @@ impl Trace {
         if let Some((pid, program)) = root {
             // The supervisor exec'd it, not a shim: record the program file here.
             b.access(program.clone(), AccessKind::Read);
+            b.programs.insert(program.clone());
             b.expect(pid, program);
         }
         for ev in raw.events {
@@ -358,6 +370,8 @@ struct Builder {
     reasons: Vec<IncompleteReason>,
     /// Per pid: programs it exec'd or was spawned as, still waiting for the shim's report.
     obligations: HashMap<u32, Vec<PathBuf>>,
+    /// Every program exec'd or spawned.
+    programs: BTreeSet<PathBuf>,
     /// Per pid: reports that arrived before the spawner wrote its `SPAWNED` record (or from
     /// processes started by libc internals such as `system()`).
     unclaimed: HashMap<u32, u32>,
@@ -446,8 +460,14 @@ impl Builder {
             }
             START => self.started(pid),
             EXEC_FAILED => self.exec_failed(pid),
-            EXEC => self.expect(pid, program()),
-            SPAWNED => self.spawned(pid, program()),
+            EXEC => {
+                self.programs.insert(program());
+                self.expect(pid, program());
+            }
+            SPAWNED => {
+                self.programs.insert(program());
+                self.spawned(pid, program());
+            }
             INCOMPLETE => self.reason(match reason {
                 1 => IncompleteReason::StaticBinary { program: program() },
                 2 => IncompleteReason::SetuidBinary { program: program() },
@@ -478,6 +498,7 @@ impl Builder {
             complete: self.reasons.is_empty(),
             incomplete_reasons: self.reasons,
             accesses: self.accesses,
+            programs: self.programs.into_iter().collect(),
         }
     }
 }

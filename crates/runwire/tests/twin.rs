@@ -502,4 +502,5 @@ cases!(
     config_changes,
     write_outside_workspace,
     tsc_build_mode,
+    interpreter_swapped,
 );

@@ -46,5 +46,6 @@ pub fn to_model(trace: &Trace) -> TraceModel {
             .iter()
             .map(ToString::to_string)
             .collect(),
+        programs: trace.programs().to_vec(),
     }
 }

@@ -279,7 +279,7 @@ cases!(
     append_to_new_log,
     no_cache_serves_env,
     pass_through_glob_later_env,
-    io_uring_not_cached,
+    io_uring_refused_then_cached,
     run_json_summary,
 );
 

@@ -517,4 +517,5 @@ cases!(
     interpreter_swapped,
     eslint_cache,
     tsdown_clean,
+    node22_reads,
 );

@@ -67,7 +67,7 @@ run() { # side workload -> elapsed ms
 }
 
 stats() { # numbers (us) -> "median min max" in ms
-  sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f %.2f", a[int((NR+1)/2)]/1000, a[1]/1000, a[NR]/1000}'
+  sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f %.2f\n", a[int((NR+1)/2)]/1000, a[1]/1000, a[NR]/1000}'
 }
 
 printf 'base %s vs contender (working tree), %d interleaved rounds\n' "$base_rev" "$rounds"

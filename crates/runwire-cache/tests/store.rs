@@ -595,7 +595,7 @@ fn history_explains_command_and_declared_env_changes_without_values() {
         declared_env: [(b"API_TOKEN".to_vec(), Some(token.as_bytes().to_vec()))]
             .into_iter()
             .collect(),
-        config: Default::default(),
+        config: std::collections::BTreeMap::default(),
     };
     let first = desc(&["build.js"], "secret-one").summarize(cache.env_key());
     assert_eq!(

@@ -159,6 +159,8 @@ pub struct Classified {
     pub verdict: Verdict,
 }
 
+// Four independent questions about one path, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Default)]
 struct FactRequest {
     /// Hash the content if the path is a regular file (a read, or a stat: rule 1).
@@ -274,7 +276,7 @@ pub fn classify(
             let req = requests.entry(r.clone()).or_default();
             // Rule 1: a stat returns what make and Python decide from (size, mtime, kind),
             // so a stat'ed file's content and a stat'ed directory's listing are inputs.
-            req.content |= read || stat;
+            req.content |= read || (stat && !injected_fault("stat-is-existence"));
             // A tool's own state directory is its bookkeeping, never a listing fact.
             req.listing |= !tool_state && (listed || stat);
             req.stat_only = stat && !read && !listed;
@@ -513,6 +515,13 @@ fn place_trace<'a>(
         outside,
         outside_writes,
     }
+}
+
+/// A deliberately broken rule, for proving that the correctness oracle (crates/runwire-oracle)
+/// can fail: `RUNWIRE_TEST_FAULT=<name>` in the runner's environment, debug builds only.
+/// `stat-is-existence` brings back the old rule that a stat records existence alone.
+fn injected_fault(name: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var_os("RUNWIRE_TEST_FAULT").is_some_and(|v| v == name)
 }
 
 /// What the trace rules need to know about a path beyond its own accesses.
@@ -977,7 +986,7 @@ mod tests {
             declared_env: [(b"API".to_vec(), Some(b"hunter6".to_vec()))]
                 .into_iter()
                 .collect(),
-            config: Default::default(),
+            config: BTreeMap::default(),
         };
         assert!(!format!("{s:?}").contains("hunter"));
     }

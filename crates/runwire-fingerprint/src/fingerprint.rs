@@ -129,7 +129,7 @@ impl PostRunFingerprint {
                 c.u8(u8::from(x.executable));
                 match x.stamp_mtime_ns {
                     None => c.u8(0),
-                    Some(t) => c.u8(1).u64(t.cast_unsigned()),
+                    Some(t) => c.u8(1).u64(u64::from_le_bytes(t.to_le_bytes())),
                 };
             }
             match f.mode_only {

@@ -42,6 +42,7 @@ impl std::fmt::Debug for SpawnDescription {
             .field("args", &self.args.len())
             .field("cwd", &self.cwd)
             .field("declared_env", &env)
+            .field("config", &self.config)
             .finish()
     }
 }

@@ -262,7 +262,7 @@ fn run_case(dir: &Path) -> String {
         .iter()
         .map(|s| s.clone().into_bytes())
         .collect();
-    opts.untracked_env_patterns = untracked_patterns.clone();
+    opts.untracked_env_patterns.clone_from(&untracked_patterns);
     opts.tool_state
         .extend(case.tool_state.iter().map(|g| PathGlob::new(g).unwrap()));
     opts.scratch_outside = case.scratch_outside.iter().map(PathBuf::from).collect();

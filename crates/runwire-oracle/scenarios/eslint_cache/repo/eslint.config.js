@@ -1,0 +1,1 @@
+export default [{ files: ["src/**/*.js"], rules: { "no-var": "warn", "prefer-const": "warn" } }];

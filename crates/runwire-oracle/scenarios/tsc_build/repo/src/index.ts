@@ -1,0 +1,3 @@
+import { twice } from "./util.js";
+
+export const answer: number = twice(21);

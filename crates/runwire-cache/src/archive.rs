@@ -299,6 +299,63 @@ pub(crate) fn restore(
     Ok(stats)
 }
 
+/// Every way the workspace now differs from what restoring `m` would leave, one line per
+/// path (`runwire run --verify`): content, mode, kind, a symlink's target, presence.
+pub fn differences(root: &Path, m: &Manifest) -> Vec<String> {
+    let kind = |meta: &fs::Metadata| {
+        if meta.is_dir() {
+            "a directory"
+        } else if meta.file_type().is_symlink() {
+            "a symlink"
+        } else if meta.is_file() {
+            "a file"
+        } else {
+            "a special file"
+        }
+    };
+    let mut out = Vec::new();
+    for (p, item) in &m.items {
+        let abs = root.join(p);
+        let now = fs::symlink_metadata(&abs).ok();
+        let line = match (item, &now) {
+            (Item::Deleted, None) => None,
+            (Item::Deleted, Some(meta)) => Some(format!(
+                "{p}: the cached run deleted it, the fresh run left {}",
+                kind(meta)
+            )),
+            (_, None) => Some(format!(
+                "{p}: the cached run left it, the fresh run did not"
+            )),
+            (Item::File { hash, size, mode }, Some(meta)) => {
+                match equal_file(&abs, *hash, *size, *mode) {
+                    Sameness::Equal => None,
+                    Sameness::ModeDiffers => Some(format!(
+                        "{p}: mode differs (cached {mode:o}, fresh {:o})",
+                        meta.mode() & 0o7777
+                    )),
+                    Sameness::Differs if meta.is_file() => Some(format!("{p}: content differs")),
+                    Sameness::Differs => Some(format!(
+                        "{p}: the cached run left a file, the fresh run {}",
+                        kind(meta)
+                    )),
+                }
+            }
+            (Item::Dir { .. }, Some(meta)) => (!meta.is_dir()).then(|| {
+                format!(
+                    "{p}: the cached run left a directory, the fresh run {}",
+                    kind(meta)
+                )
+            }),
+            (Item::Symlink { target }, Some(_)) => {
+                let same = fs::read_link(&abs).is_ok_and(|t| t.as_os_str() == target.as_str());
+                (!same).then(|| format!("{p}: symlink target differs"))
+            }
+        };
+        out.extend(line);
+    }
+    out
+}
+
 /// How a file on disk compares with an archived one.
 enum Sameness {
     Equal,

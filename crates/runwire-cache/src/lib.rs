@@ -466,6 +466,29 @@ impl Cache {
         Ok(Restored { stats, stdio })
     }
 
+    /// What `entry` would restore and replay, compared with the workspace as a fresh run
+    /// left it (`runwire run --verify`): one line per differing output path, and the
+    /// entry's recorded output. Writes nothing.
+    pub fn verify_against(
+        &self,
+        entry: &StoredEntry,
+        workspace_root: &Path,
+    ) -> Result<(Vec<String>, Vec<StdioChunk>), CacheError> {
+        entry.manifest.check()?;
+        let stdio = match &entry.stdio {
+            None => Vec::new(),
+            Some(h) => self
+                .blobs
+                .read_verified(h)
+                .and_then(|d| stdio::decode(&d))
+                .ok_or_else(|| CacheError::Corrupt {
+                    entry: entry.id,
+                    detail: format!("stdio blob {h} is missing or does not match its hash"),
+                })?,
+        };
+        Ok((archive::differences(workspace_root, &entry.manifest), stdio))
+    }
+
     fn corrupt(&self, id: i64, h: &Hash32, what: &str) -> CacheError {
         // Remove the bad file so a later store writes a good copy, then drop the entry.
         self.blobs.remove(h);

@@ -97,6 +97,12 @@ pub struct RunArgs {
     /// Run even when a cached result is valid, then store the new result.
     #[arg(long)]
     pub force: bool,
+    /// Run even when a cached result is valid, compare the fresh outputs and logs with what
+    /// it would have restored and replayed, report every difference by path, then store
+    /// the fresh result as --force does. Exit status 3 when a difference was found and
+    /// every task succeeded (a failing task's own status wins).
+    #[arg(long, conflicts_with_all = ["force", "no_cache", "dry_run"])]
+    pub verify: bool,
     /// Look cached results up in the remote cache only (results are still stored locally
     /// and uploaded).
     #[arg(long, conflicts_with_all = ["no_remote", "no_cache"])]
@@ -224,6 +230,8 @@ fn run(
         CacheMode::Off
     } else if args.force {
         CacheMode::Force
+    } else if args.verify {
+        CacheMode::Verify
     } else {
         CacheMode::Normal
     };
@@ -260,8 +268,17 @@ fn run(
     if args.json {
         print_run_json(&plan, &summary)?;
     }
+    let differs = summary.outcomes.iter().flatten().any(|o| {
+        matches!(&o.cache, crate::exec::CacheReport::Ran { verified: Some(d), .. } if !d.is_empty())
+    });
+    if summary.exit_code == 0 && differs {
+        return Ok(VERIFY_DIFFERENCES_EXIT);
+    }
     Ok(summary.exit_code)
 }
+
+/// `runwire run --verify` found a fresh result that differs from the cached one.
+pub const VERIFY_DIFFERENCES_EXIT: i32 = 3;
 
 /// One task in `runwire run --json`.
 #[derive(serde::Serialize)]
@@ -278,6 +295,9 @@ struct RunJsonTask<'a> {
     duration_ms: Option<u64>,
     miss_reasons: &'a [crate::exec::Reason],
     not_cached_reasons: Vec<crate::exec::Reason>,
+    /// With --verify and a cached result to compare: every difference (empty: the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_differences: Option<&'a [String]>,
 }
 
 /// The machine-readable summary of a run, on stdout.
@@ -293,7 +313,9 @@ fn print_run_json(plan: &Plan, summary: &scheduler::RunSummary) -> Result<(), Er
                 Some(o) => {
                     let (status, miss, not_cached) = match &o.cache {
                         CacheReport::Hit { .. } => ("hit", &[][..], Vec::new()),
-                        CacheReport::Ran { miss, not_cached } => (
+                        CacheReport::Ran {
+                            miss, not_cached, ..
+                        } => (
                             if not_cached.is_empty() {
                                 "miss"
                             } else {
@@ -323,6 +345,12 @@ fn print_run_json(plan: &Plan, summary: &scheduler::RunSummary) -> Result<(), Er
                     .map(|o| u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX)),
                 miss_reasons: miss,
                 not_cached_reasons: not_cached,
+                verify_differences: outcome.as_ref().and_then(|o| match &o.cache {
+                    CacheReport::Ran {
+                        verified: Some(d), ..
+                    } => Some(d.as_slice()),
+                    _ => None,
+                }),
             }
         })
         .collect();

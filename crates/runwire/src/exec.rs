@@ -23,6 +23,9 @@ pub enum CacheMode {
     Off,
     /// `--force`: run without looking up, then store.
     Force,
+    /// `--verify`: run even when a cached variant matches, compare the fresh result with
+    /// what that variant would have restored and replayed, then store like `--force`.
+    Verify,
 }
 
 /// Everything an executor needs about one task.
@@ -81,6 +84,9 @@ pub enum CacheReport {
     Ran {
         miss: Vec<Reason>,
         not_cached: Vec<Reason>,
+        /// With `--verify` and a matching cached variant: how the fresh result differs from
+        /// it (empty: identical). `None` otherwise.
+        verified: Option<Vec<String>>,
     },
     /// Caching did not apply: `cache: false`, `--no-cache`, or no cache in this build.
     Off { reason: String },

@@ -254,6 +254,11 @@ impl<'p> TaskOutput<'p> {
         }
     }
 
+    /// The recorded output so far, in the order it was written.
+    pub fn recorded(&self) -> &[(Stream, Vec<u8>)] {
+        &self.recorded
+    }
+
     /// The recorded output, in the order it was written.
     pub fn take_recorded(&mut self) -> Vec<(Stream, Vec<u8>)> {
         std::mem::take(&mut self.recorded)
@@ -261,6 +266,42 @@ impl<'p> TaskOutput<'p> {
 }
 
 /// `850ms`, `1.2s`, `2m05s`.
+/// `text` with durations (`12ms`, `1.5s`, `300µs`, `2m`) replaced by `<time>`: what two
+/// runs of a deterministic tool may still print differently.
+pub fn mask_durations(text: &str) -> String {
+    const UNITS: [&str; 6] = ["ms", "µs", "us", "ns", "s", "m"];
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
+        if starts_word && bytes[i].is_ascii_digit() {
+            let mut j = i;
+            while j < bytes.len() && (bytes[j].is_ascii_digit() || bytes[j] == b'.') {
+                j += 1;
+            }
+            let rest = &text[j..];
+            let rest_trimmed = rest.trim_start_matches(' ');
+            let gap = rest.len() - rest_trimmed.len();
+            if let Some(unit) = UNITS.iter().find(|u| rest_trimmed.starts_with(**u)) {
+                let end = j + gap + unit.len();
+                if !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric) {
+                    out.push_str("<time>");
+                    i = end;
+                    continue;
+                }
+            }
+            out.push_str(&text[i..j]);
+            i = j;
+            continue;
+        }
+        let c = text[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
@@ -322,5 +363,17 @@ mod tests {
         out.write(Stream::Stderr, b"");
         out.replay(Stream::Stdout, b"");
         assert_eq!(out.take_recorded().len(), 2);
+    }
+
+    #[test]
+    fn durations_are_masked_and_sizes_are_not() {
+        assert_eq!(
+            mask_durations("built in 45ms, 1.5s total, 300 µs; 0.22 kB; v8 2m"),
+            "built in <time>, <time> total, <time>; 0.22 kB; v8 <time>"
+        );
+        assert_eq!(
+            mask_durations("12 modules, 3 messages"),
+            "12 modules, 3 messages"
+        );
     }
 }

@@ -586,6 +586,7 @@ impl CachedExecutor {
         out: &mut TaskOutput<'_>,
         summary: &SpawnSummary,
         miss: Vec<Reason>,
+        verify: Option<&runwire_cache::StoredEntry>,
     ) -> Result<Outcome, Error> {
         let task = ctx.task;
         let start = Instant::now();
@@ -644,12 +645,68 @@ impl CachedExecutor {
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
         let mut not_cached: Vec<Reason> =
             classified.verdict.reasons.iter().map(Reason::of).collect();
+        let verified = verify.map(|entry| self.verify(entry, &classified, out));
         self.store(ctx, summary, &classified, out, duration, &mut not_cached);
         Ok(Outcome {
             exit_code,
             duration,
-            cache: CacheReport::Ran { miss, not_cached },
+            cache: CacheReport::Ran {
+                miss,
+                not_cached,
+                verified,
+            },
         })
+    }
+
+    /// `--verify`: how the fresh run differs from what `entry` would have restored and
+    /// replayed: output paths (content, mode, kind, presence, and outputs only one side
+    /// wrote) and the recorded stdout and stderr, durations masked.
+    fn verify(
+        &self,
+        entry: &runwire_cache::StoredEntry,
+        fresh: &fp::Classified,
+        out: &TaskOutput<'_>,
+    ) -> Vec<String> {
+        let (mut differences, cached_stdio) = match self.cache().verify_against(entry, &self.root) {
+            Ok(found) => found,
+            Err(e) => return vec![format!("the cached result cannot be read: {e}")],
+        };
+        for p in &fresh.outputs.paths {
+            if !entry.manifest.items.contains_key(p.as_str()) {
+                differences.push(format!(
+                    "{p}: written by the fresh run, not by the cached one"
+                ));
+            }
+        }
+        let joined = |chunks: &mut dyn Iterator<Item = (Stream, &[u8])>, want: Stream| {
+            let mut all = Vec::new();
+            for (s, data) in chunks {
+                if s == want {
+                    all.extend_from_slice(data);
+                }
+            }
+            crate::output::mask_durations(&String::from_utf8_lossy(&all))
+        };
+        for (stream, name) in [(Stream::Stdout, "stdout"), (Stream::Stderr, "stderr")] {
+            let cached = joined(
+                &mut cached_stdio.iter().map(|c| {
+                    let s = match c.stream {
+                        runwire_cache::Stream::Stdout => Stream::Stdout,
+                        runwire_cache::Stream::Stderr => Stream::Stderr,
+                    };
+                    (s, c.data.as_slice())
+                }),
+                stream,
+            );
+            let now = joined(
+                &mut out.recorded().iter().map(|(s, d)| (*s, d.as_slice())),
+                stream,
+            );
+            if cached != now {
+                differences.push(format!("{name} differs (durations ignored)"));
+            }
+        }
+        differences
     }
 
     /// Replays a hit; `Err(reason)` when the entry turned out unusable (then it is a miss).
@@ -815,8 +872,21 @@ impl Executor for CachedExecutor {
         }
         let start = Instant::now();
         let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
+        let mut verify = None;
         let miss = if ctx.mode == CacheMode::Force {
             vec![Reason::runner("force", "--force")]
+        } else if ctx.mode == CacheMode::Verify {
+            match self.lookup(ctx, &summary, Fetch::LocalAndRemote)? {
+                Found::Hit(entry) => {
+                    verify = Some(entry);
+                    vec![Reason::runner(
+                        "verify",
+                        "--verify: ran to compare with the cached result",
+                    )]
+                }
+                Found::Miss(reasons) => reasons,
+                Found::InRemote => vec![Reason::runner("remote_not_fetched", "not fetched")],
+            }
         } else {
             match self.lookup(ctx, &summary, Fetch::LocalAndRemote)? {
                 Found::Hit(entry) => match self.replay(&entry, out) {
@@ -834,7 +904,7 @@ impl Executor for CachedExecutor {
                 Found::InRemote => vec![Reason::runner("remote_not_fetched", "not fetched")],
             }
         };
-        self.run_traced(ctx, out, &summary, miss)
+        self.run_traced(ctx, out, &summary, miss, verify.as_deref())
     }
 
     fn explain(&self, ctx: &TaskContext<'_>) -> Result<Vec<String>, Error> {

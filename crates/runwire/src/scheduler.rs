@@ -175,10 +175,31 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
             };
             let _ = write!(text, ", {}", printer.paint(Style::Good, &hit));
         }
-        CacheReport::Ran { miss, not_cached } => {
+        CacheReport::Ran {
+            miss,
+            not_cached,
+            verified,
+        } => {
             let _ = write!(text, " in {time}, cache miss");
             for reason in miss {
                 let _ = write!(text, "\n  - {reason}");
+            }
+            match verified {
+                Some(d) if d.is_empty() => text.push_str("\n  verified: same as the cached result"),
+                Some(d) => {
+                    let _ = write!(
+                        text,
+                        "\n  {}",
+                        printer.paint(
+                            Style::Bad,
+                            &format!("verify: {} difference(s) from the cached result:", d.len())
+                        )
+                    );
+                    for line in d {
+                        let _ = write!(text, "\n  - {line}");
+                    }
+                }
+                None => {}
             }
             if not_cached.is_empty() {
                 text.push_str("\n  cached");

@@ -21,24 +21,9 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// Copies a fixture (symlinks kept, `_node_modules` renamed): the oracle's copy.
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        // Git ignores `node_modules/`, so fixtures keep theirs as `_node_modules`.
-        let name = entry.file_name();
-        let name = if name == "_node_modules" {
-            "node_modules".into()
-        } else {
-            name
-        };
-        let target = to.join(name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+    runwire_oracle::tree::copy_dir(from, to).unwrap();
 }
 
 /// Replaces durations (`12ms`, `1.2s`, `2m05s`) with `[time]` so snapshots are stable.
@@ -280,6 +265,8 @@ cases!(
     no_cache_serves_env,
     pass_through_glob_later_env,
     io_uring_refused_then_cached,
+    verify_reports_differences,
+    verify_vite_fixture,
     run_json_summary,
 );
 

@@ -795,3 +795,65 @@ fn gc_removes_old_unreferenced_blob_files_only() {
     let entry = cache.lookup(&key(30)).unwrap().remove(0);
     cache.restore(&entry, &w.root).unwrap();
 }
+
+#[test]
+fn a_hit_with_equal_outputs_present_rewrites_nothing() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    write(&w.root, "dist/a.js", b"a");
+    write(&w.root, "out/b.sh", b"echo b");
+    std::fs::set_permissions(
+        w.root.join("out/b.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut o = outputs(&["dist/a.js", "out/b.sh"]);
+    o.emptied_dirs.insert(rel("out"));
+    store(&cache, &w.root, key(9), &fp("equal"), &o);
+    let entry = cache.lookup(&key(9)).unwrap().remove(0);
+
+    // Old mtimes, so that any rewrite shows in the mtime as well as the ctime and inode.
+    let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    let stamp = |p: &str| {
+        let m = std::fs::symlink_metadata(w.root.join(p)).unwrap();
+        (m.ino(), m.ctime(), m.ctime_nsec(), m.mtime())
+    };
+    for p in ["dist/a.js", "out/b.sh"] {
+        std::fs::File::options()
+            .write(true)
+            .open(w.root.join(p))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let before: Vec<_> = ["dist/a.js", "out/b.sh"].iter().map(|p| stamp(p)).collect();
+    write(&w.root, "out/stale.txt", b"not in the entry");
+    let r = cache.restore(&entry, &w.root).unwrap();
+    assert_eq!(r.stats.unchanged, 2, "{:?}", r.stats);
+    assert_eq!(r.stats.files, 0, "{:?}", r.stats);
+    let after: Vec<_> = ["dist/a.js", "out/b.sh"].iter().map(|p| stamp(p)).collect();
+    assert_eq!(before, after, "equal outputs keep inode, ctime and mtime");
+    assert!(
+        !w.root.join("out/stale.txt").exists(),
+        "the emptied dir still loses what the entry does not hold"
+    );
+
+    // One output changed (same size) and one with another mode: those are written, with
+    // the time of the restore; the equal one stays as it was.
+    write(&w.root, "dist/a.js", b"x");
+    std::fs::set_permissions(
+        w.root.join("out/b.sh"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let r = cache.restore(&entry, &w.root).unwrap();
+    assert_eq!((r.stats.files, r.stats.unchanged), (2, 0), "{:?}", r.stats);
+    assert_eq!(std::fs::read(w.root.join("dist/a.js")).unwrap(), b"a");
+    let mode = std::fs::metadata(w.root.join("out/b.sh")).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+    assert!(
+        stamp("dist/a.js").3 > 1_000_000_000,
+        "a rewritten file gets the restore's time"
+    );
+}

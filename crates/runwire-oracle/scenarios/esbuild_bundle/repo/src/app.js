@@ -1,0 +1,2 @@
+import { greet } from './lib.js';
+console.log(greet('a'));

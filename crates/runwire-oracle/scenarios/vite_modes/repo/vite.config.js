@@ -1,0 +1,1 @@
+export default { envPrefix: ['VITE_', 'APP_'], build: { outDir: 'web-dist' } };

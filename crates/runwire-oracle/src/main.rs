@@ -87,6 +87,13 @@ fn line(o: &Outcome) -> String {
         o.elapsed.as_secs_f64(),
         100.0 * o.plain_time.as_secs_f64() / o.elapsed.as_secs_f64().max(1e-9)
     );
+    if !o.plain_stale.is_empty() {
+        let _ = write!(
+            s,
+            "\n  step {:?}: the plain tool was stale (runwire's result equals a clean build); seed stopped",
+            o.plain_stale
+        );
+    }
     if let Some(n) = &o.nondeterministic {
         let _ = write!(
             s,

@@ -49,6 +49,9 @@ pub struct Outcome {
     pub not_cached: usize,
     /// The scenario's plain command disagreed with itself: not a runwire finding.
     pub nondeterministic: Option<String>,
+    /// Steps where runwire's result differed from the plain incremental run but equalled a
+    /// clean build: the plain tool was stale (mtime-trusting tools), not runwire.
+    pub plain_stale: Vec<usize>,
     pub finding: Option<Finding>,
     /// Wall time of the whole exploration and of the plain (reference) runs in it.
     #[serde(serialize_with = "as_ms")]
@@ -98,6 +101,7 @@ pub fn explore(
         misses: 0,
         not_cached: 0,
         nondeterministic: None,
+        plain_stale: Vec::new(),
         finding: None,
         elapsed: Duration::ZERO,
         plain_time: Duration::ZERO,
@@ -112,6 +116,12 @@ pub fn explore(
             CacheVerdict::NotCached | CacheVerdict::Unknown => outcome.not_cached += 1,
         }
         let Some(kind) = failure else { continue };
+        if kind != FindingKind::MidRunCached && run.plain_was_stale()? {
+            outcome.plain_stale.push(i + 1);
+            // The trees now differ for a reason of the plain tool's own: start this seed's
+            // remaining steps over would change their meaning, so stop here.
+            break;
+        }
         if kind != FindingKind::MidRunCached
             && !run.twins.plain_is_deterministic(&scenario.task())?
         {
@@ -168,6 +178,18 @@ impl<'a> Replay<'a> {
         })
     }
 
+    /// After a difference: did runwire's side equal a clean build? (See
+    /// [`Twins::work_equals_clean_build`].)
+    fn plain_was_stale(&self) -> Result<bool, OracleError> {
+        let spec = &self.scenario.spec;
+        let clean = spec.clean.as_ref().unwrap_or(&spec.outputs);
+        if clean.is_empty() {
+            return Ok(false);
+        }
+        self.twins
+            .work_equals_clean_build(&self.scenario.task(), clean)
+    }
+
     /// Applies one mutation and runs the task; the failure it shows, if any.
     fn step(&mut self, m: &Mutation) -> Result<(RunReport, Option<FindingKind>), OracleError> {
         let spec = &self.scenario.spec;
@@ -179,10 +201,20 @@ impl<'a> Replay<'a> {
             Mutation::Chmod { path, executable } => self
                 .twins
                 .chmod(path, if *executable { 0o755 } else { 0o644 })?,
-            Mutation::Create { path } => self.twins.write(path, &spec.creates[path])?,
-            Mutation::Delete { path } | Mutation::DeleteOutput { path } => {
-                self.twins.remove(path)?;
+            Mutation::Create { path } => {
+                self.twins.write(path, &spec.creates[path])?;
+                // The directory changed too: make compares a directory's mtime.
+                if let Some(parent) = parent_of(path) {
+                    self.twins.later(&[parent])?;
+                }
             }
+            Mutation::Delete { path } => {
+                self.twins.remove(path)?;
+                if let Some(parent) = parent_of(path) {
+                    self.twins.later(&[parent])?;
+                }
+            }
+            Mutation::DeleteOutput { path } => self.twins.remove(path)?,
             Mutation::Env { name, value, .. } => self.twins.set_env(name, value.as_deref()),
             Mutation::Config { index } => {
                 self.twins.write("runwire.json", &spec.configs[*index])?;
@@ -213,6 +245,10 @@ impl<'a> Replay<'a> {
         });
         Ok((report, failure))
     }
+}
+
+fn parent_of(path: &str) -> Option<&str> {
+    path.rsplit_once('/').map(|(dir, _)| dir)
 }
 
 /// Replays `steps` on fresh trees; true when the last step fails with `kind`.

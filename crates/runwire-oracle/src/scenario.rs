@@ -45,6 +45,11 @@ pub struct ScenarioSpec {
     /// Outputs (files or whole directories) a step may delete.
     #[serde(default)]
     pub outputs: Vec<String>,
+    /// What to remove for a clean build (default: `outputs`): outputs and the tool's own
+    /// state. A result that differs from the plain incremental run but equals a clean
+    /// build is the plain tool's staleness (make and `cp -u` trust mtimes), not a false hit.
+    #[serde(default)]
+    pub clean: Option<Vec<String>>,
     /// Variables the task tracks (declared in its config or asked for through the
     /// protocol), with the values a step may set; a step may also unset them.
     #[serde(default)]

@@ -336,6 +336,48 @@ impl Twins {
         Ok(results[0] == results[1])
     }
 
+    /// Builds `task` from scratch in a copy of `twin/` (`clean` removed first) and says
+    /// whether its outputs equal those runwire left in `work/`: then runwire served what a
+    /// clean build gives, and a difference from the plain incremental run is the plain
+    /// tool's own staleness.
+    pub fn work_equals_clean_build(
+        &self,
+        task: &TaskSpec,
+        clean: &[String],
+    ) -> Result<bool, OracleError> {
+        let tmp =
+            tempfile::tempdir_in(self.tmp.path()).map_err(OracleError::io(self.tmp.path()))?;
+        let t = Tree {
+            root: tmp.path().join("clean"),
+            home: tmp.path().join("home-clean"),
+        };
+        tree::copy_dir(&self.twin.root, &t.root).map_err(OracleError::io(&t.root))?;
+        tree::copy_dir(&self.twin.home, &t.home).map_err(OracleError::io(&t.home))?;
+        for rel in clean {
+            let p = t.root.join(rel);
+            let r = match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
+                Ok(_) => std::fs::remove_file(&p),
+                Err(_) => Ok(()),
+            };
+            r.map_err(OracleError::io(&p))?;
+        }
+        let out = self
+            .plain(task, &t)?
+            .output()
+            .map_err(OracleError::io(&t.root))?;
+        if !out.status.success() {
+            return Ok(false);
+        }
+        let clean_mask = |b: &[u8]| mask_root(b, &t.root);
+        let work_mask = |b: &[u8]| self.mask(b);
+        let clean_snap =
+            tree::snapshot(&t.root, &self.globs, &clean_mask).map_err(OracleError::io(&t.root))?;
+        let work_snap = tree::snapshot(&self.work.root, &self.globs, &work_mask)
+            .map_err(OracleError::io(&self.work.root))?;
+        Ok(tree::describe_difference(&work_snap, &clean_snap).is_none())
+    }
+
     /// Runs `task` on both sides, each blocked on the FIFO `fifo` (created at each root)
     /// until it has opened it; then `edit` changes that tree and the FIFO is written.
     pub fn gated(

@@ -36,6 +36,10 @@ pub enum CacheError {
     OutputChanged { path: String },
     #[error("[CA009] invalid cache option: {0}")]
     BadOption(String),
+    #[error(
+        "[CA010] another runwire kept the cache init lock {path:?} for {waited_secs}s (a stopped or hung process?)"
+    )]
+    InitLockTimeout { path: PathBuf, waited_secs: u64 },
 }
 
 impl CacheError {
@@ -51,6 +55,7 @@ impl CacheError {
             Self::Unarchivable { .. } => "CA007",
             Self::OutputChanged { .. } => "CA008",
             Self::BadOption(_) => "CA009",
+            Self::InitLockTimeout { .. } => "CA010",
         }
     }
 

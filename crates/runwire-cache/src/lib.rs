@@ -175,11 +175,15 @@ impl Cache {
             std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .map_err(io("setting mode of", dir))?;
         }
+        // Creating the key and the index, switching to WAL and migrating happen under one
+        // exclusive lock, so runners starting together on a fresh dir never race there.
+        let init = db::InitLock::acquire(dir)?;
         let key = match &options.shared_env_key {
             Some(k) => k.clone(),
             None => key::load_or_create(&dir.join("env.key"))?,
         };
-        let conn = db::open(dir)?;
+        let conn = db::open(dir, &init)?;
+        drop(init);
         let blobs = Blobs::new(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),

@@ -60,7 +60,13 @@ impl Server {
         }
 
         let shared = Arc::new(Shared {
-            env: config.env.into_iter().collect(),
+            // The runner's secrets are not in the snapshot at all: every query then answers
+            // them exactly as it answers a variable that is not set.
+            env: config
+                .env
+                .into_iter()
+                .filter(|(name, _)| !crate::config::is_runner_secret(name))
+                .collect(),
             policy: config.policy,
             max_frame_len: config.max_frame_len,
             server_name: config.server_name,

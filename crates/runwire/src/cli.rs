@@ -130,7 +130,9 @@ pub fn cached_executor(
     mode: CacheMode,
     flags: RemoteFlags,
 ) -> Result<Box<dyn Executor>, Error> {
-    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    // Tasks, tools and the cache see the environment without the runner's own secrets;
+    // only the remote set-up reads those.
+    let full_env = crate::env::runner_env();
     if mode == CacheMode::Off {
         // Like a miss (protocol server, strict env), without opening the cache at all.
         return Ok(Box::new(crate::pipeline::ServedExecutor::new(
@@ -138,10 +140,11 @@ pub fn cached_executor(
             "--no-cache",
         )));
     }
+    let with_secrets: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let remote = crate::remote::setup(
         ws.config.remote_cache.as_ref(),
         ws.config_path.as_deref(),
-        &full_env,
+        &with_secrets,
         flags,
     )?;
     Ok(Box::new(crate::pipeline::CachedExecutor::open(
@@ -232,7 +235,7 @@ fn run(
         no_remote: args.no_remote,
     };
     let executor = make_executor(&ws, mode, flags)?;
-    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let full_env = crate::env::runner_env();
     if args.dry_run {
         return dry_run(
             &ws,
@@ -412,7 +415,7 @@ fn explain(
 ) -> Result<i32, Error> {
     let (ws, plan) = load(cwd, args, Vec::new())?;
     let executor = make_executor(&ws, CacheMode::Normal, RemoteFlags::default())?;
-    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let full_env = crate::env::runner_env();
     for task in &plan.tasks {
         let ctx = TaskContext {
             ws: &ws,

@@ -281,6 +281,7 @@ cases!(
     pass_through_glob_later_env,
     io_uring_not_cached,
     run_json_summary,
+    runner_secrets_hidden,
 );
 
 #[test]

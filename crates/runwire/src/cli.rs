@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
 use crate::exec::{CacheMode, DirectExecutor, Executor, TaskContext};
-use crate::output::{Printer, Style};
+use crate::output::{MAX_LISTED_REASONS, Printer, Style, escape_line};
 use crate::plan::{Plan, Selection};
 use crate::remote::RemoteFlags;
 use crate::scheduler::{self, RunOptions};
@@ -391,16 +391,27 @@ fn dry_run(
     for row in &rows {
         let mut text = format!(
             "{} {} (in {})",
-            printer.paint(Style::Label, row.label),
-            printer.paint(Style::Dim, &format!("$ {}", row.command)),
-            row.cwd
+            printer.paint(Style::Label, &escape_line(row.label)),
+            printer.paint(Style::Dim, &format!("$ {}", escape_line(row.command))),
+            escape_line(row.cwd)
         );
         if !row.depends_on.is_empty() {
-            let _ = write!(text, "\n  after: {}", row.depends_on.join(", "));
+            let _ = write!(
+                text,
+                "\n  after: {}",
+                escape_line(&row.depends_on.join(", "))
+            );
         }
         let _ = write!(text, "\n  cache: {}", row.cache.status);
-        for reason in &row.cache.reasons {
-            let _ = write!(text, "\n  - {reason}");
+        for reason in row.cache.reasons.iter().take(MAX_LISTED_REASONS) {
+            let _ = write!(text, "\n  - {}", escape_line(reason));
+        }
+        if row.cache.reasons.len() > MAX_LISTED_REASONS {
+            let _ = write!(
+                text,
+                "\n  - ... and {} more (`--json` lists them all)",
+                row.cache.reasons.len() - MAX_LISTED_REASONS
+            );
         }
         printer.message(&text);
     }
@@ -425,12 +436,13 @@ fn explain(
         };
         let mut text = format!(
             "{} {}\n  cwd: {}",
-            printer.paint(Style::Label, &task.label),
-            printer.paint(Style::Dim, &format!("$ {}", task.command)),
-            task.cwd_rel,
+            printer.paint(Style::Label, &escape_line(&task.label)),
+            printer.paint(Style::Dim, &format!("$ {}", escape_line(&task.command))),
+            escape_line(&task.cwd_rel),
         );
+        // `explain` lists every difference: it is asked for, so no cap here.
         for line in executor.explain(&ctx)? {
-            let _ = write!(text, "\n  {line}");
+            let _ = write!(text, "\n  {}", escape_line(&line));
         }
         printer.message(&text);
     }
@@ -448,11 +460,8 @@ pub fn cache_dir(ws: &Workspace) -> PathBuf {
 fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Result<i32, Error> {
     let ws = Workspace::load(cwd)?;
     let dir = cache_dir(&ws);
-    let shown = dir
-        .strip_prefix(&ws.root)
-        .unwrap_or(&dir)
-        .display()
-        .to_string();
+    let shown =
+        escape_line(&dir.strip_prefix(&ws.root).unwrap_or(&dir).to_string_lossy()).into_owned();
     let open = || {
         runwire_cache::Cache::open(&dir, runwire_cache::CacheOptions::default())
             .map_err(|e| Error::Cache(format!("{shown}: {e}")))

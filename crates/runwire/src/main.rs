@@ -9,7 +9,13 @@ fn main() -> ExitCode {
     match runwire::cli::main(cli, runwire::cli::cached_executor) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("runwire: error[{}]: {e}", e.code());
+            // Errors quote paths and file contents: escaped for the terminal.
+            let message = e.to_string();
+            eprintln!(
+                "runwire: error[{}]: {}",
+                e.code(),
+                runwire::output::escape_text(&message)
+            );
             ExitCode::from(2)
         }
     }

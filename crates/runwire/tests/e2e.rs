@@ -282,6 +282,7 @@ cases!(
     io_uring_not_cached,
     run_json_summary,
     runner_secrets_hidden,
+    terminal_injection_and_flood,
 );
 
 #[test]

@@ -139,6 +139,15 @@ pub(crate) fn open(dir: &Path, _held: &InitLock) -> Result<Connection, CacheErro
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(&conn, dir)?;
+    // Parses the schema and reads the root page of every table: a damaged file shows here
+    // (SQLITE_CORRUPT), at open, where it can be moved aside, not halfway through a run.
+    for table in ["entries", "blobs", "entry_blobs", "history", "hash_memo"] {
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1)"),
+            [],
+            |_| Ok(()),
+        )?;
+    }
     Ok(conn)
 }
 

@@ -483,9 +483,32 @@ fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Re
             ));
         }
         CacheCommand::Clean => {
-            let removed = open()?
-                .clean()
-                .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+            // Clean works whatever state the cache is in: a corrupt index or key is moved
+            // aside by the open; a cache that still cannot be opened (a newer schema, an
+            // unreadable index) has its files removed without opening it.
+            let removed = match runwire_cache::Cache::open(
+                &dir,
+                runwire_cache::CacheOptions::default(),
+            ) {
+                Ok(cache) => format!(
+                    "removed {} entries",
+                    cache
+                        .clean()
+                        .map_err(|e| Error::Cache(format!("{shown}: {e}")))?
+                ),
+                Err(e @ runwire_cache::CacheError::InitLockTimeout { .. }) => {
+                    return Err(Error::Cache(format!("{shown}: {e}")));
+                }
+                Err(e) => {
+                    printer.message(&format!(
+                        "runwire: warning: cache: {shown} cannot be opened ({}); removing its index and blobs",
+                        escape_line(&e.to_string())
+                    ));
+                    runwire_cache::Cache::wipe(&dir)
+                        .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+                    "removed the index and every blob".to_owned()
+                }
+            };
             // The CLI's own side files (run durations) go too.
             match std::fs::remove_dir_all(dir.join("cli")) {
                 Ok(()) => {}
@@ -497,7 +520,7 @@ fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Re
                     });
                 }
             }
-            printer.message(&format!("cache: {shown}: removed {removed} entries"));
+            printer.message(&format!("cache: {shown}: {removed}"));
         }
     }
     Ok(0)

@@ -283,6 +283,7 @@ cases!(
     run_json_summary,
     runner_secrets_hidden,
     terminal_injection_and_flood,
+    damaged_cache_recovers,
 );
 
 #[test]

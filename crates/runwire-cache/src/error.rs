@@ -40,6 +40,8 @@ pub enum CacheError {
         "[CA010] another runwire kept the cache init lock {path:?} for {waited_secs}s (a stopped or hung process?)"
     )]
     InitLockTimeout { path: PathBuf, waited_secs: u64 },
+    #[error("[CA011] the run was interrupted: nothing more is stored")]
+    StoresClosed,
 }
 
 impl CacheError {
@@ -56,6 +58,7 @@ impl CacheError {
             Self::OutputChanged { .. } => "CA008",
             Self::BadOption(_) => "CA009",
             Self::InitLockTimeout { .. } => "CA010",
+            Self::StoresClosed => "CA011",
         }
     }
 

@@ -49,6 +49,15 @@ pub use stdio::{StdioChunk, Stream, replay};
 use crate::blobs::Blobs;
 use crate::error::io;
 
+static STORES_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, no store of this process commits an entry ([`CacheError::StoresClosed`]):
+/// for a run that was interrupted, whose tasks were signalled and may exit "successfully"
+/// with partial outputs. Checked under the write lock, right before the commit.
+pub fn close_stores() {
+    STORES_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Default size cap: 5 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -466,6 +475,9 @@ impl Cache {
             }
             observe(StoreStep::Committing);
             let tx = self.begin()?;
+            if STORES_CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(CacheError::StoresClosed);
+            }
             // Under the write lock: an eviction by another runner may have removed a shared
             // blob since we found it present. Then archive again.
             if refs.iter().any(|(h, s)| !self.blobs.present(h, *s)) {

@@ -53,7 +53,74 @@ const MIGRATIONS: &[&str] = &[
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-pub(crate) fn open(dir: &Path) -> Result<Connection, CacheError> {
+/// The lock file that serializes opening (creating, switching to WAL, migrating) the index
+/// across processes. Held only while a runner opens the cache, never for its whole run.
+pub(crate) const INIT_LOCK: &str = "index.lock";
+
+/// How long a runner waits for another one to finish opening the cache.
+const INIT_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// An exclusive `flock` on `<dir>/index.lock`; released when dropped (the fd closes).
+#[derive(Debug)]
+pub(crate) struct InitLock {
+    _file: std::fs::File,
+}
+
+impl InitLock {
+    /// Takes the lock, waiting up to [`INIT_LOCK_WAIT`] for another opener.
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, CacheError> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(INIT_LOCK);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(crate::error::io("opening", &path))?;
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // SAFETY: flock on a valid, open fd; no memory is involved.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Self { _file: file });
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EWOULDBLOCK) if start.elapsed() < INIT_LOCK_WAIT => {
+                    // Another runner is opening the cache: a few milliseconds, normally.
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Some(libc::EINTR) => {}
+                Some(libc::EWOULDBLOCK) => {
+                    return Err(CacheError::InitLockTimeout {
+                        path,
+                        waited_secs: INIT_LOCK_WAIT.as_secs(),
+                    });
+                }
+                _ => {
+                    return Err(CacheError::Io {
+                        action: "locking",
+                        path,
+                        source: err,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Opens the index. The caller holds the [`InitLock`]: switching a brand-new file to WAL
+/// needs an exclusive `SQLite` lock, and `PRAGMA journal_mode` gives up with `SQLITE_BUSY` at
+/// once, without the busy handler, when another connection holds any lock on the file (8
+/// runners starting on a fresh cache lost that race 3 times in 320). Under the init lock no
+/// other opener touches the file; connections that are already open are in WAL mode, where
+/// the pragma is a no-op.
+pub(crate) fn open(dir: &Path, _held: &InitLock) -> Result<Connection, CacheError> {
     let conn = Connection::open(dir.join("index.sqlite"))?;
     // Concurrent runners wait for each other's short write transactions.
     conn.busy_timeout(Duration::from_secs(60))?;
@@ -72,6 +139,15 @@ pub(crate) fn open(dir: &Path) -> Result<Connection, CacheError> {
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(&conn, dir)?;
+    // Parses the schema and reads the root page of every table: a damaged file shows here
+    // (SQLITE_CORRUPT), at open, where it can be moved aside, not halfway through a run.
+    for table in ["entries", "blobs", "entry_blobs", "history", "hash_memo"] {
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1)"),
+            [],
+            |_| Ok(()),
+        )?;
+    }
     Ok(conn)
 }
 
@@ -87,10 +163,9 @@ fn migrate(conn: &Connection, dir: &Path) -> Result<(), CacheError> {
     if current == SCHEMA_VERSION {
         return Ok(());
     }
-    // IMMEDIATE: two runners opening a fresh cache at once migrate it once.
-    let mut conn2 = Connection::open(dir.join("index.sqlite"))?;
-    conn2.busy_timeout(Duration::from_secs(60))?;
-    let tx = conn2.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // IMMEDIATE (waits for the busy handler, unlike a deferred transaction upgraded to a
+    // write); openers are serialized by the init lock anyway, older runwires are not.
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, step) in MIGRATIONS
         .iter()

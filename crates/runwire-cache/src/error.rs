@@ -36,6 +36,12 @@ pub enum CacheError {
     OutputChanged { path: String },
     #[error("[CA009] invalid cache option: {0}")]
     BadOption(String),
+    #[error(
+        "[CA010] another runwire kept the cache init lock {path:?} for {waited_secs}s (a stopped or hung process?)"
+    )]
+    InitLockTimeout { path: PathBuf, waited_secs: u64 },
+    #[error("[CA011] the run was interrupted: nothing more is stored")]
+    StoresClosed,
 }
 
 impl CacheError {
@@ -51,7 +57,23 @@ impl CacheError {
             Self::Unarchivable { .. } => "CA007",
             Self::OutputChanged { .. } => "CA008",
             Self::BadOption(_) => "CA009",
+            Self::InitLockTimeout { .. } => "CA010",
+            Self::StoresClosed => "CA011",
         }
+    }
+
+    /// True for `SQLITE_CORRUPT` and `SQLITE_NOTADB` only: the index file itself is
+    /// damaged. Never for `SQLITE_BUSY` or any other error (a locked or unreadable index is
+    /// not a reason to throw it away).
+    pub fn is_corrupt_index(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+                )
+        )
     }
 
     /// True when the caller should treat the lookup as a miss and run the task.
@@ -69,5 +91,27 @@ pub(crate) fn io(
         action,
         path,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: std::ffi::c_int) -> CacheError {
+        CacheError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn only_corrupt_and_notadb_mean_a_corrupt_index() {
+        assert!(sqlite(rusqlite::ffi::SQLITE_CORRUPT).is_corrupt_index());
+        assert!(sqlite(rusqlite::ffi::SQLITE_NOTADB).is_corrupt_index());
+        assert!(!sqlite(rusqlite::ffi::SQLITE_BUSY).is_corrupt_index());
+        assert!(!sqlite(rusqlite::ffi::SQLITE_LOCKED).is_corrupt_index());
+        assert!(!sqlite(rusqlite::ffi::SQLITE_IOERR).is_corrupt_index());
+        assert!(!sqlite(rusqlite::ffi::SQLITE_CANTOPEN).is_corrupt_index());
     }
 }

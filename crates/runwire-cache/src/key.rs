@@ -47,7 +47,7 @@ pub(crate) fn load_or_create(path: &Path) -> Result<EnvKey, CacheError> {
     }
 }
 
-fn read(path: &Path) -> Result<Option<EnvKey>, CacheError> {
+pub(crate) fn read(path: &Path) -> Result<Option<EnvKey>, CacheError> {
     let data = match fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

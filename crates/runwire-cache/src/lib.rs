@@ -10,6 +10,12 @@
 //! key is random per cache dir (`env.key`, mode 0600) unless a shared key is configured.
 //! With a shared remote (`RemoteCache`, over `runwire-remote`), lookups fall back to the
 //! remote's variants, validated like local ones, and stored entries are uploaded.
+//!
+//! Opening is serialized across processes by an `flock` on `index.lock` (creating the key
+//! and the index, switching to WAL, migrating). A confirmed-corrupt index (`SQLITE_CORRUPT`,
+//! `SQLITE_NOTADB`) or a key of the wrong size is moved aside under that lock to
+//! `<name>.corrupt-<unix seconds>`, reported once through [`CacheOptions::on_recovery`], and
+//! the cache starts empty.
 
 mod archive;
 mod blobs;
@@ -43,6 +49,15 @@ pub use stdio::{StdioChunk, Stream, replay};
 use crate::blobs::Blobs;
 use crate::error::io;
 
+static STORES_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, no store of this process commits an entry ([`CacheError::StoresClosed`]):
+/// for a run that was interrupted, whose tasks were signalled and may exit "successfully"
+/// with partial outputs. Checked under the write lock, right before the commit.
+pub fn close_stores() {
+    STORES_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Default size cap: 5 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -54,9 +69,41 @@ pub fn default_dir(workspace_root: &Path) -> PathBuf {
         .join("runwire")
 }
 
+/// A file of the cache that was unusable and was moved aside when the cache was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The index or the env key file.
+    pub file: PathBuf,
+    /// Where it is now (`<name>.corrupt-<unix seconds>`), kept for a post-mortem.
+    pub moved_to: PathBuf,
+    /// What was wrong with it.
+    pub cause: String,
+    /// What starting over costs.
+    pub consequence: &'static str,
+}
+
+impl std::fmt::Display for Recovery {
+    // Debug form on purpose: quoted, with control characters escaped for the terminal.
+    #[allow(clippy::unnecessary_debug_formatting)]
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} is unusable ({}); moved it to {:?} and started over: {}",
+            self.file, self.cause, self.moved_to, self.consequence
+        )
+    }
+}
+
+/// The default [`CacheOptions::on_recovery`]: one warning line on stderr.
+pub fn warn_on_stderr(recovery: &Recovery) {
+    eprintln!("runwire: warning: cache: {recovery}");
+}
+
 /// Settings of a cache store.
 #[derive(Clone, Debug)]
 pub struct CacheOptions {
+    /// Told once per file moved aside as unusable (a corrupt index, a truncated key).
+    pub on_recovery: fn(&Recovery),
     /// Total blob bytes kept; least recently used entries go first.
     pub max_size: u64,
     /// A key shared by every machine using the same remote cache; `None`: the random
@@ -72,6 +119,7 @@ impl Default for CacheOptions {
             max_size: DEFAULT_MAX_SIZE,
             shared_env_key: None,
             history_len: 5,
+            on_recovery: warn_on_stderr,
         }
     }
 }
@@ -158,6 +206,44 @@ pub struct Cache {
     blobs: Blobs,
     key: EnvKey,
     options: CacheOptions,
+    recoveries: Vec<Recovery>,
+}
+
+/// Renames `path` (and its `companions`: `path` + suffix, such as the index's WAL) to
+/// `<path>.corrupt-<unix seconds>` (+ suffix). The caller holds the init lock.
+fn move_aside(
+    path: &Path,
+    companions: &[&str],
+    cause: String,
+    consequence: &'static str,
+) -> Result<Recovery, CacheError> {
+    let with = |p: &Path, suffix: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let stamp = now_secs();
+    let mut moved_to = with(path, &format!(".corrupt-{stamp}"));
+    let mut n = 1;
+    while moved_to.exists() {
+        moved_to = with(path, &format!(".corrupt-{stamp}.{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &moved_to).map_err(io("moving aside", path))?;
+    for suffix in companions {
+        let from = with(path, suffix);
+        match std::fs::rename(&from, with(&moved_to, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("moving aside", &from)(e)),
+        }
+    }
+    Ok(Recovery {
+        file: path.to_path_buf(),
+        moved_to,
+        cause,
+        consequence,
+    })
 }
 
 impl Cache {
@@ -175,11 +261,47 @@ impl Cache {
             std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .map_err(io("setting mode of", dir))?;
         }
-        let key = match &options.shared_env_key {
-            Some(k) => k.clone(),
-            None => key::load_or_create(&dir.join("env.key"))?,
+        // Creating the key and the index, switching to WAL and migrating happen under one
+        // exclusive lock, so runners starting together on a fresh dir never race there. A
+        // key or an index that is confirmed unusable (wrong size; SQLITE_CORRUPT or
+        // SQLITE_NOTADB, never SQLITE_BUSY) is moved aside under that lock and recreated:
+        // the cache starts empty instead of failing every command.
+        let init = db::InitLock::acquire(dir)?;
+        let mut recoveries = Vec::new();
+        let key = if let Some(k) = &options.shared_env_key {
+            k.clone()
+        } else {
+            let path = dir.join("env.key");
+            match key::load_or_create(&path) {
+                Err(CacheError::BadKeyFile { why, .. }) => {
+                    recoveries.push(move_aside(
+                        &path,
+                        &[],
+                        why,
+                        "entries stored with the old key can no longer be found and will be rebuilt",
+                    )?);
+                    key::load_or_create(&path)?
+                }
+                other => other?,
+            }
         };
-        let conn = db::open(dir)?;
+        let conn = match db::open(dir, &init) {
+            Err(e) if e.is_corrupt_index() => {
+                let path = dir.join("index.sqlite");
+                recoveries.push(move_aside(
+                    &path,
+                    &["-wal", "-shm"],
+                    e.to_string(),
+                    "the cache is empty; every task runs once and is stored again",
+                )?);
+                db::open(dir, &init)?
+            }
+            other => other?,
+        };
+        drop(init);
+        for r in &recoveries {
+            (options.on_recovery)(r);
+        }
         let blobs = Blobs::new(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -187,7 +309,49 @@ impl Cache {
             blobs,
             key,
             options,
+            recoveries,
         })
+    }
+
+    /// The files this open moved aside as unusable (each was also told to
+    /// [`CacheOptions::on_recovery`]).
+    pub fn recoveries(&self) -> &[Recovery] {
+        &self.recoveries
+    }
+
+    /// Deletes the index and every blob of the cache in `dir` without opening it: for
+    /// `runwire cache clean` when the cache cannot be opened at all (a schema from a newer
+    /// runwire, an unreadable file...). Takes the init lock, so no runner is opening the
+    /// cache meanwhile. The env key stays unless it is unusable. Returns what was removed.
+    pub fn wipe(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
+        let mut removed = Vec::new();
+        if !dir.exists() {
+            return Ok(removed);
+        }
+        let init = db::InitLock::acquire(dir)?;
+        for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            let path = dir.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("removing", &path)(e)),
+            }
+        }
+        let key = dir.join("env.key");
+        if matches!(key::read(&key), Err(CacheError::BadKeyFile { .. })) {
+            std::fs::remove_file(&key).map_err(io("removing", &key))?;
+            removed.push(key);
+        }
+        for name in ["blobs", "tmp"] {
+            let path = dir.join(name);
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("removing", &path)(e)),
+            }
+        }
+        drop(init);
+        Ok(removed)
     }
 
     pub fn dir(&self) -> &Path {
@@ -311,6 +475,9 @@ impl Cache {
             }
             observe(StoreStep::Committing);
             let tx = self.begin()?;
+            if STORES_CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(CacheError::StoresClosed);
+            }
             // Under the write lock: an eviction by another runner may have removed a shared
             // blob since we found it present. Then archive again.
             if refs.iter().any(|(h, s)| !self.blobs.present(h, *s)) {

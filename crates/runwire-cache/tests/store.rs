@@ -693,9 +693,18 @@ fn env_key_is_random_per_dir_private_stable_and_replaceable() {
     .unwrap();
     assert_eq!(with_shared.env_key(), &shared);
     assert_eq!(format!("{shared:?}"), "EnvKey(<redacted>)");
+    // A truncated key is moved aside and replaced (tests/recovery.rs has the details).
     std::fs::write(w.cache_dir.join("env.key"), b"short").unwrap();
-    let err = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap_err();
-    assert_eq!(err.code(), "CA006", "{err}");
+    let reopened = Cache::open(
+        &w.cache_dir,
+        CacheOptions {
+            on_recovery: |_| {},
+            ..CacheOptions::default()
+        },
+    )
+    .unwrap();
+    assert_ne!(reopened.env_key(), &first);
+    assert_eq!(reopened.recoveries().len(), 1);
 }
 
 #[test]

@@ -7,6 +7,17 @@ use std::path::PathBuf;
 use runwire_proto::glob::EnvGlob;
 use runwire_proto::validate::ArgError;
 
+/// The runner's own secrets. The server answers as if they were not set (`GetEnv`: unset;
+/// `GetEnvs`: left out of every match, so also of a tracked set), whatever the runner's
+/// environment holds, and the runner never passes them to a task. Every later runner
+/// secret goes in this one list (spec/protocol.md, "Runner secrets").
+pub const RUNNER_SECRETS: &[&str] = &["RUNWIRE_REMOTE_CACHE_TOKEN", "RUNWIRE_REMOTE_CACHE_KEY"];
+
+/// Whether `name` is one of [`RUNNER_SECRETS`].
+pub fn is_runner_secret(name: &[u8]) -> bool {
+    RUNNER_SECRETS.iter().any(|s| s.as_bytes() == name)
+}
+
 /// Names and patterns the user marked untracked (or pass-through): the server answers queries
 /// about them, but never records them as dependencies, whatever the tool asks.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +62,8 @@ impl EnvPolicy {
 /// Everything `Server::start` needs.
 pub struct ServerConfig {
     /// The runner's full environment (the user's shell), answered to `GetEnv`/`GetEnvs`. A
-    /// later entry with the same name replaces an earlier one.
+    /// later entry with the same name replaces an earlier one. [`RUNNER_SECRETS`] in it are
+    /// never answered.
     pub env: Vec<(Vec<u8>, Vec<u8>)>,
     /// The user's untracked names and patterns.
     pub policy: EnvPolicy,

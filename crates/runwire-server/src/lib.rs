@@ -13,7 +13,7 @@ mod declaration;
 mod server;
 mod session;
 
-pub use config::{EnvPolicy, ServerConfig, ServerError};
+pub use config::{EnvPolicy, RUNNER_SECRETS, ServerConfig, ServerError, is_runner_secret};
 pub use declaration::{
     Declaration, Diagnostic, DiagnosticCode, EnvSelector, EnvValue, ServerReport,
 };

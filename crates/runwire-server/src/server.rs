@@ -48,7 +48,8 @@ impl Server {
             })
             .filter(|d| d.is_dir())
             .unwrap_or_else(std::env::temp_dir);
-        let dir = private_dir(&parent)?;
+        remove_stale_dirs(&parent);
+        let (dir, owner) = private_dir(&parent)?;
         let socket_path = dir.path().join("s");
         let len = socket_path.as_os_str().len();
         if len > MAX_SOCKET_PATH {
@@ -60,7 +61,13 @@ impl Server {
         }
 
         let shared = Arc::new(Shared {
-            env: config.env.into_iter().collect(),
+            // The runner's secrets are not in the snapshot at all: every query then answers
+            // them exactly as it answers a variable that is not set.
+            env: config
+                .env
+                .into_iter()
+                .filter(|(name, _)| !crate::config::is_runner_secret(name))
+                .collect(),
             policy: config.policy,
             max_frame_len: config.max_frame_len,
             server_name: config.server_name,
@@ -79,6 +86,7 @@ impl Server {
             .map_err(ServerError::Runtime)?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(RunningServer {
+                _owner: owner,
                 dir: Some(dir),
                 socket_path,
                 finish: Some(finish_tx),
@@ -100,6 +108,9 @@ impl Server {
 /// process tree has exited; dropping it instead stops at once and discards the report.
 #[derive(Debug)]
 pub struct RunningServer {
+    /// The locked `owner.lock` of the socket directory: held for the server's lifetime,
+    /// released by the kernel when this process dies, however it dies.
+    _owner: std::fs::File,
     dir: Option<tempfile::TempDir>,
     socket_path: PathBuf,
     finish: Option<oneshot::Sender<Duration>>,
@@ -155,16 +166,66 @@ impl Drop for RunningServer {
     }
 }
 
-fn private_dir(parent: &Path) -> Result<tempfile::TempDir, ServerError> {
+/// The lock file in each socket directory, locked (`flock`) by the server's process for as
+/// long as it runs.
+const OWNER_LOCK: &str = "owner.lock";
+
+/// A fresh 0700 `runwire-*` directory with its `owner.lock` already locked: the lock is
+/// taken on a temporary name and then renamed, so `owner.lock` is never seen unlocked while
+/// its owner lives.
+fn private_dir(parent: &Path) -> Result<(tempfile::TempDir, std::fs::File), ServerError> {
     use std::os::unix::fs::PermissionsExt;
-    tempfile::Builder::new()
+    let socket_dir = |source| ServerError::SocketDir {
+        parent: parent.to_path_buf(),
+        source,
+    };
+    let dir = tempfile::Builder::new()
         .prefix("runwire-")
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(parent)
-        .map_err(|source| ServerError::SocketDir {
-            parent: parent.to_path_buf(),
-            source,
-        })
+        .map_err(socket_dir)?;
+    let tmp = dir.path().join(".owner.lock.tmp");
+    let owner = std::fs::File::create(&tmp).map_err(socket_dir)?;
+    if !try_lock(&owner) {
+        return Err(socket_dir(std::io::Error::last_os_error()));
+    }
+    std::fs::rename(&tmp, dir.path().join(OWNER_LOCK)).map_err(socket_dir)?;
+    Ok((dir, owner))
+}
+
+/// An exclusive, non-blocking `flock`.
+fn try_lock(file: &std::fs::File) -> bool {
+    // SAFETY: flock on a valid, open fd.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Removes the socket directories of servers whose process died without cleaning up (a
+/// runner killed with SIGKILL): a `runwire-*` directory of ours whose `owner.lock` nobody
+/// holds. A live server's directory is never touched (its lock is held), nor a directory
+/// without `owner.lock` (another program's, or one being created). Best effort.
+fn remove_stale_dirs(parent: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let uid = current_euid();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().starts_with(b"runwire-") {
+            continue;
+        }
+        let path = entry.path();
+        let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+        if !ours {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(path.join(OWNER_LOCK)) else {
+            continue;
+        };
+        if try_lock(&lock) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn run(

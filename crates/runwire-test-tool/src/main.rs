@@ -13,6 +13,10 @@
 //! | `print TEXT` / `eprint TEXT`| writes TEXT to stdout / stderr                            |
 //! | `exit N`                    | exits with code N at once                                 |
 //! | `send-garbage`              | sends a frame that is no protocol message (a faulty tool) |
+//! | `hello-as NAME`             | a raw `Hello` with client name NAME and only protocol     |
+//! |                             | version 999, which the runner refuses with a diagnostic   |
+//! |                             | that quotes NAME (a hostile or broken client)             |
+//! | `repeat N STEP...`          | runs the one step after N (with its arguments) N times    |
 //!
 //! Protocol steps are listed in `protocol.rs`. A failing step prints what failed and
 //! exits with code 101, so a test sees a broken fixture instead of a silent pass.

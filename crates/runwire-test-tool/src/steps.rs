@@ -40,6 +40,10 @@ pub enum Step {
     Exit(i32),
     /// Sends a frame that is not a protocol message to `RUNWIRE_SOCKET` (a faulty tool).
     SendGarbage,
+    /// Sends `Hello` with this client name and an unsupported version, reads until closed.
+    HelloAs(OsString),
+    /// The step, this many times.
+    Repeat(u32, Box<Step>),
     Protocol(Op),
 }
 
@@ -48,49 +52,72 @@ pub fn parse(args: &[OsString]) -> Result<Vec<Step>, StepError> {
     let mut steps = Vec::new();
     let mut i = 0;
     while i < args.len() {
-        let verb = args[i].to_string_lossy().into_owned();
-        let take = |n: usize| -> Result<&[OsString], StepError> {
-            args.get(i + 1..i + 1 + n)
-                .ok_or_else(|| StepError::MissingArgs {
-                    step: verb.clone(),
-                    needed: n,
-                })
-        };
-        let path = |a: &OsString| PathBuf::from(a);
-        let (step, used) = match verb.as_str() {
-            "read" => (Step::Read(path(&take(1)?[0])), 1),
-            "write" => {
-                let a = take(2)?;
-                (Step::Write(path(&a[0]), a[1].clone()), 2)
-            }
-            "append" => {
-                let a = take(2)?;
-                (Step::Append(path(&a[0]), a[1].clone()), 2)
-            }
-            "rm" => (Step::Rm(path(&take(1)?[0])), 1),
-            "mkdir" => (Step::Mkdir(path(&take(1)?[0])), 1),
-            "ls" => (Step::Ls(path(&take(1)?[0])), 1),
-            "exists" => (Step::Exists(path(&take(1)?[0])), 1),
-            "print" => (Step::Print(take(1)?[0].clone()), 1),
-            "eprint" => (Step::Eprint(take(1)?[0].clone()), 1),
-            "send-garbage" => (Step::SendGarbage, 0),
-            "exit" => {
-                let value = take(1)?[0].to_string_lossy().into_owned();
-                let code = value.parse().map_err(|_| StepError::NotANumber {
-                    step: verb.clone(),
-                    value,
-                })?;
-                (Step::Exit(code), 1)
-            }
-            _ => {
-                let (op, used) = crate::protocol::parse(&verb, &args[i + 1..])?;
-                (Step::Protocol(op), used)
-            }
-        };
+        let (step, used) = parse_one(args, i)?;
         steps.push(step);
         i += 1 + used;
     }
     Ok(steps)
+}
+
+/// The step whose verb is `args[i]`, and how many arguments after the verb it used.
+fn parse_one(args: &[OsString], i: usize) -> Result<(Step, usize), StepError> {
+    let verb = args[i].to_string_lossy().into_owned();
+    let take = |n: usize| -> Result<&[OsString], StepError> {
+        args.get(i + 1..i + 1 + n)
+            .ok_or_else(|| StepError::MissingArgs {
+                step: verb.clone(),
+                needed: n,
+            })
+    };
+    let path = |a: &OsString| PathBuf::from(a);
+    let (step, used) = match verb.as_str() {
+        "read" => (Step::Read(path(&take(1)?[0])), 1),
+        "write" => {
+            let a = take(2)?;
+            (Step::Write(path(&a[0]), a[1].clone()), 2)
+        }
+        "append" => {
+            let a = take(2)?;
+            (Step::Append(path(&a[0]), a[1].clone()), 2)
+        }
+        "rm" => (Step::Rm(path(&take(1)?[0])), 1),
+        "mkdir" => (Step::Mkdir(path(&take(1)?[0])), 1),
+        "ls" => (Step::Ls(path(&take(1)?[0])), 1),
+        "exists" => (Step::Exists(path(&take(1)?[0])), 1),
+        "print" => (Step::Print(take(1)?[0].clone()), 1),
+        "eprint" => (Step::Eprint(take(1)?[0].clone()), 1),
+        "send-garbage" => (Step::SendGarbage, 0),
+        "hello-as" => (Step::HelloAs(take(1)?[0].clone()), 1),
+        "repeat" => {
+            let value = take(1)?[0].to_string_lossy().into_owned();
+            let times = value.parse().map_err(|_| StepError::NotANumber {
+                step: verb.clone(),
+                value,
+            })?;
+            // The one step after the count, with its own arguments.
+            if i + 2 >= args.len() {
+                return Err(StepError::MissingArgs {
+                    step: verb.clone(),
+                    needed: 2,
+                });
+            }
+            let (step, used) = parse_one(args, i + 2)?;
+            (Step::Repeat(times, Box::new(step)), 2 + used)
+        }
+        "exit" => {
+            let value = take(1)?[0].to_string_lossy().into_owned();
+            let code = value.parse().map_err(|_| StepError::NotANumber {
+                step: verb.clone(),
+                value,
+            })?;
+            (Step::Exit(code), 1)
+        }
+        _ => {
+            let (op, used) = crate::protocol::parse(&verb, &args[i + 1..])?;
+            (Step::Protocol(op), used)
+        }
+    };
+    Ok((step, used))
 }
 
 fn io<T>(
@@ -110,6 +137,36 @@ fn with_newline(text: &OsStr) -> Vec<u8> {
     let mut bytes = text.as_bytes().to_vec();
     bytes.push(b'\n');
     bytes
+}
+
+/// One raw `Hello` claiming `name` and protocol version 999 only; waits for the server's
+/// answer and close, so the diagnostic is recorded before the tool exits.
+fn hello_as(socket: &std::path::Path, name: &OsStr) -> Result<(), StepError> {
+    use runwire_proto::v1;
+    let mut stream = io(
+        "hello-as",
+        socket,
+        std::os::unix::net::UnixStream::connect(socket),
+    )?;
+    let hello = v1::ClientMessage {
+        request_id: 1,
+        body: Some(v1::client_message::Body::Hello(v1::Hello {
+            client_name: name.to_string_lossy().into_owned(),
+            client_version: "0".into(),
+            supported_versions: vec![999],
+        })),
+    };
+    let max = runwire_proto::DEFAULT_MAX_FRAME_LEN;
+    let protocol =
+        |e: runwire_proto::frame::FrameError| StepError::Protocol(format!("hello-as: {e}"));
+    runwire_proto::frame::write_message(&mut stream, &hello, max, &mut Vec::new())
+        .map_err(protocol)?;
+    let mut buf = Vec::new();
+    while runwire_proto::frame::read_message::<_, v1::ServerMessage>(&mut stream, max, &mut buf)
+        .map_err(protocol)?
+        .is_some()
+    {}
+    Ok(())
 }
 
 /// Runs one step.
@@ -188,6 +245,20 @@ pub fn execute(step: &Step, session: &Session) -> Result<(), StepError> {
             let frame = [4u8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
             io("send-garbage", &socket, stream.write_all(&frame))?;
         }
+        Step::HelloAs(name) => {
+            let socket = std::env::var_os("RUNWIRE_SOCKET").map(PathBuf::from);
+            let Some(socket) = socket else {
+                let _ = writeln!(out, "(no runner)");
+                return Ok(());
+            };
+            hello_as(&socket, name)?;
+        }
+        Step::Repeat(times, step) => {
+            drop(out);
+            for _ in 0..*times {
+                execute(step, session)?;
+            }
+        }
         Step::Protocol(op) => {
             drop(out);
             session.run(op)?;
@@ -228,5 +299,21 @@ mod tests {
             Err(StepError::NotANumber { .. })
         ));
         assert!(matches!(parse(&os(&["fly"])), Err(StepError::Unknown(_))));
+        assert!(matches!(
+            parse(&os(&["repeat", "3"])),
+            Err(StepError::MissingArgs { .. })
+        ));
+    }
+
+    #[test]
+    fn repeat_takes_the_next_step_only() {
+        let steps = parse(&os(&["repeat", "3", "print", "x", "exit", "1"])).unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                Step::Repeat(3, Box::new(Step::Print("x".into()))),
+                Step::Exit(1)
+            ]
+        );
     }
 }

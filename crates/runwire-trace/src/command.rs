@@ -12,6 +12,36 @@ use crate::seccomp::{self, Installer, Supervisor};
 use crate::shim;
 use crate::trace::{IncompleteReason, Trace};
 
+/// Makes a command's process the leader of a new process group (so a runner can signal
+/// the whole task tree with `kill(-pgid)` without signalling itself or its own parent), and
+/// asks the kernel to `SIGKILL` it when its parent goes away (`PR_SET_PDEATHSIG`), so a
+/// runner killed with `SIGKILL` does not leave its task running.
+///
+/// Caveats: the death signal fires when the *thread* that forked the child exits, not the
+/// process, so spawn from a thread that outlives the child (runwire spawns and waits on the
+/// same worker thread). It reaches the direct child only: descendants that outlive it are
+/// not killed by the kernel (a runner that is signalled kills the whole group instead). A
+/// task in its own group is not in the terminal's foreground group: Ctrl-C reaches the
+/// runner, which forwards it; a task that reads the terminal directly would be stopped.
+pub fn contain(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe system calls on no shared memory.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then nobody will signal us.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Default time [`TracedChild::wait`] gives descendants that outlive the root process.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 
@@ -55,10 +85,14 @@ impl std::fmt::Debug for TracedCommand {
 }
 
 impl TracedCommand {
-    /// A command running `program` (looked up in `PATH` like `Command::new`).
+    /// A command running `program` (looked up in `PATH` like `Command::new`). The root runs
+    /// in a process group of its own and is `SIGKILL`ed when the spawning thread dies
+    /// ([`contain`]).
     pub fn new(program: impl AsRef<OsStr>) -> Self {
+        let mut inner = Command::new(program.as_ref());
+        contain(&mut inner);
         Self {
-            inner: Command::new(program.as_ref()),
+            inner,
             program: program.as_ref().to_owned(),
             cwd: None,
             cleared: false,

@@ -193,6 +193,7 @@ mod trace;
 
 pub use command::{
     DEFAULT_LINGER, DEFAULT_RING_CAPACITY, TraceOutcome, TracedChild, TracedCommand, TracedOutput,
+    contain,
 };
 pub use error::TraceError;
 pub use trace::{AccessKind, IncompleteReason, PathAccess, Trace};

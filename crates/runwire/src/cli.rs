@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
 use crate::exec::{CacheMode, DirectExecutor, Executor, TaskContext};
-use crate::output::{Printer, Style};
+use crate::output::{MAX_LISTED_REASONS, Printer, Style, escape_line};
 use crate::plan::{Plan, Selection};
 use crate::remote::RemoteFlags;
 use crate::scheduler::{self, RunOptions};
@@ -136,7 +136,9 @@ pub fn cached_executor(
     mode: CacheMode,
     flags: RemoteFlags,
 ) -> Result<Box<dyn Executor>, Error> {
-    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    // Tasks, tools and the cache see the environment without the runner's own secrets;
+    // only the remote set-up reads those.
+    let full_env = crate::env::runner_env();
     if mode == CacheMode::Off {
         // Like a miss (protocol server, strict env), without opening the cache at all.
         return Ok(Box::new(crate::pipeline::ServedExecutor::new(
@@ -144,10 +146,11 @@ pub fn cached_executor(
             "--no-cache",
         )));
     }
+    let with_secrets: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let remote = crate::remote::setup(
         ws.config.remote_cache.as_ref(),
         ws.config_path.as_deref(),
-        &full_env,
+        &with_secrets,
         flags,
     )?;
     Ok(Box::new(crate::pipeline::CachedExecutor::open(
@@ -240,7 +243,7 @@ fn run(
         no_remote: args.no_remote,
     };
     let executor = make_executor(&ws, mode, flags)?;
-    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let full_env = crate::env::runner_env();
     if args.dry_run {
         return dry_run(
             &ws,
@@ -416,16 +419,27 @@ fn dry_run(
     for row in &rows {
         let mut text = format!(
             "{} {} (in {})",
-            printer.paint(Style::Label, row.label),
-            printer.paint(Style::Dim, &format!("$ {}", row.command)),
-            row.cwd
+            printer.paint(Style::Label, &escape_line(row.label)),
+            printer.paint(Style::Dim, &format!("$ {}", escape_line(row.command))),
+            escape_line(row.cwd)
         );
         if !row.depends_on.is_empty() {
-            let _ = write!(text, "\n  after: {}", row.depends_on.join(", "));
+            let _ = write!(
+                text,
+                "\n  after: {}",
+                escape_line(&row.depends_on.join(", "))
+            );
         }
         let _ = write!(text, "\n  cache: {}", row.cache.status);
-        for reason in &row.cache.reasons {
-            let _ = write!(text, "\n  - {reason}");
+        for reason in row.cache.reasons.iter().take(MAX_LISTED_REASONS) {
+            let _ = write!(text, "\n  - {}", escape_line(reason));
+        }
+        if row.cache.reasons.len() > MAX_LISTED_REASONS {
+            let _ = write!(
+                text,
+                "\n  - ... and {} more (`--json` lists them all)",
+                row.cache.reasons.len() - MAX_LISTED_REASONS
+            );
         }
         printer.message(&text);
     }
@@ -440,7 +454,7 @@ fn explain(
 ) -> Result<i32, Error> {
     let (ws, plan) = load(cwd, args, Vec::new())?;
     let executor = make_executor(&ws, CacheMode::Normal, RemoteFlags::default())?;
-    let full_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let full_env = crate::env::runner_env();
     for task in &plan.tasks {
         let ctx = TaskContext {
             ws: &ws,
@@ -450,12 +464,13 @@ fn explain(
         };
         let mut text = format!(
             "{} {}\n  cwd: {}",
-            printer.paint(Style::Label, &task.label),
-            printer.paint(Style::Dim, &format!("$ {}", task.command)),
-            task.cwd_rel,
+            printer.paint(Style::Label, &escape_line(&task.label)),
+            printer.paint(Style::Dim, &format!("$ {}", escape_line(&task.command))),
+            escape_line(&task.cwd_rel),
         );
+        // `explain` lists every difference: it is asked for, so no cap here.
         for line in executor.explain(&ctx)? {
-            let _ = write!(text, "\n  {line}");
+            let _ = write!(text, "\n  {}", escape_line(&line));
         }
         printer.message(&text);
     }
@@ -473,11 +488,8 @@ pub fn cache_dir(ws: &Workspace) -> PathBuf {
 fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Result<i32, Error> {
     let ws = Workspace::load(cwd)?;
     let dir = cache_dir(&ws);
-    let shown = dir
-        .strip_prefix(&ws.root)
-        .unwrap_or(&dir)
-        .display()
-        .to_string();
+    let shown =
+        escape_line(&dir.strip_prefix(&ws.root).unwrap_or(&dir).to_string_lossy()).into_owned();
     let open = || {
         runwire_cache::Cache::open(&dir, runwire_cache::CacheOptions::default())
             .map_err(|e| Error::Cache(format!("{shown}: {e}")))
@@ -499,9 +511,32 @@ fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Re
             ));
         }
         CacheCommand::Clean => {
-            let removed = open()?
-                .clean()
-                .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+            // Clean works whatever state the cache is in: a corrupt index or key is moved
+            // aside by the open; a cache that still cannot be opened (a newer schema, an
+            // unreadable index) has its files removed without opening it.
+            let removed = match runwire_cache::Cache::open(
+                &dir,
+                runwire_cache::CacheOptions::default(),
+            ) {
+                Ok(cache) => format!(
+                    "removed {} entries",
+                    cache
+                        .clean()
+                        .map_err(|e| Error::Cache(format!("{shown}: {e}")))?
+                ),
+                Err(e @ runwire_cache::CacheError::InitLockTimeout { .. }) => {
+                    return Err(Error::Cache(format!("{shown}: {e}")));
+                }
+                Err(e) => {
+                    printer.message(&format!(
+                        "runwire: warning: cache: {shown} cannot be opened ({}); removing its index and blobs",
+                        escape_line(&e.to_string())
+                    ));
+                    runwire_cache::Cache::wipe(&dir)
+                        .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+                    "removed the index and every blob".to_owned()
+                }
+            };
             // The CLI's own side files (run durations) go too.
             match std::fs::remove_dir_all(dir.join("cli")) {
                 Ok(()) => {}
@@ -513,7 +548,7 @@ fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Re
                     });
                 }
             }
-            printer.message(&format!("cache: {shown}: removed {removed} entries"));
+            printer.message(&format!("cache: {shown}: {removed}"));
         }
     }
     Ok(0)

@@ -13,6 +13,10 @@
 //! `PATH` gets the `node_modules/.bin` directories of the package and of every directory up
 //! to the workspace root in front, as npm does for scripts. Anything else a tool needs it
 //! asks for through the protocol (`getEnv`), answered from the runner's full environment.
+//!
+//! The runner's own secrets (`runwire_server::RUNNER_SECRETS`: the remote cache token and
+//! key) are not part of that environment: [`runner_env`] leaves them out, so no task gets
+//! them, whatever its `env` or `passThroughEnv` says, and no tool can read them.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -38,6 +42,21 @@ pub const DEFAULT_PASS_THROUGH: &[&str] = &[
     "NO_COLOR",
     "FORCE_COLOR",
 ];
+
+/// The runner's environment as tasks, tools and the cache engine see it: the process
+/// environment without the runner's secrets.
+pub fn runner_env() -> Vec<(OsString, OsString)> {
+    without_secrets(std::env::vars_os())
+}
+
+/// `vars` without the runner's secrets.
+pub fn without_secrets(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
+    vars.into_iter()
+        .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
+        .collect()
+}
 
 /// Matches an env name against a pattern where `*` is any run of bytes and `?` one byte.
 /// Names are bytes because an environment need not be UTF-8.
@@ -83,6 +102,7 @@ pub fn tracked(
 ) -> Vec<(OsString, Option<OsString>)> {
     let mut out: Vec<(OsString, Option<OsString>)> = full
         .iter()
+        .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
         .filter(|(name, _)| matches_any(&config.env, name))
         .map(|(n, v)| (n.clone(), Some(v.clone())))
         .collect();
@@ -117,6 +137,7 @@ pub fn child_env(
 ) -> Vec<(OsString, OsString)> {
     let mut out: Vec<(OsString, OsString)> = full
         .iter()
+        .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
         .filter(|(name, _)| {
             matches_any(DEFAULT_PASS_THROUGH, name)
                 || matches_any(&config.env, name)
@@ -193,6 +214,31 @@ mod tests {
         let names: Vec<_> = env.iter().map(|(n, _)| n.to_str().unwrap()).collect();
         assert_eq!(names, ["KEEP", "LC_ALL", "PATH", "VITE_A"]);
         assert_eq!(env[2].1, "/w/node_modules/.bin:/bin");
+    }
+
+    #[test]
+    fn runner_secrets_never_reach_a_task() {
+        let full = os(&[
+            ("PATH", "/bin"),
+            ("RUNWIRE_REMOTE_CACHE_TOKEN", "t"),
+            ("RUNWIRE_REMOTE_CACHE_KEY", "k"),
+            ("RUNWIRE_OTHER", "o"),
+        ]);
+        let config = TaskConfig {
+            env: vec!["RUNWIRE_*".into()],
+            pass_through_env: vec!["RUNWIRE_REMOTE_CACHE_TOKEN".into()],
+            ..TaskConfig::default()
+        };
+        let env = child_env(&full, &config, &[], &[]);
+        let names: Vec<_> = env.iter().map(|(n, _)| n.to_str().unwrap()).collect();
+        assert_eq!(names, ["PATH", "RUNWIRE_OTHER"]);
+        let t = tracked(&full, &config);
+        assert_eq!(t, vec![("RUNWIRE_OTHER".into(), Some("o".into()))]);
+        let names: Vec<_> = without_secrets(full)
+            .into_iter()
+            .map(|(n, _)| n.into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["PATH", "RUNWIRE_OTHER"]);
     }
 
     #[test]

@@ -148,6 +148,8 @@ pub fn shell_command(task: &PlannedTask, env: &[(OsString, OsString)]) -> Comman
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own process group (signals are forwarded to it) and killed with the runner.
+    runwire_trace::contain(&mut cmd);
     cmd
 }
 

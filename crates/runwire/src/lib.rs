@@ -18,6 +18,7 @@ pub mod plan;
 pub mod pnpm;
 pub mod remote;
 pub mod scheduler;
+pub mod signals;
 pub mod workspace;
 
 pub use error::Error;

@@ -5,11 +5,22 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before any thread exists, so every thread inherits the blocked signals.
+    runwire::signals::install();
     let cli = runwire::cli::Cli::parse();
-    match runwire::cli::main(cli, runwire::cli::cached_executor) {
+    let result = runwire::cli::main(cli, runwire::cli::cached_executor);
+    // An interrupted run ends with the signal's code, from the signal thread.
+    runwire::signals::defer_to_interruption();
+    match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("runwire: error[{}]: {e}", e.code());
+            // Errors quote paths and file contents: escaped for the terminal.
+            let message = e.to_string();
+            eprintln!(
+                "runwire: error[{}]: {}",
+                e.code(),
+                runwire::output::escape_text(&message)
+            );
             ExitCode::from(2)
         }
     }

@@ -3,6 +3,13 @@
 //!
 //! Runner messages go to stderr so a task's stdout can still be piped. Colors are used only
 //! when stderr is a terminal and `NO_COLOR` is unset or empty.
+//!
+//! Every string a tool or a file controls (package names, commands, paths, miss and
+//! not-cached reasons, protocol diagnostics with client names, remote warnings) goes through
+//! [`escape_line`] or [`escape_text`] before it reaches the terminal: control characters
+//! become `\x1b`-style escapes, so a tool cannot retitle, clear or rewrite the user's
+//! terminal through runwire's own lines. Ordinary UTF-8 is kept. The tasks' own output is
+//! theirs and passes through as written.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -265,6 +272,54 @@ impl<'p> TaskOutput<'p> {
     }
 }
 
+/// `text` safe for one terminal line: every control character (C0 including newline and
+/// carriage return, DEL, C1) and every bidirectional override shows as an escape (`\x1b`,
+/// `\n`, `\u{202e}`); tabs and ordinary UTF-8 stay.
+pub fn escape_line(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text, false)
+}
+
+/// Like [`escape_line`], but newlines stay: for multi-line messages such as errors with a
+/// source excerpt.
+pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text, true)
+}
+
+fn needs_escape(c: char, keep_newlines: bool) -> bool {
+    match c {
+        '\t' => false,
+        '\n' => !keep_newlines,
+        // Bidirectional embeddings, overrides and isolates reorder what the user reads.
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => true,
+        c => c.is_control(),
+    }
+}
+
+fn escape(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !text.chars().any(|c| needs_escape(c, keep_newlines)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !needs_escape(c, keep_newlines) {
+            out.push(c);
+            continue;
+        }
+        let _ = match c {
+            '\n' => write!(out, "\\n"),
+            '\r' => write!(out, "\\r"),
+            c if u32::from(c) < 0x100 => write!(out, "\\x{:02x}", u32::from(c)),
+            c => write!(out, "\\u{{{:x}}}", u32::from(c)),
+        };
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// How many reasons of one kind a task's result lists on the terminal; the rest are
+/// counted ("... and N more"). `runwire run --json` has every one.
+pub const MAX_LISTED_REASONS: usize = 20;
+
 /// `850ms`, `1.2s`, `2m05s`.
 /// `text` with durations (`12ms`, `1.5s`, `300µs`, `2m`) replaced by `<time>`: what two
 /// runs of a deterministic tool may still print differently.
@@ -340,6 +395,20 @@ mod tests {
         assert_eq!(printer.paint(Style::Bad, "x"), "\x1b[1;31mx\x1b[0m");
         printer.color = false;
         assert_eq!(printer.paint(Style::Bad, "x"), "x");
+    }
+
+    #[test]
+    fn escapes_control_characters_keeps_utf8() {
+        assert_eq!(
+            escape_line("\x1b]0;PWNED\x07\x1b[2J"),
+            "\\x1b]0;PWNED\\x07\\x1b[2J"
+        );
+        assert_eq!(escape_line("a\rb\nc\td\u{7f}"), "a\\rb\\nc\td\\x7f");
+        assert_eq!(escape_line("x\u{9b}31m"), "x\\x9b31m");
+        assert_eq!(escape_line("évil\u{202e}txt.exe"), "évil\\u{202e}txt.exe");
+        assert_eq!(escape_text("line 1\nline\x1b 2"), "line 1\nline\\x1b 2");
+        let plain = "packages/ünï/src — ok";
+        assert!(matches!(escape_line(plain), std::borrow::Cow::Borrowed(p) if p == plain));
     }
 
     #[test]

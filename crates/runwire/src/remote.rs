@@ -146,6 +146,7 @@ pub fn setup(
 /// Prints the remote's one warning, if there is one not yet shown.
 pub fn warn_once(remote: &RemoteCache) {
     if let Some(w) = remote.take_warning() {
-        eprintln!("runwire: {w}");
+        // It may quote what the server answered.
+        eprintln!("runwire: {}", crate::output::escape_line(&w));
     }
 }

@@ -8,7 +8,9 @@ use std::ffi::OsString;
 use std::sync::mpsc;
 
 use crate::exec::{CacheMode, CacheReport, Executor, Outcome, TaskContext};
-use crate::output::{Printer, Style, TaskOutput, format_duration};
+use crate::output::{
+    MAX_LISTED_REASONS, Printer, Style, TaskOutput, escape_line, escape_text, format_duration,
+};
 use crate::plan::Plan;
 use crate::workspace::Workspace;
 
@@ -124,21 +126,24 @@ fn run_one(
     prefixed: bool,
 ) -> Outcome {
     let task = ctx.task;
-    let label = printer.paint(Style::Label, &task.label);
+    // Package names and commands come from files: escaped before they reach the terminal.
+    let shown = escape_line(&task.label).into_owned();
+    let label = printer.paint(Style::Label, &shown);
     printer.message(&format!(
         "{label} {}",
-        printer.paint(Style::Dim, &format!("$ {}", task.command))
+        printer.paint(Style::Dim, &format!("$ {}", escape_line(&task.command)))
     ));
-    let mut out = TaskOutput::new(printer, prefixed.then(|| task.label.clone()));
-    printer.task_started(&task.label);
+    let mut out = TaskOutput::new(printer, prefixed.then(|| shown.clone()));
+    printer.task_started(&shown);
     let result = executor.execute(ctx, &mut out);
-    printer.task_finished(&task.label);
+    printer.task_finished(&shown);
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
+            let error = format!("error[{}]: {e}", e.code());
             printer.message(&format!(
                 "{label} {}",
-                printer.paint(Style::Bad, &format!("error[{}]: {e}", e.code()))
+                printer.paint(Style::Bad, &escape_text(&error))
             ));
             return Outcome {
                 exit_code: 1,
@@ -153,7 +158,23 @@ fn run_one(
     outcome
 }
 
-/// The lines printed after a task: result, cache status, every reason.
+/// Appends one line per reason, escaped (reasons name paths, env names and tools' own words),
+/// at most [`MAX_LISTED_REASONS`]; then one line counting the rest, which `--json` lists.
+fn list_reasons(text: &mut String, reasons: &[crate::exec::Reason]) {
+    for reason in reasons.iter().take(MAX_LISTED_REASONS) {
+        let _ = write!(text, "\n  - {}", escape_line(&reason.message));
+    }
+    if reasons.len() > MAX_LISTED_REASONS {
+        let _ = write!(
+            text,
+            "\n  - ... and {} more (`runwire run --json` lists them all)",
+            reasons.len() - MAX_LISTED_REASONS
+        );
+    }
+}
+
+/// The lines printed after a task: result, cache status, every reason (a long list is cut
+/// after [`MAX_LISTED_REASONS`]).
 pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> String {
     let time = format_duration(outcome.duration);
     let mut text = if outcome.exit_code == 0 {
@@ -181,9 +202,7 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
             verified,
         } => {
             let _ = write!(text, " in {time}, cache miss");
-            for reason in miss {
-                let _ = write!(text, "\n  - {reason}");
-            }
+            list_reasons(&mut text, miss);
             match verified {
                 Some(d) if d.is_empty() => text.push_str("\n  verified: same as the cached result"),
                 Some(d) => {
@@ -196,7 +215,7 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
                         )
                     );
                     for line in d {
-                        let _ = write!(text, "\n  - {line}");
+                        let _ = write!(text, "\n  - {}", escape_line(line));
                     }
                 }
                 None => {}
@@ -205,13 +224,11 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
                 text.push_str("\n  cached");
             } else {
                 let _ = write!(text, "\n  {}", printer.paint(Style::Warn, "not cached:"));
-                for reason in not_cached {
-                    let _ = write!(text, "\n  - {reason}");
-                }
+                list_reasons(&mut text, not_cached);
             }
         }
         CacheReport::Off { reason } => {
-            let _ = write!(text, " in {time} (cache off: {reason})");
+            let _ = write!(text, " in {time} (cache off: {})", escape_line(reason));
         }
     }
     text

@@ -268,6 +268,9 @@ cases!(
     verify_reports_differences,
     verify_vite_fixture,
     run_json_summary,
+    runner_secrets_hidden,
+    terminal_injection_and_flood,
+    damaged_cache_recovers,
 );
 
 #[test]

@@ -5,6 +5,9 @@
 //!
 //! With `kill-at-byte`, the process SIGKILLs itself as soon as that many bytes have been
 //! copied into blob temp files: a deterministic kill point in the middle of a blob write.
+//!
+//! With `RUNWIRE_CACHE_STRESS_GATE=1` in its env, it first reads stdin to its end: a test
+//! starts several of them and closes their stdin together, so they open the cache at once.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -84,6 +87,10 @@ fn main() -> ExitCode {
         .unwrap_or(u64::MAX);
     let mut copied = 0u64;
     let ws = PathBuf::from(&args[2]);
+    if std::env::var_os("RUNWIRE_CACHE_STRESS_GATE").is_some() {
+        let mut gate = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut gate);
+    }
     let cache = match Cache::open(
         &PathBuf::from(&args[1]),
         CacheOptions {
@@ -93,10 +100,20 @@ fn main() -> ExitCode {
     ) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("open failed: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if std::env::var_os("RUNWIRE_CACHE_STRESS_GATE").is_some() {
+        // What a runner does first: remembered hashes, then a lookup.
+        if let Err(e) = cache
+            .load_memo()
+            .and_then(|_| cache.lookup(&SpawnKey(Hash32::of(b"\0"))))
+        {
+            eprintln!("first lookup failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let mut rng = Rng(seed.wrapping_add(0x1234_5678) | 1);
     let mut stdout = std::io::stdout().lock();
     for i in 0..count {

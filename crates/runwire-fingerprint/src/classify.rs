@@ -537,10 +537,6 @@ struct PathRule<'a> {
 /// rules it is a content read.
 static RENAME_SOURCE_READ: Access = Access::Read;
 
-/// A path a probe reported absent but that the task then truncated or deleted without
-/// creating it: for the rules, a stat that found it.
-static PROVEN_EXISTENCE: Access = Access::Stat;
-
 impl PathRule<'_> {
     /// The trace rules for one path: its input observations, whether it counts as changed,
     /// and whether only its mode is an input (stat, then truncate in place).
@@ -573,23 +569,7 @@ impl PathRule<'_> {
         // only ever written in place (`>>` on a missing file): what it holds after the run
         // depends on its absence, an input the task changed itself (a read-write overlap).
         if acc.first == Access::NotFound && changed && !written_in_place_only(acc) {
-            // An append to a missing file is traced as "not found, then a write": that
-            // created it too.
-            if acc
-                .all()
-                .any(|k| matches!(k, Access::Create | Access::RenameTo | Access::Write))
-            {
-                inputs.clear();
-            } else {
-                // Truncated or deleted but never created: it existed, whatever the probe
-                // said (`cp` opens its target with O_DIRECTORY first, and ENOTDIR reads as
-                // "not found"). Its existence was observed.
-                for k in &mut inputs {
-                    if **k == Access::NotFound {
-                        *k = &PROVEN_EXISTENCE;
-                    }
-                }
-            }
+            inputs.clear();
         }
         // Stat, then replace (make's target, `cp -u`'s destination): only the metadata was
         // observed and the content was then thrown away, so the old file shaped nothing

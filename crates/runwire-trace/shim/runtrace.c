@@ -315,6 +315,16 @@ static void note_open(int dirfd, const char *path, int flags, int fd, int err, i
     if (g_active && ok && acc == O_RDONLY && !(flags & (O_DIRECTORY | O_CREAT | O_TRUNC | O_PATH)) &&
         fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
         flags |= O_DIRECTORY;
+    /* ENOTDIR from an O_DIRECTORY open usually means the path exists and is not a
+     * directory (cp opens its target this way first); only a parent that is not a directory
+     * means "nothing there". One probe on this error path tells them apart. */
+    if (!ok && err == ENOTDIR && (flags & O_DIRECTORY) && g_active && path) {
+        int e = errno;
+        int exists = get_faccessat()(dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        errno = e;
+        note_at(dirfd, path, exists ? K_STAT : K_NOTFOUND);
+        return;
+    }
     if ((flags & O_TMPFILE) == O_TMPFILE || (flags & O_PATH)) {
         note_result(dirfd, path, K_STAT, ok, err);
     } else if (acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC))) {

@@ -752,3 +752,17 @@ fn setting_times_is_a_write_in_place() {
     let state = entry(&t, "state.json");
     assert_eq!(state.first, AccessKind::Write, "{t:#?}");
 }
+
+#[test]
+fn cp_onto_an_existing_file_stats_it_first() {
+    // cp opens its target with O_DIRECTORY first; the ENOTDIR of an existing file must read
+    // as "something is there", not "not found" (the engine keeps its mode as an input).
+    let root = Root::new();
+    root.file("in.sh", "echo hi\n").file("out.sh", "old\n");
+    let out = root.run_ok("cp", &["in.sh", "out.sh"]);
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "out.sh").first, Stat, "{t:#?}");
+    let out = root.run_ok("cp", &["in.sh", "fresh.sh"]);
+    let t = root.local(&out.trace);
+    assert_eq!(entry(&t, "fresh.sh").first, NotFound, "{t:#?}");
+}

@@ -35,11 +35,15 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
 # @voidzero-dev/vite-task-client 0.2.0 for the parity test) and the vite e2e fixture app
 # (vite 8.3.8, pinned in its package-lock.json). The addon itself was built by the cargo
 # build above (librunwire_node.so beside the runwire binary).
-# The real tools of the twin-tree tests (crates/runwire/tests/twin.rs): typescript, pinned
-# in crates/runwire/tests/twins/_tools/package-lock.json.
+# The real tools of the twin-tree tests and the oracle (crates/runwire/tests/twin.rs,
+# crates/runwire-oracle): typescript, eslint, esbuild, vite 8 and a Node 22 in
+# tests/twins/_tools, tsdown in tests/twins/_tools_tsdown, each pinned in its package-lock.json.
 for dir in clients/node clients/node/test/vite-app crates/runwire/tests/twins/_tools; do
   npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
 done
+# `npm ci` refuses tsdown's lockfile (npm leaves rolldown 1.0.0-beta's optional platform
+# bindings out of it, then calls it out of sync); `npm install` honours the pinned versions.
+npm install --prefix crates/runwire/tests/twins/_tools_tsdown --no-audit --no-fund --loglevel=error
 
 # Remote cache test servers (crates/runwire-remote tests start them on 127.0.0.1):
 # turborepo-remote-cache (pinned in its package-lock.json) and buildgrid 0.4.4 (`bgd`).

@@ -25,9 +25,10 @@
 //!     runs in that tree, then the FIFO is written and closed. An edit while the task runs,
 //!     with no sleep: runwire must say "changed while the task ran".
 //!
-//! A case with a file `npm-tools` gets the packages of `tests/twins/_tools` (pinned in its
-//! package-lock.json, installed by scripts/install.sh) linked into `node_modules/` of both
-//! trees, `.bin` included, so both sides run the very same tool.
+//! A case with a file `npm-tools` gets the packages of `tests/twins/_tools` (or of the
+//! directory the file names, e.g. `_tools_tsdown`; each pinned in its package-lock.json and
+//! installed by scripts/install.sh) linked into `node_modules/` of both trees, `.bin`
+//! included, so both sides run the very same tool.
 //!
 //! Mtimes are set explicitly (`touch -d @SECONDS`) where a tool compares them, as the issue
 //! asks: make, `cp -u` and Python are wrong without runwire too when an edit lands in the
@@ -72,7 +73,13 @@ fn run_case(name: &str) {
             compare.push(line.to_owned());
         }
     }
-    let tools = cases_dir().join("_tools/node_modules");
+    // `npm-tools` names the tools directory (default `_tools`).
+    let tools_dir = std::fs::read_to_string(dir.join("npm-tools"))
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "_tools".to_owned());
+    let tools = cases_dir().join(tools_dir).join("node_modules");
     let repo = dir.join("repo");
     let mut twins = Twins::new(&TwinsSpec {
         repo: &repo,

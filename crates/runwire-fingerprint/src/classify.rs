@@ -277,8 +277,12 @@ pub fn classify(
             // Rule 1: a stat returns what make and Python decide from (size, mtime, kind),
             // so a stat'ed file's content and a stat'ed directory's listing are inputs.
             req.content |= read || (stat && !injected_fault("stat-is-existence"));
-            // A tool's own state directory is its bookkeeping, never a listing fact.
-            req.listing |= !tool_state && (listed || stat);
+            // A tool's own state directory is its bookkeeping, never a listing fact. A stat of
+            // `node_modules` is module resolution checking that it exists: what is resolved
+            // inside is looked up by name (facts of its own); the set of names matters only to
+            // a task that lists it.
+            let resolution_root = r.file_name() == "node_modules";
+            req.listing |= !tool_state && (listed || (stat && !resolution_root));
             req.stat_only = stat && !read && !listed;
         }
     }

@@ -53,10 +53,33 @@ impl Manifest {
             .collect()
     }
 
-    /// Refuses any path that is absolute, empty, or leaves the workspace.
+    /// Refuses a manifest restore must never carry out (spec/fingerprint.md, "What restore
+    /// may write"): a path that is absolute, empty or leaves the workspace; anything inside
+    /// `.git` or a `node_modules/.bin`; setuid, setgid or sticky bits; a symlink whose target
+    /// leaves the workspace; emptying `.git`, a `node_modules` or the workspace root. Checked
+    /// whole before anything is written, and at store time, so nothing is stored that could
+    /// never be restored.
     pub fn check(&self) -> Result<(), CacheError> {
         for p in self.items.keys().chain(self.emptied_dirs.iter()) {
             check_path(p)?;
+            check_place(p)?;
+        }
+        for (p, item) in &self.items {
+            match item {
+                Item::File { mode, .. } | Item::Dir { mode } if mode & !0o777 != 0 => {
+                    return Err(unsafe_path(
+                        p,
+                        &format!("its mode {mode:o} has setuid, setgid or sticky bits"),
+                    ));
+                }
+                Item::Symlink { target } => check_symlink_target(p, target)?,
+                _ => {}
+            }
+        }
+        for d in &self.emptied_dirs {
+            if d.rsplit('/').next() == Some("node_modules") {
+                return Err(unsafe_path(d, "restore never empties a node_modules"));
+            }
         }
         let symlinks: Vec<&String> = self
             .items
@@ -83,6 +106,38 @@ fn unsafe_path(p: &str, why: &str) -> CacheError {
         path: p.to_owned(),
         why: why.to_owned(),
     }
+}
+
+/// Places restore never writes into, wherever they are: git's own directory (hooks run
+/// code) and package managers' command directories.
+fn check_place(p: &str) -> Result<(), CacheError> {
+    let parts: Vec<&str> = p.split('/').collect();
+    if parts.contains(&".git") {
+        return Err(unsafe_path(p, "it is inside .git"));
+    }
+    if parts.windows(2).any(|w| w == ["node_modules", ".bin"]) {
+        return Err(unsafe_path(p, "it is inside a node_modules/.bin"));
+    }
+    Ok(())
+}
+
+/// A symlink's target, read from the link's directory, must stay inside the workspace.
+fn check_symlink_target(p: &str, target: &str) -> Result<(), CacheError> {
+    if target.starts_with('/') {
+        return Err(unsafe_path(p, "its symlink target is absolute"));
+    }
+    let mut depth = p.split('/').count() - 1;
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." if depth == 0 => {
+                return Err(unsafe_path(p, "its symlink target leaves the workspace"));
+            }
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+    }
+    Ok(())
 }
 
 /// A manifest path must be a canonical workspace-relative path.
@@ -124,6 +179,8 @@ pub(crate) fn build(
         .iter()
         .map(|d| d.as_str().to_owned())
         .collect();
+    // What restore would refuse is never stored: the run is then not cached, with the reason.
+    m.check()?;
     Ok(m)
 }
 

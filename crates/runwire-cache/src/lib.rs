@@ -611,7 +611,11 @@ impl Cache {
         entry: &StoredEntry,
         workspace_root: &Path,
     ) -> Result<Restored, CacheError> {
-        if let Err(e) = entry.manifest.check() {
+        if let Err(e) = entry
+            .manifest
+            .check()
+            .and_then(|()| self.check_outside_cache_dir(&entry.manifest, workspace_root))
+        {
             // It can never be restored safely: drop it so it is not found again.
             self.drop_entry(entry.id)?;
             return Err(e);
@@ -654,6 +658,37 @@ impl Cache {
                 })?,
         };
         Ok((archive::differences(workspace_root, &entry.manifest), stdio))
+    }
+
+    /// Refuses a manifest that writes into this cache's own directory or empties it or one
+    /// of its ancestors (when the cache lives inside the workspace).
+    fn check_outside_cache_dir(
+        &self,
+        m: &Manifest,
+        workspace_root: &Path,
+    ) -> Result<(), CacheError> {
+        let Ok(rel) = self.dir.strip_prefix(workspace_root) else {
+            return Ok(());
+        };
+        let rel = rel.to_string_lossy();
+        let within = |p: &str| p == rel || p.starts_with(&format!("{rel}/"));
+        for p in m.items.keys() {
+            if within(p) {
+                return Err(CacheError::UnsafePath {
+                    path: p.clone(),
+                    why: "it is inside the runner's cache directory".into(),
+                });
+            }
+        }
+        for d in &m.emptied_dirs {
+            if within(d) || rel.starts_with(&format!("{d}/")) {
+                return Err(CacheError::UnsafePath {
+                    path: d.clone(),
+                    why: "emptying it would empty the runner's cache directory".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn corrupt(&self, id: i64, h: &Hash32, what: &str) -> CacheError {

@@ -866,3 +866,151 @@ fn a_hit_with_equal_outputs_present_rewrites_nothing() {
         "a rewritten file gets the restore's time"
     );
 }
+
+// A table of tampered manifests, one case a row.
+#[allow(clippy::too_many_lines)]
+#[test]
+fn restore_refuses_what_it_may_never_write_and_writes_nothing() {
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    write(&w.root, "a.txt", b"payload");
+    write(&w.root, ".git/HEAD", b"ref: refs/heads/main\n");
+    write(&w.root, "node_modules/pkg/index.js", b"kept");
+    let h = Hash32::of(b"payload").to_hex();
+    let file =
+        |mode: u32| format!(r#"{{"kind": "file", "hash": "{h}", "size": 7, "mode": {mode}}}"#);
+    let cache_rel = w
+        .cache_dir
+        .strip_prefix(&w.root)
+        .map(|r| r.to_string_lossy().into_owned())
+        .ok();
+    let mut tampered: Vec<(String, String)> = vec![
+        (
+            ".git/hooks/pre-commit".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, ".git/hooks/pre-commit": {}}}}}"#,
+                file(420),
+                file(493)
+            ),
+        ),
+        (
+            "sub/.git/config".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, "sub/.git/config": {}}}}}"#,
+                file(420),
+                file(420)
+            ),
+        ),
+        (
+            "node_modules/.bin/tsc".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, "node_modules/.bin/tsc": {}}}}}"#,
+                file(420),
+                file(493)
+            ),
+        ),
+        (
+            "suid".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, "suid": {}}}}}"#,
+                file(420),
+                file(0o4755)
+            ),
+        ),
+        (
+            "sticky".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, "sticky": {{"kind": "dir", "mode": {}}}}}}}"#,
+                file(420),
+                0o1777
+            ),
+        ),
+        (
+            "link".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, "link": {{"kind": "symlink", "target": "../../etc/passwd"}}}}}}"#,
+                file(420)
+            ),
+        ),
+        (
+            "abs".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, "abs": {{"kind": "symlink", "target": "/etc/passwd"}}}}}}"#,
+                file(420)
+            ),
+        ),
+        (
+            ".git".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}}}, "emptied_dirs": [".git"]}}"#,
+                file(420)
+            ),
+        ),
+        (
+            "node_modules".into(),
+            format!(
+                r#"{{"items": {{"ok.txt": {}}}, "emptied_dirs": ["node_modules"]}}"#,
+                file(420)
+            ),
+        ),
+    ];
+    if let Some(rel) = &cache_rel {
+        tampered.push((
+            format!("{rel}/env.key"),
+            format!(
+                r#"{{"items": {{"ok.txt": {}, "{rel}/env.key": {}}}}}"#,
+                file(420),
+                file(384)
+            ),
+        ));
+    }
+    for (bad, manifest) in &tampered {
+        store(&cache, &w.root, key(7), &fp("t"), &outputs(&["a.txt"]));
+        tamper_manifest(&w.cache_dir, manifest);
+        let entry = cache.lookup(&key(7)).unwrap().remove(0);
+        match cache.restore(&entry, &w.root) {
+            Err(CacheError::UnsafePath { path, .. }) => assert_eq!(&path, bad),
+            other => panic!("{bad}: expected a refusal, got {other:?}"),
+        }
+        assert!(
+            !w.root.join("ok.txt").exists(),
+            "{bad}: a refused entry writes nothing"
+        );
+        assert!(
+            cache.lookup(&key(7)).unwrap().is_empty(),
+            "{bad}: the entry is dropped"
+        );
+    }
+    assert!(!w.root.join(".git/hooks").exists());
+    assert_eq!(
+        std::fs::read(w.root.join(".git/HEAD")).unwrap(),
+        b"ref: refs/heads/main\n"
+    );
+    assert_eq!(
+        std::fs::read(w.root.join("node_modules/pkg/index.js")).unwrap(),
+        b"kept"
+    );
+}
+
+#[test]
+fn what_restore_would_refuse_is_never_stored() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    write(&w.root, "tool", b"x");
+    std::fs::set_permissions(w.root.join("tool"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", w.root.join("host")).unwrap();
+    for (path, why) in [("tool", "setuid"), ("host", "absolute")] {
+        let err = cache
+            .store(&NewEntry {
+                spawn_key: key(8),
+                fingerprint: &fp(path),
+                outputs: &outputs(&[path]),
+                workspace_root: &w.root,
+                stdio: &[],
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains(why), "{path}: {err}");
+    }
+    assert!(cache.lookup(&key(8)).unwrap().is_empty());
+}

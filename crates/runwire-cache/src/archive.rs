@@ -283,6 +283,93 @@ pub(crate) fn restore(
     m: &Manifest,
     blobs: &Blobs,
 ) -> Result<RestoreStats, CacheError> {
+    let staging = Staging::new(root, blobs.tmp_dir());
+    let stats = restore_via(root, m, blobs, &staging);
+    staging.remove();
+    stats
+}
+
+/// Where restored files are written before they are renamed into place: a directory of
+/// this process's own, on the workspace's file system, so a crash leaves nothing in the
+/// outputs (spec/fingerprint.md, "Cache store"). It is the cache's `tmp/` when that is on
+/// the same file system, else a `.runwire-restore` directory beside the workspace root;
+/// failing both, files are staged beside their target as before. Directories of dead
+/// processes are swept when the next restore starts.
+struct Staging {
+    dir: Option<PathBuf>,
+}
+
+impl Staging {
+    fn new(root: &Path, cache_tmp: &Path) -> Self {
+        let dev = |p: &Path| fs::metadata(p).ok().map(|m| m.dev());
+        let base = if dev(cache_tmp).is_some() && dev(cache_tmp) == dev(root) {
+            Some(cache_tmp.to_path_buf())
+        } else {
+            root.parent()
+                .filter(|parent| dev(parent) == dev(root))
+                .map(|parent| parent.join(".runwire-restore"))
+        };
+        let Some(base) = base else {
+            return Self { dir: None };
+        };
+        sweep_dead(&base);
+        let dir = base.join(format!("restore-{}", std::process::id()));
+        let ok = fs::create_dir_all(&dir).is_ok();
+        Self {
+            dir: ok.then_some(dir),
+        }
+    }
+
+    /// A temporary path for `target`.
+    fn temp_for(&self, target: &Path, n: usize) -> PathBuf {
+        match &self.dir {
+            Some(d) => d.join(format!("{n}.tmp")),
+            None => {
+                let name = target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                target.with_file_name(format!(".{name}.runwire-{}.tmp", std::process::id()))
+            }
+        }
+    }
+
+    fn remove(&self) {
+        if let Some(d) = &self.dir {
+            let _ = fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// Removes `restore-<pid>` directories under `base` whose process is gone.
+fn sweep_dead(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("restore-"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn restore_via(
+    root: &Path,
+    m: &Manifest,
+    blobs: &Blobs,
+    staging: &Staging,
+) -> Result<RestoreStats, CacheError> {
     let mut guard = SymlinkGuard {
         root,
         checked: HashSet::new(),
@@ -325,7 +412,8 @@ pub(crate) fn restore(
                     stats.files += 1;
                 }
                 Sameness::Differs => {
-                    write_file(&abs, &blobs.path(hash), *mode)?;
+                    let tmp = staging.temp_for(&abs, stats.files);
+                    write_file(&abs, &blobs.path(hash), *mode, &tmp)?;
                     stats.files += 1;
                 }
             },
@@ -532,17 +620,14 @@ fn prepare_parent(abs: &Path) -> Result<(), CacheError> {
     Ok(())
 }
 
-/// Writes via a temp file beside the target and a rename: readers never see half a file.
-fn write_file(abs: &Path, blob: &Path, mode: u32) -> Result<(), CacheError> {
+/// Writes via a temp file (`tmp`, on the same file system) and a rename: readers never see
+/// half a file, and a crash leaves nothing beside the outputs.
+fn write_file(abs: &Path, blob: &Path, mode: u32, tmp: &Path) -> Result<(), CacheError> {
     prepare_parent(abs)?;
     if fs::symlink_metadata(abs).is_ok_and(|m| m.is_dir()) {
         remove_any(abs)?;
     }
-    let name = abs
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = abs.with_file_name(format!(".{name}.runwire-{}.tmp", std::process::id()));
+    let tmp = tmp.to_path_buf();
     fs::copy(blob, &tmp).map_err(io("restoring", abs))?;
     let res = fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
         .and_then(|()| fs::rename(&tmp, abs));

@@ -322,16 +322,14 @@ impl Staging {
 
     /// A temporary path for `target`.
     fn temp_for(&self, target: &Path, n: usize) -> PathBuf {
-        match &self.dir {
-            Some(d) => d.join(format!("{n}.tmp")),
-            None => {
-                let name = target
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                target.with_file_name(format!(".{name}.runwire-{}.tmp", std::process::id()))
-            }
+        if let Some(d) = &self.dir {
+            return d.join(format!("{n}.tmp"));
         }
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        target.with_file_name(format!(".{name}.runwire-{}.tmp", std::process::id()))
     }
 
     fn remove(&self) {

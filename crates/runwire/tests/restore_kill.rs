@@ -1,4 +1,4 @@
-//! A runner SIGKILLed while it restores a hit leaves no temporary file among the outputs,
+//! A runner killed (`SIGKILL`) while it restores a hit leaves no temporary file among the outputs,
 //! and the next run still restores them exactly (spec/fingerprint.md, "Cache store":
 //! restored files are staged in a directory of the restoring process, swept once it is
 //! dead). The kill points are seeded delays: where the kill lands varies, what must hold
@@ -36,7 +36,7 @@ fn leftovers(root: &Path) -> Vec<String> {
             }
             if e.file_type().unwrap().is_dir() {
                 stack.push(e.path());
-            } else if rel.ends_with(".tmp") || rel.contains(".runwire-") {
+            } else if rel.contains(".tmp") || rel.contains(".runwire-") {
                 out.push(rel);
             }
         }

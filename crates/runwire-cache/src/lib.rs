@@ -138,6 +138,18 @@ pub struct StoredEntry {
     pub size: u64,
 }
 
+/// What `Cache::verify` found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub entries_checked: usize,
+    pub blobs_checked: usize,
+    /// Blobs that were missing or did not match their hash (now removed).
+    pub bad_blobs: Vec<Hash32>,
+    /// Entries dropped because one of their blobs was bad.
+    pub entries_dropped: usize,
+}
+
 /// What to store after a cacheable run.
 #[derive(Debug)]
 pub struct NewEntry<'a> {
@@ -880,6 +892,67 @@ impl Cache {
             .into_iter()
             .filter_map(|(h, s)| Some((hash_from(&h)?, u64::try_from(s).ok()?)))
             .collect())
+    }
+
+    /// `runwire cache verify`: re-hashes every blob an entry references (outputs and
+    /// recorded stdio), drops every entry with a blob that is missing or does not match its
+    /// hash (and removes the bad files), and reports the counts.
+    pub fn verify(&self) -> Result<VerifyReport, CacheError> {
+        let entries: Vec<(i64, Option<Vec<u8>>)> = {
+            let mut stmt = self.conn.prepare_cached("SELECT id, stdio FROM entries")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let refs: Vec<(i64, Vec<u8>, i64)> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT eb.entry_id, eb.hash, b.size FROM entry_blobs eb JOIN blobs b ON b.hash = eb.hash",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut checked: BTreeMap<Hash32, bool> = BTreeMap::new();
+        let mut good = |h: Hash32, size: Option<u64>| -> bool {
+            *checked.entry(h).or_insert_with(|| {
+                let size_ok = size.is_none_or(|s| {
+                    std::fs::metadata(self.blobs.path(&h)).is_ok_and(|m| m.len() == s)
+                });
+                size_ok && self.blobs.verify(&h)
+            })
+        };
+        let mut bad_entries = std::collections::BTreeSet::new();
+        for (id, hash, size) in &refs {
+            let Some(h) = hash_from(hash) else {
+                bad_entries.insert(*id);
+                continue;
+            };
+            if !good(h, u64::try_from(*size).ok()) {
+                bad_entries.insert(*id);
+            }
+        }
+        for (id, stdio) in &entries {
+            if let Some(h) = stdio.as_deref().and_then(hash_from) {
+                if !good(h, None) {
+                    bad_entries.insert(*id);
+                }
+            }
+        }
+        let bad_blobs: Vec<Hash32> = checked
+            .iter()
+            .filter(|(_, ok)| !**ok)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in &bad_blobs {
+            self.blobs.remove(h);
+        }
+        for id in &bad_entries {
+            self.drop_entry(*id)?;
+        }
+        Ok(VerifyReport {
+            entries_checked: entries.len(),
+            blobs_checked: checked.len(),
+            bad_blobs,
+            entries_dropped: bad_entries.len(),
+        })
     }
 
     /// The file a blob is stored in.

@@ -69,6 +69,13 @@ pub enum CacheCommand {
     Info,
     /// Delete every cached entry and blob.
     Clean,
+    /// Re-hash every blob, drop the entries whose blobs are missing or wrong, and report
+    /// the counts. Exit status 1 when something was dropped.
+    Verify {
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Which packages and task.
@@ -508,6 +515,30 @@ fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Re
                 info.max_size,
                 info.schema_version,
                 if info.shared_key { "shared" } else { "local (random)" },
+            ));
+        }
+        CacheCommand::Verify { json } => {
+            let report = open()?
+                .verify()
+                .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+            if *json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| Error::Task(format!("cannot encode the report: {e}")))?;
+                println!("{text}");
+            } else {
+                printer.message(&format!(
+                    "cache: {shown}: {} entries, {} blobs re-hashed: {} bad, {} entries dropped",
+                    report.entries_checked,
+                    report.blobs_checked,
+                    report.bad_blobs.len(),
+                    report.entries_dropped
+                ));
+                for h in &report.bad_blobs {
+                    printer.message(&format!("  bad blob {h} (removed)"));
+                }
+            }
+            return Ok(i32::from(
+                report.entries_dropped > 0 || !report.bad_blobs.is_empty(),
             ));
         }
         CacheCommand::Clean => {

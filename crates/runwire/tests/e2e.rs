@@ -266,6 +266,7 @@ cases!(
     pass_through_glob_later_env,
     io_uring_refused_then_cached,
     verify_reports_differences,
+    cache_verify_drops_bad_entries,
     verify_vite_fixture,
     run_json_summary,
     runner_secrets_hidden,

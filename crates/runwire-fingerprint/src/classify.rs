@@ -278,10 +278,10 @@ pub fn classify(
             // so a stat'ed file's content and a stat'ed directory's listing are inputs.
             req.content |= read || (stat && !injected_fault("stat-is-existence"));
             // A tool's own state directory is its bookkeeping, never a listing fact. A stat of
-            // `node_modules` is module resolution checking that it exists: what is resolved
-            // inside is looked up by name (facts of its own); the set of names matters only to
-            // a task that lists it.
-            let resolution_root = r.file_name() == "node_modules";
+            // `node_modules` (module resolution) or `.git` (repository discovery) checks that
+            // it exists: what is used inside is looked up by name (facts of its own); the set
+            // of names matters only to a task that lists it.
+            let resolution_root = matches!(r.file_name(), "node_modules" | ".git");
             req.listing |= !tool_state && (listed || (stat && !resolution_root));
             req.stat_only = stat && !read && !listed;
         }
@@ -601,7 +601,36 @@ impl PathRule<'_> {
             inputs.clear();
             mode_only = false;
         }
+        // Rule 14: git's index, refreshed by `git status` (go build stamps VCS info that
+        // way). The refresh rewrites stat data only: what the index says is the same before
+        // and after, so its content after the run is the input; it is never an output
+        // (restore never writes into .git) and its lock file is neither.
+        match git_index_file(r) {
+            Some(GitIndex::Index) if changed => {
+                return (vec![&RENAME_SOURCE_READ], false, false);
+            }
+            Some(GitIndex::Lock) => return (Vec::new(), false, false),
+            _ => {}
+        }
         (inputs, changed, mode_only)
+    }
+}
+
+enum GitIndex {
+    Index,
+    Lock,
+}
+
+/// `.git/index` or `.git/index.lock`, at the root or in a nested repository.
+fn git_index_file(r: &RelPath) -> Option<GitIndex> {
+    let p = r.as_str();
+    let in_git = |name: &str| p == format!(".git/{name}") || p.ends_with(&format!("/.git/{name}"));
+    if in_git("index") {
+        Some(GitIndex::Index)
+    } else if in_git("index.lock") {
+        Some(GitIndex::Lock)
+    } else {
+        None
     }
 }
 

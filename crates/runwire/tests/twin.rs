@@ -225,4 +225,5 @@ cases!(
     eslint_cache,
     tsdown_clean,
     node22_reads,
+    git_status_index,
 );

@@ -338,13 +338,25 @@ pub fn classify(
             .or_else(|| outside.get(r))
             .is_some_and(|a| a.all().any(Access::is_change))
     };
+    // A directory's ctime moves with every entry made or removed in it: only one the task
+    // changed nothing directly inside can show that someone else did, mid-run.
+    let dirs_changed_by_task: BTreeSet<RelPath> = inside
+        .iter()
+        .filter(|(_, a)| a.all().any(Access::is_change))
+        .filter_map(|(r, _)| r.parent())
+        .collect();
     for (r, f) in gather_facts(root, requests, &skip_child, hasher) {
         match f {
             Ok(f) => {
-                if let (Some(t), Some(c)) = (stable_before, f.ctime_ns)
-                    && c >= t
-                    && !changed_by_task(&r)
-                {
+                let file_changed = f
+                    .ctime_ns
+                    .is_some_and(|c| stable_before.is_some_and(|t| c >= t) && !changed_by_task(&r));
+                let listing_changed = f.listing_ctime_ns.is_some_and(|c| {
+                    stable_before.is_some_and(|t| c >= t)
+                        && !changed_by_task(&r)
+                        && !dirs_changed_by_task.contains(&r)
+                });
+                if file_changed || listing_changed {
                     changed_during_run.push(r.clone());
                 }
                 fp.paths.insert(r, f.fact);
@@ -382,11 +394,12 @@ pub fn classify(
     })
 }
 
-/// A fact observed after the run, with the ctime of the file it describes (`None` for
-/// anything but a regular file: a directory's ctime moves with the task's own outputs).
+/// A fact observed after the run, with the ctime of the file it describes, or of the
+/// directory whose listing it records (`None` otherwise).
 struct Observed {
     fact: PathFact,
     ctime_ns: Option<i64>,
+    listing_ctime_ns: Option<i64>,
 }
 
 fn ns_since_epoch(t: SystemTime) -> i64 {
@@ -460,7 +473,15 @@ fn gather_facts(
                 }
             }
         }
-        Ok(Observed { fact, ctime_ns })
+        let listing_ctime_ns = match (&fact.listing, &meta) {
+            (Some(_), Ok(m)) => Some(StatKey::from_metadata(m).ctime_ns),
+            _ => None,
+        };
+        Ok(Observed {
+            fact,
+            ctime_ns,
+            listing_ctime_ns,
+        })
     });
     reqs.into_iter().map(|(r, _)| r).zip(facts).collect()
 }

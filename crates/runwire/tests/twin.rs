@@ -226,4 +226,5 @@ cases!(
     tsdown_clean,
     node22_reads,
     git_status_index,
+    file_added_mid_run,
 );

@@ -90,7 +90,7 @@ fn line(o: &Outcome) -> String {
     if !o.plain_stale.is_empty() {
         let _ = write!(
             s,
-            "\n  step {:?}: the plain tool was stale (runwire's result equals a clean build); seed stopped",
+            "\n  step {:?}: the plain tool was stale (runwire's result equals a clean build); twin resynced",
             o.plain_stale
         );
     }

@@ -21,6 +21,9 @@ pub enum FindingKind {
     WrongRun,
     /// An input edited while the task ran, and runwire cached the run anyway.
     MidRunCached,
+    /// Not a finding: runwire's result differed from the plain incremental run but equalled
+    /// a clean build (the plain tool trusted stale state); the twin was resynced.
+    PlainStale,
 }
 
 /// One failure, minimized.
@@ -116,11 +119,9 @@ pub fn explore(
             CacheVerdict::NotCached | CacheVerdict::Unknown => outcome.not_cached += 1,
         }
         let Some(kind) = failure else { continue };
-        if kind != FindingKind::MidRunCached && run.plain_was_stale()? {
+        if kind == FindingKind::PlainStale {
             outcome.plain_stale.push(i + 1);
-            // The trees now differ for a reason of the plain tool's own: start this seed's
-            // remaining steps over would change their meaning, so stop here.
-            break;
+            continue;
         }
         if kind != FindingKind::MidRunCached
             && !run.twins.plain_is_deterministic(&scenario.task())?
@@ -236,13 +237,19 @@ impl<'a> Replay<'a> {
         // Both sides ran; count half as the reference run's share (they take about as
         // long on a miss, and a hit is what the oracle is after).
         self.plain_time += started.elapsed() / 2;
-        let failure = report.difference.as_ref().map(|_| {
+        let mut failure = report.difference.as_ref().map(|_| {
             if report.verdict == CacheVerdict::Hit {
                 FindingKind::FalseHit
             } else {
                 FindingKind::WrongRun
             }
         });
+        if failure.is_some() && self.plain_was_stale()? {
+            // The trees differ for a reason of the plain tool's own: give the twin runwire's
+            // outputs (they equal a clean build) and go on from equal trees.
+            self.twins.resync_outputs_from_work()?;
+            failure = Some(FindingKind::PlainStale);
+        }
         Ok((report, failure))
     }
 }
@@ -261,7 +268,7 @@ fn fails(
     let mut run = Replay::new(scenario, setup)?;
     for (i, m) in steps.iter().enumerate() {
         let (_, failure) = run.step(m)?;
-        if failure.is_some() {
+        if failure.is_some() && failure != Some(FindingKind::PlainStale) {
             return Ok(i + 1 == steps.len() && failure == Some(kind));
         }
     }

@@ -378,6 +378,47 @@ impl Twins {
         Ok(tree::describe_difference(&work_snap, &clean_snap).is_none())
     }
 
+    /// Makes the compared outputs of `twin/` those of `work/` (after a step where the plain
+    /// tool was stale and runwire's side equals a clean build), so the sequence can go on
+    /// from equal trees.
+    pub fn resync_outputs_from_work(&self) -> Result<(), OracleError> {
+        let keep = |_: &[u8]| Vec::new();
+        let work = tree::snapshot(&self.work.root, &self.globs, &keep)
+            .map_err(OracleError::io(&self.work.root))?;
+        let twin = tree::snapshot(&self.twin.root, &self.globs, &keep)
+            .map_err(OracleError::io(&self.twin.root))?;
+        for rel in twin.keys().rev() {
+            if !work.contains_key(rel) {
+                let p = self.twin.root.join(rel);
+                let r = match std::fs::symlink_metadata(&p) {
+                    Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
+                    Ok(_) => std::fs::remove_file(&p),
+                    Err(_) => Ok(()),
+                };
+                r.map_err(OracleError::io(&p))?;
+            }
+        }
+        for (rel, entry) in &work {
+            let (from, to) = (self.work.root.join(rel), self.twin.root.join(rel));
+            match entry {
+                tree::Entry::Dir => {
+                    std::fs::create_dir_all(&to).map_err(OracleError::io(&to))?;
+                }
+                tree::Entry::File { .. } => {
+                    if let Some(parent) = to.parent() {
+                        std::fs::create_dir_all(parent).map_err(OracleError::io(parent))?;
+                    }
+                    std::fs::copy(&from, &to).map_err(OracleError::io(&to))?;
+                }
+                tree::Entry::Symlink(target) => {
+                    let _ = std::fs::remove_file(&to);
+                    std::os::unix::fs::symlink(target, &to).map_err(OracleError::io(&to))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `task` on both sides, each blocked on the FIFO `fifo` (created at each root)
     /// until it has opened it; then `edit` changes that tree and the FIFO is written.
     pub fn gated(

@@ -171,6 +171,8 @@ struct FactRequest {
     stat_only: bool,
     /// Stat'ed, then truncated in place: its mode survives into the output (rule 3).
     mode_only: bool,
+    /// Probed absent, then created: "absent, or this output" (rule 3).
+    absent_or_output: bool,
 }
 
 /// Classifies a finished run by the trace rules of spec/fingerprint.md.
@@ -234,6 +236,7 @@ pub fn classify(
     let mut requests: BTreeMap<RelPath, FactRequest> = BTreeMap::new();
     let mut overlap: Vec<RelPath> = Vec::new();
     let mut mode_inputs: BTreeSet<RelPath> = BTreeSet::new();
+    let mut probe_created: BTreeSet<RelPath> = BTreeSet::new();
     let ruled: Vec<(&RelPath, Vec<&Access>, bool)> = inside
         .iter()
         .map(|(r, a)| (r, *a))
@@ -249,6 +252,14 @@ pub fn classify(
             let (inputs, changed, mode_only) = rule.apply(r, acc);
             if mode_only {
                 mode_inputs.insert(r.clone());
+            }
+            if changed
+                && !tool_state
+                && acc.first == Access::NotFound
+                && !written_in_place_only(acc)
+                && git_index_file(r).is_none()
+            {
+                probe_created.insert(r.clone());
             }
             (r, inputs, changed)
         })
@@ -291,6 +302,16 @@ pub fn classify(
     }
     for r in mode_inputs {
         requests.entry(r).or_default().mode_only = true;
+    }
+    // Probe then create (rule 3): a tool that writes only what is missing (make's target,
+    // `cp -u`) keeps a file that is already there, so a hit may not restore over an existing
+    // file that differs from the output. Not inside a directory the task itself emptied:
+    // there every run starts from nothing. (A directory it created is no such guarantee:
+    // the next run may find it there, with files a write-if-missing tool keeps.)
+    for r in probe_created {
+        if !emptied.iter().any(|d| r.is_within(d)) && !requests.contains_key(&r) {
+            requests.entry(r).or_default().absent_or_output = true;
+        }
     }
     // Rule 13: the programs the task ran from outside the workspace (its shell, node,
     // python3, gcc) are inputs by content, so an upgraded interpreter is a miss while
@@ -347,6 +368,7 @@ pub fn classify(
         .collect();
     for (r, f) in gather_facts(root, requests, &skip_child, hasher) {
         match f {
+            Ok(f) if f.skip => {}
             Ok(f) => {
                 let file_changed = f
                     .ctime_ns
@@ -400,6 +422,8 @@ struct Observed {
     fact: PathFact,
     ctime_ns: Option<i64>,
     listing_ctime_ns: Option<i64>,
+    /// No fact after all (an "absent, or this output" request for a directory).
+    skip: bool,
 }
 
 fn ns_since_epoch(t: SystemTime) -> i64 {
@@ -429,6 +453,39 @@ fn gather_facts(
             listing: None,
             mode_only: None,
         };
+        if req.absent_or_output {
+            // Regular files only: a directory made by `mkdir -p` is the same whether or not
+            // it was there.
+            if existence != Existence::File {
+                return Ok(Observed {
+                    fact,
+                    ctime_ns: None,
+                    listing_ctime_ns: None,
+                    skip: true,
+                });
+            }
+            return match hasher.hash_file(&abs, buf) {
+                Ok(h) => {
+                    fact.existence = Existence::Absent;
+                    fact.content = Some(ContentFact {
+                        hash: h.hash,
+                        executable: h.executable,
+                        stamp_mtime_ns: None,
+                        stat: h.stable,
+                    });
+                    Ok(Observed {
+                        fact,
+                        ctime_ns: None,
+                        listing_ctime_ns: None,
+                        skip: false,
+                    })
+                }
+                Err(e) => Err(NotCacheableReason::UnreadableInput {
+                    path: r.clone(),
+                    error: e.to_string(),
+                }),
+            };
+        }
         if req.mode_only
             && let Ok(m) = &meta
             && m.is_file()
@@ -481,6 +538,7 @@ fn gather_facts(
             fact,
             ctime_ns,
             listing_ctime_ns,
+            skip: false,
         })
     });
     reqs.into_iter().map(|(r, _)| r).zip(facts).collect()

@@ -43,6 +43,9 @@ pub enum Difference {
     },
     /// An empty file observed by stat alone (a stamp) was touched.
     StampTouched(RelPath),
+    /// A file the run created where it found nothing now exists and differs from that
+    /// output: a tool that writes only what is missing would keep it.
+    ExistingOutputDiffers(RelPath),
     FileAppeared(RelPath),
     FileDisappeared(RelPath),
     KindChanged {
@@ -105,6 +108,10 @@ impl fmt::Display for Difference {
                 if *executable { "now" } else { "no longer" }
             ),
             Self::StampTouched(p) => write!(f, "{p} (an empty stamp file) was touched"),
+            Self::ExistingOutputDiffers(p) => write!(
+                f,
+                "{p} exists and differs from the cached output (the cached run created it)"
+            ),
             Self::FileAppeared(p) => write!(f, "{p} appeared"),
             Self::FileDisappeared(p) => write!(f, "{p} disappeared"),
             Self::KindChanged { path, was, now } => {
@@ -275,6 +282,20 @@ fn check_path(
 ) -> Vec<Difference> {
     let now = obs.existence;
     let mut out = Vec::new();
+    // "Absent, or this output" (rule 3): absent, or already equal to what restore writes.
+    if fact.existence == Existence::Absent
+        && let Some(content) = &fact.content
+    {
+        let equal = now == Existence::File
+            && obs.executable == content.executable
+            && hasher
+                .hash_file(&path.to_abs(root), buf)
+                .is_ok_and(|h| h.hash == content.hash);
+        if now != Existence::Absent && !equal {
+            out.push(Difference::ExistingOutputDiffers(path.clone()));
+        }
+        return out;
+    }
     if now != fact.existence {
         out.push(match (fact.existence, now) {
             (Existence::Absent, _) => Difference::FileAppeared(path.clone()),

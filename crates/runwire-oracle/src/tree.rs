@@ -193,6 +193,15 @@ pub fn latest_mtime(root: &Path) -> std::io::Result<u64> {
     Ok(latest)
 }
 
+/// Removes a file, symlink or whole directory; absent is fine.
+pub fn remove_path(p: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Sets a path's mtime (directories too: setting times needs ownership, not write access).
 pub fn set_mtime(path: &Path, seconds: u64) -> std::io::Result<()> {
     std::fs::File::open(path)?.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))

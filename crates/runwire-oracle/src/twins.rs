@@ -202,12 +202,7 @@ impl Twins {
     pub fn remove(&self, rel: &str) -> Result<(), OracleError> {
         for tree in self.sides() {
             let p = tree.root.join(rel);
-            let r = match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
-                Ok(_) => std::fs::remove_file(&p),
-                Err(_) => Ok(()),
-            };
-            r.map_err(OracleError::io(&p))?;
+            tree::remove_path(&p).map_err(OracleError::io(&p))?;
         }
         Ok(())
     }
@@ -355,12 +350,7 @@ impl Twins {
         tree::copy_dir(&self.twin.home, &t.home).map_err(OracleError::io(&t.home))?;
         for rel in clean {
             let p = t.root.join(rel);
-            let r = match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
-                Ok(_) => std::fs::remove_file(&p),
-                Err(_) => Ok(()),
-            };
-            r.map_err(OracleError::io(&p))?;
+            tree::remove_path(&p).map_err(OracleError::io(&p))?;
         }
         let out = self
             .plain(task, &t)?
@@ -390,12 +380,7 @@ impl Twins {
         for rel in twin.keys().rev() {
             if !work.contains_key(rel) {
                 let p = self.twin.root.join(rel);
-                let r = match std::fs::symlink_metadata(&p) {
-                    Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
-                    Ok(_) => std::fs::remove_file(&p),
-                    Err(_) => Ok(()),
-                };
-                r.map_err(OracleError::io(&p))?;
+                tree::remove_path(&p).map_err(OracleError::io(&p))?;
             }
         }
         for (rel, entry) in &work {

@@ -332,9 +332,9 @@ impl Twins {
     }
 
     /// Builds `task` from scratch in a copy of `twin/` (`clean` removed first) and says
-    /// whether its outputs equal those runwire left in `work/`: then runwire served what a
-    /// clean build gives, and a difference from the plain incremental run is the plain
-    /// tool's own staleness.
+    /// whether, on every output path where runwire's side and the plain side differ,
+    /// runwire's side equals the clean build: then the difference is the plain tool's own
+    /// staleness (it trusted state a clean build does not have), not a wrong hit.
     pub fn work_equals_clean_build(
         &self,
         task: &TaskSpec,
@@ -365,7 +365,18 @@ impl Twins {
             tree::snapshot(&t.root, &self.globs, &clean_mask).map_err(OracleError::io(&t.root))?;
         let work_snap = tree::snapshot(&self.work.root, &self.globs, &work_mask)
             .map_err(OracleError::io(&self.work.root))?;
-        Ok(tree::describe_difference(&work_snap, &clean_snap).is_none())
+        // Only where runwire's side and the plain side differ: a path both got wrong the
+        // same way (an output the plain tool never rebuilt, on both sides) is not runwire's.
+        let twin_mask = |b: &[u8]| self.mask(b);
+        let twin_snap = tree::snapshot(&self.twin.root, &self.globs, &twin_mask)
+            .map_err(OracleError::io(&self.twin.root))?;
+        let differing = work_snap
+            .keys()
+            .chain(twin_snap.keys())
+            .filter(|k| work_snap.get(*k) != twin_snap.get(*k));
+        Ok(differing
+            .into_iter()
+            .all(|k| work_snap.get(k) == clean_snap.get(k)))
     }
 
     /// Makes the compared outputs of `twin/` those of `work/` (after a step where the plain

@@ -173,6 +173,8 @@ struct FactRequest {
     mode_only: bool,
     /// Probed absent, then created: "absent, or this output" (rule 3).
     absent_or_output: bool,
+    /// A directory the run created: "absent, or holding exactly these names" (rule 4).
+    absent_or_listing: bool,
 }
 
 /// Classifies a finished run by the trace rules of spec/fingerprint.md.
@@ -323,9 +325,11 @@ pub fn classify(
             requests.entry(r).or_default().content = true;
         }
     }
+    let created = created_dirs(root, &inside, &outputs, &ignore_out);
     outputs.emptied_dirs = emptied_roots
-        .into_iter()
-        .chain(created_dirs(root, &inside, &outputs, &ignore_out))
+        .iter()
+        .cloned()
+        .chain(created.iter().cloned())
         .filter(|d| !under(&ignore_out, d))
         .collect();
     // Only the outermost: emptying a parent empties its children.
@@ -333,6 +337,14 @@ pub fn classify(
     outputs
         .emptied_dirs
         .retain(|d| !all.iter().any(|o| o != d && d.is_within(o)));
+    // A directory the run created is emptied by restore, which is right only where the
+    // next run would start from nothing too: the fact "absent, or holding exactly what the
+    // run left" (a tool like tsc -b keeps what is already there).
+    for d in &created {
+        if outputs.emptied_dirs.contains(d) && !emptied_roots.contains(d) {
+            requests.entry(d.clone()).or_default().absent_or_listing = true;
+        }
+    }
     outputs.trees.retain(|t| !under(&ignore_out, t));
     if !overlap.is_empty() {
         reasons.push(NotCacheableReason::ReadWriteOverlap { paths: overlap });
@@ -453,6 +465,30 @@ fn gather_facts(
             listing: None,
             mode_only: None,
         };
+        if req.absent_or_listing {
+            let names = match crate::validate::read_names(&abs) {
+                Ok(names) if existence == Existence::Dir => names,
+                _ => {
+                    return Ok(Observed {
+                        fact,
+                        ctime_ns: None,
+                        listing_ctime_ns: None,
+                        skip: true,
+                    });
+                }
+            };
+            fact.existence = Existence::Absent;
+            fact.listing = Some(ListingFact {
+                names,
+                skip: BTreeSet::new(),
+            });
+            return Ok(Observed {
+                fact,
+                ctime_ns: None,
+                listing_ctime_ns: None,
+                skip: false,
+            });
+        }
         if req.absent_or_output {
             // Regular files only: a directory made by `mkdir -p` is the same whether or not
             // it was there.

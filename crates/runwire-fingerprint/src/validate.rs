@@ -282,6 +282,17 @@ fn check_path(
 ) -> Vec<Difference> {
     let now = obs.existence;
     let mut out = Vec::new();
+    // "Absent, or holding exactly these names" (rule 4): a directory the run created.
+    if fact.existence == Existence::Absent
+        && let Some(listing) = &fact.listing
+    {
+        let same = now == Existence::Dir
+            && read_names(&path.to_abs(root)).is_ok_and(|names| names == listing.names);
+        if now != Existence::Absent && !same {
+            out.push(Difference::ExistingOutputDiffers(path.clone()));
+        }
+        return out;
+    }
     // "Absent, or this output" (rule 3): absent, or already equal to what restore writes.
     if fact.existence == Existence::Absent
         && let Some(content) = &fact.content

@@ -239,7 +239,7 @@ pub fn classify(
     let mut overlap: Vec<RelPath> = Vec::new();
     let mut mode_inputs: BTreeSet<RelPath> = BTreeSet::new();
     let mut probe_created: BTreeSet<RelPath> = BTreeSet::new();
-    let ruled: Vec<(&RelPath, Vec<&Access>, bool)> = inside
+    let ruled: Vec<(&RelPath, Vec<&Access>, bool, bool)> = inside
         .iter()
         .map(|(r, a)| (r, *a))
         .chain(outside.iter().map(|(r, a)| (r, *a)))
@@ -251,27 +251,22 @@ pub fn classify(
                 ignore_out: &ignore_out,
                 tool_state,
             };
-            let (inputs, changed, mode_only) = rule.apply(r, acc);
-            if mode_only {
+            let ruling = rule.apply(r, acc);
+            if ruling.mode_only {
                 mode_inputs.insert(r.clone());
             }
-            if changed
-                && !tool_state
-                && acc.first == Access::NotFound
-                && !written_in_place_only(acc)
-                && git_index_file(r).is_none()
-            {
+            if ruling.probe_created {
                 probe_created.insert(r.clone());
             }
-            (r, inputs, changed)
+            (r, ruling.inputs, ruling.changed, tool_state)
         })
         .collect();
-    for (r, _, changed) in &ruled {
+    for (r, _, changed, _) in &ruled {
         if *changed {
             outputs.paths.insert((*r).clone());
         }
     }
-    for (r, mut inputs, changed) in ruled {
+    for (r, mut inputs, changed, tool_state) in ruled {
         if !changed && output_dir_existence_only(root, r, &inputs, &outputs) {
             inputs.clear();
         }
@@ -282,7 +277,6 @@ pub fn classify(
             overlap.push(r.clone());
         }
         if !inputs.is_empty() {
-            let tool_state = !r.is_external() && opts.is_tool_state(r.as_str());
             let stat = inputs.iter().any(|k| matches!(k, Access::Stat));
             let read = inputs.iter().any(|k| matches!(k, Access::Read));
             let listed = inputs.iter().any(|k| matches!(k, Access::ListDir(_)));
@@ -380,8 +374,8 @@ pub fn classify(
         .collect();
     for (r, f) in gather_facts(root, requests, &skip_child, hasher) {
         match f {
-            Ok(f) if f.skip => {}
-            Ok(f) => {
+            Ok(None) => {}
+            Ok(Some(f)) => {
                 let file_changed = f
                     .ctime_ns
                     .is_some_and(|c| stable_before.is_some_and(|t| c >= t) && !changed_by_task(&r));
@@ -434,8 +428,18 @@ struct Observed {
     fact: PathFact,
     ctime_ns: Option<i64>,
     listing_ctime_ns: Option<i64>,
-    /// No fact after all (an "absent, or this output" request for a directory).
-    skip: bool,
+}
+
+impl Observed {
+    /// A fact about an output the task made itself ("absent, or ..."): its ctimes say
+    /// nothing about changes by others.
+    fn of_output(fact: PathFact) -> Self {
+        Self {
+            fact,
+            ctime_ns: None,
+            listing_ctime_ns: None,
+        }
+    }
 }
 
 fn ns_since_epoch(t: SystemTime) -> i64 {
@@ -443,7 +447,8 @@ fn ns_since_epoch(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Observes the requested facts now (after the run), hashing contents in parallel.
+/// Observes the requested facts now (after the run), hashing contents in parallel. `None`:
+/// no fact after all (an "absent, or ..." request whose path is not of its kind).
 // One arm per kind of fact request, each short; split, the shared observation would repeat.
 #[allow(clippy::too_many_lines)]
 fn gather_facts(
@@ -451,7 +456,7 @@ fn gather_facts(
     requests: BTreeMap<RelPath, FactRequest>,
     skip_child: &(dyn Fn(&RelPath) -> bool + Sync),
     hasher: &Hasher<'_>,
-) -> Vec<(RelPath, Result<Observed, NotCacheableReason>)> {
+) -> Vec<(RelPath, Result<Option<Observed>, NotCacheableReason>)> {
     let reqs: Vec<(RelPath, FactRequest)> = requests.into_iter().collect();
     let facts = hasher.map_parallel(&reqs, |(r, req), buf| {
         let abs = r.to_abs(root);
@@ -470,37 +475,20 @@ fn gather_facts(
         if req.absent_or_listing {
             let names = match crate::validate::read_names(&abs) {
                 Ok(names) if existence == Existence::Dir => names,
-                _ => {
-                    return Ok(Observed {
-                        fact,
-                        ctime_ns: None,
-                        listing_ctime_ns: None,
-                        skip: true,
-                    });
-                }
+                _ => return Ok(None),
             };
             fact.existence = Existence::Absent;
             fact.listing = Some(ListingFact {
                 names,
                 skip: BTreeSet::new(),
             });
-            return Ok(Observed {
-                fact,
-                ctime_ns: None,
-                listing_ctime_ns: None,
-                skip: false,
-            });
+            return Ok(Some(Observed::of_output(fact)));
         }
         if req.absent_or_output {
             // Regular files only: a directory made by `mkdir -p` is the same whether or not
             // it was there.
             if existence != Existence::File {
-                return Ok(Observed {
-                    fact,
-                    ctime_ns: None,
-                    listing_ctime_ns: None,
-                    skip: true,
-                });
+                return Ok(None);
             }
             return match hasher.hash_file(&abs, buf) {
                 Ok(h) => {
@@ -511,12 +499,7 @@ fn gather_facts(
                         stamp_mtime_ns: None,
                         stat: h.stable,
                     });
-                    Ok(Observed {
-                        fact,
-                        ctime_ns: None,
-                        listing_ctime_ns: None,
-                        skip: false,
-                    })
+                    Ok(Some(Observed::of_output(fact)))
                 }
                 Err(e) => Err(NotCacheableReason::UnreadableInput {
                     path: r.clone(),
@@ -572,12 +555,11 @@ fn gather_facts(
             (Some(_), Ok(m)) => Some(StatKey::from_metadata(m).ctime_ns),
             _ => None,
         };
-        Ok(Observed {
+        Ok(Some(Observed {
             fact,
             ctime_ns,
             listing_ctime_ns,
-            skip: false,
-        })
+        }))
     });
     reqs.into_iter().map(|(r, _)| r).zip(facts).collect()
 }
@@ -654,21 +636,33 @@ struct PathRule<'a> {
     tool_state: bool,
 }
 
-/// A rename source that comes first carried the path's prior content elsewhere: for the
-/// rules it is a content read.
-static RENAME_SOURCE_READ: Access = Access::Read;
+/// A content read the rules stand in for a traced access: a rename source that comes first
+/// (it carried the prior content elsewhere), git's refreshed index (its content after the
+/// run is the input).
+static CONTENT_READ: Access = Access::Read;
+
+/// What the trace rules make of one path.
+struct Ruling<'a> {
+    /// The observations that are inputs.
+    inputs: Vec<&'a Access>,
+    /// The path counts as changed: an output.
+    changed: bool,
+    /// Only its existence and mode are an input (stat, then truncate in place).
+    mode_only: bool,
+    /// Probed absent, then created (not tool state): "absent, or this output".
+    probe_created: bool,
+}
 
 impl PathRule<'_> {
-    /// The trace rules for one path: its input observations, whether it counts as changed,
-    /// and whether only its mode is an input (stat, then truncate in place).
-    fn apply<'a>(&self, r: &RelPath, acc: &'a PathAccess) -> (Vec<&'a Access>, bool, bool) {
+    /// The trace rules for one path.
+    fn apply<'a>(&self, r: &RelPath, acc: &'a PathAccess) -> Ruling<'a> {
         let under = |list: &[RelPath], r: &RelPath| list.iter().any(|x| r.is_within(x));
         let in_emptied = self.emptied.iter().any(|e| r.is_within(e));
         let later_observations = acc.later.iter().filter(|k| k.is_observation());
         let mut inputs: Vec<&Access> = if acc.first.is_observation() {
             acc.all().filter(|k| k.is_observation()).collect()
         } else if acc.first == Access::RenameFrom {
-            std::iter::once(&RENAME_SOURCE_READ)
+            std::iter::once(&CONTENT_READ)
                 .chain(later_observations)
                 .collect()
         } else {
@@ -689,7 +683,8 @@ impl PathRule<'_> {
         // input (every `mkdir -p` and "write if missing" does this). Not when the path was
         // only ever written in place (`>>` on a missing file): what it holds after the run
         // depends on its absence, an input the task changed itself (a read-write overlap).
-        if acc.first == Access::NotFound && changed && !written_in_place_only(acc) {
+        let probe_created = acc.first == Access::NotFound && changed && !written_in_place_only(acc);
+        if probe_created {
             inputs.clear();
         }
         // Stat, then replace (make's target, `cp -u`'s destination): only the metadata was
@@ -722,14 +717,23 @@ impl PathRule<'_> {
         // way). The refresh rewrites stat data only: what the index says is the same before
         // and after, so its content after the run is the input; it is never an output
         // (restore never writes into .git) and its lock file is neither.
+        let untouched = |inputs| Ruling {
+            inputs,
+            changed: false,
+            mode_only: false,
+            probe_created: false,
+        };
         match git_index_file(r) {
-            Some(GitIndex::Index) if changed => {
-                return (vec![&RENAME_SOURCE_READ], false, false);
-            }
-            Some(GitIndex::Lock) => return (Vec::new(), false, false),
+            Some(GitIndex::Index) if changed => return untouched(vec![&CONTENT_READ]),
+            Some(GitIndex::Lock) => return untouched(Vec::new()),
             _ => {}
         }
-        (inputs, changed, mode_only)
+        Ruling {
+            inputs,
+            changed,
+            mode_only,
+            probe_created: probe_created && !self.tool_state,
+        }
     }
 }
 

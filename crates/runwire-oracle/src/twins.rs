@@ -299,24 +299,27 @@ impl Twins {
         self.report(&runwire, &plain)
     }
 
+    /// `twin/` as it is now, and its home, copied to `<base>/<side>` and `<base>/home-<side>`.
+    fn copy_of_twin(&self, base: &Path, side: &str) -> Result<Tree, OracleError> {
+        let t = Tree {
+            root: base.join(side),
+            home: base.join(format!("home-{side}")),
+        };
+        tree::copy_dir(&self.twin.root, &t.root).map_err(OracleError::io(&t.root))?;
+        tree::copy_dir(&self.twin.home, &t.home).map_err(OracleError::io(&t.home))?;
+        Ok(t)
+    }
+
     /// Runs the plain command once more in a fresh copy of `twin/` as it is now and says
     /// whether its outputs and stdout equal those of `twin/` after `task` runs there: a
     /// scenario whose plain command disagrees with itself is nondeterministic.
     pub fn plain_is_deterministic(&self, task: &TaskSpec) -> Result<bool, OracleError> {
         let tmp =
             tempfile::tempdir_in(self.tmp.path()).map_err(OracleError::io(self.tmp.path()))?;
-        let copies: Vec<Tree> = ["a", "b"]
-            .iter()
-            .map(|side| -> Result<Tree, OracleError> {
-                let t = Tree {
-                    root: tmp.path().join(side),
-                    home: tmp.path().join(format!("home-{side}")),
-                };
-                tree::copy_dir(&self.twin.root, &t.root).map_err(OracleError::io(&t.root))?;
-                tree::copy_dir(&self.twin.home, &t.home).map_err(OracleError::io(&t.home))?;
-                Ok(t)
-            })
-            .collect::<Result<_, _>>()?;
+        let copies = [
+            self.copy_of_twin(tmp.path(), "a")?,
+            self.copy_of_twin(tmp.path(), "b")?,
+        ];
         let mut results = Vec::new();
         for t in &copies {
             let out = self
@@ -342,12 +345,7 @@ impl Twins {
     ) -> Result<bool, OracleError> {
         let tmp =
             tempfile::tempdir_in(self.tmp.path()).map_err(OracleError::io(self.tmp.path()))?;
-        let t = Tree {
-            root: tmp.path().join("clean"),
-            home: tmp.path().join("home-clean"),
-        };
-        tree::copy_dir(&self.twin.root, &t.root).map_err(OracleError::io(&t.root))?;
-        tree::copy_dir(&self.twin.home, &t.home).map_err(OracleError::io(&t.home))?;
+        let t = self.copy_of_twin(tmp.path(), "clean")?;
         for rel in clean {
             let p = t.root.join(rel);
             tree::remove_path(&p).map_err(OracleError::io(&p))?;

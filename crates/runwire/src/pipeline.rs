@@ -678,31 +678,26 @@ impl CachedExecutor {
                 ));
             }
         }
-        let joined = |chunks: &mut dyn Iterator<Item = (Stream, &[u8])>, want: Stream| {
-            let mut all = Vec::new();
-            for (s, data) in chunks {
-                if s == want {
-                    all.extend_from_slice(data);
-                }
-            }
+        // One stream's bytes, in order, durations masked.
+        let joined = |chunks: &[(Stream, &[u8])], want: Stream| {
+            let all: Vec<u8> = chunks
+                .iter()
+                .filter(|(s, _)| *s == want)
+                .flat_map(|(_, data)| data.iter().copied())
+                .collect();
             crate::output::mask_durations(&String::from_utf8_lossy(&all))
         };
+        let cached: Vec<(Stream, &[u8])> = cached_stdio
+            .iter()
+            .map(|c| (from_cache_stream(c.stream), c.data.as_slice()))
+            .collect();
+        let now: Vec<(Stream, &[u8])> = out
+            .recorded()
+            .iter()
+            .map(|(s, d)| (*s, d.as_slice()))
+            .collect();
         for (stream, name) in [(Stream::Stdout, "stdout"), (Stream::Stderr, "stderr")] {
-            let cached = joined(
-                &mut cached_stdio.iter().map(|c| {
-                    let s = match c.stream {
-                        runwire_cache::Stream::Stdout => Stream::Stdout,
-                        runwire_cache::Stream::Stderr => Stream::Stderr,
-                    };
-                    (s, c.data.as_slice())
-                }),
-                stream,
-            );
-            let now = joined(
-                &mut out.recorded().iter().map(|(s, d)| (*s, d.as_slice())),
-                stream,
-            );
-            if cached != now {
+            if joined(&cached, stream) != joined(&now, stream) {
                 differences.push(format!("{name} differs (durations ignored)"));
             }
         }
@@ -719,11 +714,7 @@ impl CachedExecutor {
         crate::clock::note_workspace_write();
         let restored = restored.map_err(|e| e.to_string())?;
         for chunk in &restored.stdio {
-            let stream = match chunk.stream {
-                runwire_cache::Stream::Stdout => Stream::Stdout,
-                runwire_cache::Stream::Stderr => Stream::Stderr,
-            };
-            out.replay(stream, &chunk.data);
+            out.replay(from_cache_stream(chunk.stream), &chunk.data);
         }
         out.finish();
         Ok(read_duration(&self.cache_dir, &entry.fingerprint_id))
@@ -799,6 +790,14 @@ impl CachedExecutor {
         if touched.is_ok() {
             let _ = self.cache().gc(GC_MIN_AGE);
         }
+    }
+}
+
+/// The output stream a recorded chunk was written to.
+fn from_cache_stream(s: runwire_cache::Stream) -> Stream {
+    match s {
+        runwire_cache::Stream::Stdout => Stream::Stdout,
+        runwire_cache::Stream::Stderr => Stream::Stderr,
     }
 }
 

@@ -292,7 +292,6 @@ pub const HOME_TOOL_CACHES: &[&str] = &[
     ".npm",
     ".yarn",
     ".cache/yarn",
-    ".yarnrc",
     ".local/share/pnpm",
     ".cache/pnpm",
     ".pnpm-store",

@@ -25,6 +25,9 @@ pub const FIXTURE_ENV: &[(&str, &str)] = &[
 /// A safety net against a server that never answers; not a measurement.
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// What a case reports when the server hung up where it should have answered.
+const SERVER_CLOSED: &str = "the server closed the connection instead of answering";
+
 type Check = fn(&Path) -> Result<(), String>;
 
 /// Every server check: name (with its tier prefix), what spec/ says, the check.
@@ -155,9 +158,12 @@ impl Conn {
     }
 
     fn raw(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream
-            .write_all(bytes)
-            .map_err(|e| format!("cannot write: {e}"))
+        self.stream.write_all(bytes).map_err(|e| match e.kind() {
+            // Whether a hang-up shows on the write or on the read that
+            // follows is a race; both are the same failure of the server.
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => SERVER_CLOSED.to_owned(),
+            _ => format!("cannot write: {e}"),
+        })
     }
 
     fn send(&mut self, request_id: u64, body: Body) -> Result<(), String> {
@@ -202,9 +208,7 @@ impl Conn {
 
     fn query(&mut self, request_id: u64, body: Body) -> Result<v1::ServerMessage, String> {
         self.send(request_id, body)?;
-        let answer = self
-            .receive()?
-            .ok_or("the server closed the connection instead of answering")?;
+        let answer = self.receive()?.ok_or(SERVER_CLOSED)?;
         if answer.request_id != request_id {
             return Err(format!(
                 "the answer carries request id {}, expected {request_id}",

@@ -168,6 +168,7 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
                     hash: h.hash,
                     executable: false,
                     stamp_mtime_ns: None,
+                    or_output: None,
                     stat: h.stable,
                 }),
                 listing: None,

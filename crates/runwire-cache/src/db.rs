@@ -47,6 +47,14 @@ const MIGRATIONS: &[&str] = &[
         dev INTEGER NOT NULL,
         hash BLOB NOT NULL
     ) WITHOUT ROWID;",
+    // 2: the tool-state files each task touched (fingerprint rule 9): what they hold is
+    // recorded before the task's next run, which may find and rewrite them.
+    "CREATE TABLE tool_state (
+        package TEXT NOT NULL,
+        task TEXT NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (package, task, path)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -197,6 +197,10 @@ pub struct Restored {
     pub stdio: Vec<StdioChunk>,
 }
 
+/// How many tool-state paths the cache remembers per task: enough for a compiler's
+/// incremental state, bounded for a tool that writes a file per input into its cache.
+pub const TOOL_STATE_PATHS_PER_TASK: usize = 10_000;
+
 /// Summary of a cache dir.
 #[derive(Clone, Debug, Serialize)]
 pub struct CacheInfo {
@@ -748,6 +752,49 @@ impl Cache {
         Ok(())
     }
 
+    /// Adds to the tool-state files a task is known to touch (fingerprint rule 9);
+    /// workspace-relative paths. At most [`TOOL_STATE_PATHS_PER_TASK`] are kept, the
+    /// earliest first: a path left out only makes a later run that rewrites it uncached.
+    pub fn record_tool_state<'a>(
+        &self,
+        package: &str,
+        task: &str,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), CacheError> {
+        let tx = self.begin()?;
+        let known: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM tool_state WHERE package = ?1 AND task = ?2",
+            params![package, task],
+            |r| r.get(0),
+        )?;
+        let room = TOOL_STATE_PATHS_PER_TASK.saturating_sub(usize::try_from(known).unwrap_or(0));
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO tool_state (package, task, path) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut added = 0;
+            for p in paths {
+                if added == room {
+                    break;
+                }
+                added += insert.execute(params![package, task, p])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The tool-state files a task is known to touch, sorted.
+    pub fn tool_state(&self, package: &str, task: &str) -> Result<Vec<String>, CacheError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path FROM tool_state WHERE package = ?1 AND task = ?2 ORDER BY path",
+        )?;
+        let rows = stmt
+            .query_map(params![package, task], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// The task's recent spawn descriptions, newest first.
     pub fn history(&self, package: &str, task: &str) -> Result<Vec<SpawnSummary>, CacheError> {
         let mut stmt = self.conn.prepare_cached(
@@ -860,7 +907,8 @@ impl Cache {
         let tx = self.begin()?;
         let n: i64 = tx.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))?;
         tx.execute_batch(
-            "DELETE FROM entries; DELETE FROM blobs; DELETE FROM history; DELETE FROM hash_memo;",
+            "DELETE FROM entries; DELETE FROM blobs; DELETE FROM history; DELETE FROM hash_memo;
+             DELETE FROM tool_state;",
         )?;
         // Files go while the write lock is held; a concurrent store re-checks presence.
         for d in [self.blobs.dir(), self.blobs.tmp_dir()] {

@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::env::EnvName;
 use crate::error::FingerprintError;
 use crate::fingerprint::{
-    ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, PathFact, PostRunFingerprint,
+    ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, OutputContent, PathFact,
+    PostRunFingerprint,
 };
 use crate::hash::StatKey;
 use crate::hash::{EnvKey, Hasher};
@@ -64,6 +65,11 @@ pub enum NotCacheableReason {
     WroteOutsideWorkspace {
         paths: Vec<String>,
     },
+    /// Tool state the task found, then rewrote, whose prior content the runner had not
+    /// recorded before the run (rule 9): what the run did may depend on it.
+    ToolStateUnrecorded {
+        paths: Vec<RelPath>,
+    },
 }
 
 /// At most ten paths, then "and N more".
@@ -107,6 +113,11 @@ impl fmt::Display for NotCacheableReason {
             Self::UnsupportedPath { path, why } => write!(f, "unsupported path {path}: {why}"),
             Self::UnreadableInput { path, error } => {
                 write!(f, "input {path} could not be read: {error}")
+            }
+            Self::ToolStateUnrecorded { paths } => {
+                f.write_str("tool state found and rewritten, what it held before is unknown: ")?;
+                fmt_paths(f, paths)?;
+                f.write_str(" (recorded from now on)")
             }
         }
     }
@@ -157,6 +168,10 @@ pub struct Classified {
     pub fingerprint: PostRunFingerprint,
     pub outputs: OutputSet,
     pub verdict: Verdict,
+    /// Tool state the run touched (rule 9), cacheable or not: the runner remembers these
+    /// paths, and before the task's next run records what they hold
+    /// ([`ClassifyOptions::prior_tool_state`]), since that run may find and rewrite them.
+    pub tool_state: BTreeSet<RelPath>,
 }
 
 // Four independent questions about one path, not a state machine.
@@ -239,6 +254,8 @@ pub fn classify(
     let mut overlap: Vec<RelPath> = Vec::new();
     let mut mode_inputs: BTreeSet<RelPath> = BTreeSet::new();
     let mut probe_created: BTreeSet<RelPath> = BTreeSet::new();
+    let mut prior_state_read: Vec<RelPath> = Vec::new();
+    let mut tool_state_seen: BTreeSet<RelPath> = BTreeSet::new();
     let ruled: Vec<(&RelPath, Vec<&Access>, bool, bool)> = inside
         .iter()
         .map(|(r, a)| (r, *a))
@@ -257,6 +274,12 @@ pub fn classify(
             }
             if ruling.probe_created {
                 probe_created.insert(r.clone());
+            }
+            if ruling.prior_state_read {
+                prior_state_read.push(r.clone());
+            }
+            if tool_state {
+                tool_state_seen.insert(r.clone());
             }
             (r, ruling.inputs, ruling.changed, tool_state)
         })
@@ -397,6 +420,39 @@ pub fn classify(
             paths: changed_during_run,
         });
     }
+    // Rule 9: tool state the run found and rewrote is an input by what it held before the
+    // run (a delta build did only what that state said was missing), recorded before the
+    // spawn because the run overwrote it. After the facts gathered from the world now:
+    // the prior content is the one the run saw.
+    // Its fact is "what it held before, or what the run left": with the state the run
+    // left, the tool finds its work done, and a hit writes exactly that work.
+    let (recorded, unrecorded): (Vec<RelPath>, Vec<RelPath>) =
+        prior_state_read.into_iter().partition(|r| {
+            opts.prior_tool_state
+                .get(r)
+                .is_some_and(|f| f.existence == Existence::File && f.content.is_some())
+        });
+    let left = hasher.map_parallel(&recorded, |r, buf| {
+        let abs = r.to_abs(root);
+        let is_file = std::fs::metadata(&abs).is_ok_and(|m| m.is_file());
+        is_file
+            .then(|| hasher.hash_file(&abs, buf).ok())
+            .flatten()
+            .map(|h| OutputContent {
+                hash: h.hash,
+                executable: h.executable,
+            })
+    });
+    for (r, or_output) in recorded.into_iter().zip(left) {
+        let mut fact = opts.prior_tool_state[&r].clone();
+        if let Some(content) = &mut fact.content {
+            content.or_output = or_output;
+        }
+        fp.paths.insert(r, fact);
+    }
+    if !unrecorded.is_empty() {
+        reasons.push(NotCacheableReason::ToolStateUnrecorded { paths: unrecorded });
+    }
 
     // 6. The rest of the verdict.
     if !run.exit.success() {
@@ -418,6 +474,7 @@ pub fn classify(
     Ok(Classified {
         fingerprint: fp,
         outputs,
+        tool_state: tool_state_seen,
         verdict: Verdict { reasons },
     })
 }
@@ -497,6 +554,7 @@ fn gather_facts(
                         hash: h.hash,
                         executable: h.executable,
                         stamp_mtime_ns: None,
+                        or_output: None,
                         stat: h.stable,
                     });
                     Ok(Some(Observed::of_output(fact)))
@@ -525,6 +583,7 @@ fn gather_facts(
                         hash: h.hash,
                         executable: h.executable,
                         stamp_mtime_ns: empty_stamp.then_some(h.stat.mtime_ns),
+                        or_output: None,
                         stat: h.stable,
                     });
                 }
@@ -562,6 +621,43 @@ fn gather_facts(
         }))
     });
     reqs.into_iter().map(|(r, _)| r).zip(facts).collect()
+}
+
+/// What tool-state files hold now, before a run: the facts a run that finds and rewrites
+/// one of them depends on (rule 9, [`ClassifyOptions::prior_tool_state`]). A path that is
+/// not a regular file, or cannot be read, gets no fact: a run that found it so is not
+/// cached.
+pub fn observe_tool_state(
+    root: &Path,
+    paths: &[RelPath],
+    hasher: &Hasher<'_>,
+) -> BTreeMap<RelPath, PathFact> {
+    let facts = hasher.map_parallel(paths, |r, buf| {
+        let abs = r.to_abs(root);
+        // Never open what is not a regular file (a fifo would block).
+        if !std::fs::metadata(&abs).ok()?.is_file() {
+            return None;
+        }
+        let h = hasher.hash_file(&abs, buf).ok()?;
+        Some(PathFact {
+            existence: Existence::File,
+            content: Some(ContentFact {
+                hash: h.hash,
+                executable: h.executable,
+                stamp_mtime_ns: None,
+                or_output: None,
+                stat: h.stable,
+            }),
+            listing: None,
+            mode_only: None,
+        })
+    });
+    paths
+        .iter()
+        .cloned()
+        .zip(facts)
+        .filter_map(|(r, f)| Some((r, f?)))
+        .collect()
 }
 
 /// The trace in canonical form: paths inside the workspace, user-listed external inputs,
@@ -642,6 +738,8 @@ struct PathRule<'a> {
 static CONTENT_READ: Access = Access::Read;
 
 /// What the trace rules make of one path.
+// Independent findings about one path, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 struct Ruling<'a> {
     /// The observations that are inputs.
     inputs: Vec<&'a Access>,
@@ -651,6 +749,9 @@ struct Ruling<'a> {
     mode_only: bool,
     /// Probed absent, then created (not tool state): "absent, or this output".
     probe_created: bool,
+    /// Tool state found (read, stat'ed, listed or renamed away), then changed: its prior
+    /// content is an input, recorded before the run (rule 9).
+    prior_state_read: bool,
 }
 
 impl PathRule<'_> {
@@ -708,8 +809,15 @@ impl PathRule<'_> {
             inputs.clear();
         }
         // Tool state the task rewrote describes the outputs of this run, which a hit
-        // restores with it; its prior state is not an input (rule 9).
+        // restores with it; no observation of it is an input the usual way, since the
+        // content after the run is not what the task saw (rule 9). Only what it held before
+        // the run is, when the task found it there (a delta build) rather than creating it.
+        let mut prior_state_read = false;
         if self.tool_state && changed {
+            prior_state_read = matches!(
+                acc.first,
+                Access::Read | Access::Stat | Access::ListDir(_) | Access::RenameFrom
+            );
             inputs.clear();
             mode_only = false;
         }
@@ -722,6 +830,7 @@ impl PathRule<'_> {
             changed: false,
             mode_only: false,
             probe_created: false,
+            prior_state_read: false,
         };
         match git_index_file(r) {
             Some(GitIndex::Index) if changed => return untouched(vec![&CONTENT_READ]),
@@ -733,6 +842,7 @@ impl PathRule<'_> {
             changed,
             mode_only,
             probe_created: probe_created && !self.tool_state,
+            prior_state_read,
         }
     }
 }

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::env::EnvName;
 use crate::error::FingerprintError;
 use crate::fingerprint::{
-    ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, PathFact, PostRunFingerprint,
+    ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, OutputContent, PathFact,
+    PostRunFingerprint,
 };
 use crate::hash::{Hash32, StatKey};
 use crate::model::EnvSelector;
@@ -130,6 +131,18 @@ fn decode_paths(r: &mut R<'_>) -> Result<Vec<(RelPath, PathFact)>, FingerprintEr
                 let flags = r.u8()?;
                 let executable = flags & 1 != 0;
                 let stamp_mtime_ns = if flags & 2 != 0 { Some(r.i64()?) } else { None };
+                let or_output = if flags & 4 != 0 {
+                    Some(OutputContent {
+                        hash: r.hash()?,
+                        executable: match r.u8()? {
+                            0 => false,
+                            1 => true,
+                            _ => return Err(truncated()),
+                        },
+                    })
+                } else {
+                    None
+                };
                 let stat = if tag == 2 {
                     Some(StatKey {
                         size: r.u64()?,
@@ -145,6 +158,7 @@ fn decode_paths(r: &mut R<'_>) -> Result<Vec<(RelPath, PathFact)>, FingerprintEr
                     hash,
                     executable,
                     stamp_mtime_ns,
+                    or_output,
                     stat,
                 })
             }
@@ -191,9 +205,16 @@ impl PostRunFingerprint {
                 Some(c) => {
                     w.u8(if c.stat.is_some() { 2 } else { 1 });
                     w.hash(&c.hash);
-                    w.u8(u8::from(c.executable) | if c.stamp_mtime_ns.is_some() { 2 } else { 0 });
+                    let flags = u8::from(c.executable)
+                        | if c.stamp_mtime_ns.is_some() { 2 } else { 0 }
+                        | if c.or_output.is_some() { 4 } else { 0 };
+                    w.u8(flags);
                     if let Some(t) = c.stamp_mtime_ns {
                         w.i64(t);
+                    }
+                    if let Some(o) = &c.or_output {
+                        w.hash(&o.hash);
+                        w.u8(u8::from(o.executable));
                     }
                     if let Some(s) = &c.stat {
                         w.u64(s.size);

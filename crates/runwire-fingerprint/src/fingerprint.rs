@@ -57,8 +57,20 @@ pub struct ContentFact {
     /// decides from it whether a recipe whose real outputs it never stats must run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stamp_mtime_ns: Option<i64>,
+    /// The other content the file may hold: tool state the task found and rewrote is "what
+    /// it held before the run, or what the run left" (rule 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub or_output: Option<OutputContent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat: Option<StatKey>,
+}
+
+/// A file's content as a run left it: its hash and execute bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputContent {
+    pub hash: Hash32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub executable: bool,
 }
 
 /// A directory listing an entry depends on.
@@ -127,9 +139,11 @@ impl PostRunFingerprint {
             c.opt_hash(f.content.as_ref().map(|x| &x.hash));
             if let Some(x) = &f.content {
                 c.u8(u8::from(x.executable));
-                match x.stamp_mtime_ns {
-                    None => c.u8(0),
-                    Some(t) => c.u8(1).u64(u64::from_le_bytes(t.to_le_bytes())),
+                // A stamp and an alternative never come together (rule 1, rule 9).
+                match (x.stamp_mtime_ns, &x.or_output) {
+                    (Some(t), _) => c.u8(1).u64(u64::from_le_bytes(t.to_le_bytes())),
+                    (None, Some(o)) => c.u8(2).hash(&o.hash).u8(u8::from(o.executable)),
+                    (None, None) => c.u8(0),
                 };
             }
             match f.mode_only {

@@ -42,11 +42,14 @@ pub mod validate;
 /// or a classification rule changes, not with every release.
 pub const FORMAT_VERSION: u32 = 2;
 
-pub use classify::{Classified, NotCacheableReason, OutputSet, Verdict, classify};
+pub use classify::{
+    Classified, NotCacheableReason, OutputSet, Verdict, classify, observe_tool_state,
+};
 pub use env::{EnvMap, EnvName, current_env};
 pub use error::FingerprintError;
 pub use fingerprint::{
-    ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, PathFact, PostRunFingerprint,
+    ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, OutputContent, PathFact,
+    PostRunFingerprint,
 };
 pub use glob::PathGlob;
 pub use hash::{EnvKey, FileHash, Hash32, HashMemo, Hasher, StatKey, hash_path};

@@ -8,7 +8,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::fingerprint::PathFact;
 use crate::glob::PathGlob;
+use crate::path::RelPath;
 
 /// One kind of file-system access, as the tracer saw it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -247,6 +249,10 @@ pub struct ClassifyOptions {
     /// file whose ctime is at or after it changed while the task ran (rule 10). `None`
     /// skips the check (classification of a synthetic trace).
     pub spawned_at: Option<SystemTime>,
+    /// What the tool-state files the task touched on earlier runs held just before this
+    /// run ([`crate::classify::observe_tool_state`]): a run that finds tool state and
+    /// rewrites it depends on what it found (rule 9), which after the run is gone.
+    pub prior_tool_state: BTreeMap<RelPath, PathFact>,
 }
 
 /// Tool state every workspace has (spec/fingerprint.md rule 9), matched at any depth.
@@ -320,6 +326,7 @@ impl ClassifyOptions {
             tool_state: builtin_tool_state(),
             scratch_outside: Vec::new(),
             spawned_at: None,
+            prior_tool_state: BTreeMap::new(),
         }
     }
 

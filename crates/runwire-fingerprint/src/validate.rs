@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::env::{EnvMap, EnvName};
 use crate::fingerprint::{Existence, PathFact, PostRunFingerprint};
-use crate::hash::{EnvKey, Hasher};
+use crate::hash::{EnvKey, Hash32, Hasher};
 use crate::path::RelPath;
 use crate::stat;
 
@@ -272,6 +272,58 @@ fn env_diff(
     }
 }
 
+/// Facts that allow one of two states: "absent, or ..." (rules 3 and 4) and tool state
+/// "as the run found it, or as it left it" (rule 9). `None`: not such a fact.
+fn check_alternatives(
+    root: &Path,
+    path: &RelPath,
+    fact: &PathFact,
+    obs: &stat::Observed,
+    hasher: &Hasher<'_>,
+    buf: &mut [u8],
+) -> Option<Vec<Difference>> {
+    let now = obs.existence;
+    let differs = |ok: bool| {
+        if ok {
+            Vec::new()
+        } else {
+            vec![Difference::ExistingOutputDiffers(path.clone())]
+        }
+    };
+    let content_is = |buf: &mut [u8], hash: &Hash32, executable: bool| {
+        now == Existence::File
+            && obs.executable == executable
+            && hasher
+                .hash_file(&path.to_abs(root), buf)
+                .is_ok_and(|h| h.hash == *hash)
+    };
+    // "Absent, or holding exactly these names" (rule 4): a directory the run created.
+    if fact.existence == Existence::Absent
+        && let Some(listing) = &fact.listing
+    {
+        let same = now == Existence::Dir
+            && read_names(&path.to_abs(root)).is_ok_and(|names| names == listing.names);
+        return Some(differs(now == Existence::Absent || same));
+    }
+    let content = fact.content.as_ref()?;
+    // "Absent, or this output" (rule 3): absent, or already equal to what restore writes.
+    if fact.existence == Existence::Absent {
+        let equal = content_is(buf, &content.hash, content.executable);
+        return Some(differs(now == Existence::Absent || equal));
+    }
+    // Rule 9: tool state as the run found it, or as it left it.
+    let output = content.or_output.as_ref()?;
+    let either = content_is(buf, &content.hash, content.executable)
+        || content_is(buf, &output.hash, output.executable);
+    Some(if either {
+        Vec::new()
+    } else if now == Existence::File {
+        vec![Difference::FileChanged(path.clone())]
+    } else {
+        vec![Difference::FileDisappeared(path.clone())]
+    })
+}
+
 fn check_path(
     root: &Path,
     path: &RelPath,
@@ -280,33 +332,11 @@ fn check_path(
     hasher: &Hasher<'_>,
     buf: &mut [u8],
 ) -> Vec<Difference> {
+    if let Some(out) = check_alternatives(root, path, fact, &obs, hasher, buf) {
+        return out;
+    }
     let now = obs.existence;
     let mut out = Vec::new();
-    // "Absent, or holding exactly these names" (rule 4): a directory the run created.
-    if fact.existence == Existence::Absent
-        && let Some(listing) = &fact.listing
-    {
-        let same = now == Existence::Dir
-            && read_names(&path.to_abs(root)).is_ok_and(|names| names == listing.names);
-        if now != Existence::Absent && !same {
-            out.push(Difference::ExistingOutputDiffers(path.clone()));
-        }
-        return out;
-    }
-    // "Absent, or this output" (rule 3): absent, or already equal to what restore writes.
-    if fact.existence == Existence::Absent
-        && let Some(content) = &fact.content
-    {
-        let equal = now == Existence::File
-            && obs.executable == content.executable
-            && hasher
-                .hash_file(&path.to_abs(root), buf)
-                .is_ok_and(|h| h.hash == content.hash);
-        if now != Existence::Absent && !equal {
-            out.push(Difference::ExistingOutputDiffers(path.clone()));
-        }
-        return out;
-    }
     if now != fact.existence {
         out.push(match (fact.existence, now) {
             (Existence::Absent, _) => Difference::FileAppeared(path.clone()),
@@ -407,6 +437,7 @@ mod tests {
                     hash: Hash32::of(b"planted"),
                     executable: false,
                     stamp_mtime_ns: None,
+                    or_output: None,
                     stat: h.stable,
                 }),
                 listing: None,

@@ -10,7 +10,8 @@ use std::time::SystemTime;
 
 use runwire_fingerprint::{
     Access, ClassifyOptions, Declaration, Diagnostic, EnvKey, EnvMap, EnvSelector, ExitStatus,
-    Hasher, PathAccess, PathGlob, RunRecord, TraceModel, World, classify,
+    Hasher, PathAccess, PathGlob, RelPath, RunRecord, TraceModel, World, classify,
+    observe_tool_state,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -35,6 +36,10 @@ struct Case {
     /// Absolute scratch locations outside the workspace (`outsideWrites`).
     #[serde(default)]
     scratch_outside: Vec<String>,
+    /// Tool-state files as they were just before the run (path -> text), as the runner
+    /// records them (rule 9); the world is as the run left it.
+    #[serde(default)]
+    prior_tool_state: BTreeMap<String, String>,
     /// The task started before the world was written: every input file changed during
     /// the run. Otherwise it started long after.
     #[serde(default)]
@@ -272,6 +277,20 @@ fn run_case(dir: &Path) -> String {
         SystemTime::now() + std::time::Duration::from_secs(3600)
     });
     let hasher = Hasher::new(None, SystemTime::now());
+    // The world before the run, as far as the case says: the tool state it found.
+    let before_tmp = tempfile::tempdir().unwrap();
+    let before = before_tmp.path().canonicalize().unwrap().join("ws");
+    build_world(&before, &case.world);
+    std::fs::create_dir_all(&before).unwrap();
+    for (p, text) in &case.prior_tool_state {
+        std::fs::write(before.join(p), text).unwrap();
+    }
+    let prior: Vec<RelPath> = case
+        .prior_tool_state
+        .keys()
+        .map(|p| RelPath::parse(p).unwrap())
+        .collect();
+    opts.prior_tool_state = observe_tool_state(&before, &prior, &hasher);
     let c = classify(&run, &opts, &KEY, &hasher).unwrap();
 
     let mut out = String::new();
@@ -287,6 +306,9 @@ fn run_case(dir: &Path) -> String {
             }
             if c.stamp_mtime_ns.is_some() {
                 out.push_str(" +stamp");
+            }
+            if c.or_output.is_some() {
+                out.push_str(" or the output");
             }
         }
         if let Some(x) = f.mode_only {
@@ -348,7 +370,8 @@ fn run_case(dir: &Path) -> String {
         );
     }
 
-    // Unchanged world: always valid.
+    // The world the run started from: always valid (with no tool state it found and
+    // rewrote, that is the world it left).
     let world_salts: BTreeMap<String, Vec<u8>> = case
         .world
         .salts
@@ -357,7 +380,7 @@ fn run_case(dir: &Path) -> String {
         .collect();
     let unchanged = back.validate(
         &World {
-            workspace_root: &root,
+            workspace_root: &before,
             env: &env,
             env_key: &KEY,
             salts: &world_salts,

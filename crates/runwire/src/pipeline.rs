@@ -347,12 +347,8 @@ impl CachedExecutor {
     }
 
     /// How to classify this task's run: the user's env policy, tool state and scratch
-    /// locations, and the instant it was spawned at.
-    fn classify_options(
-        &self,
-        ctx: &TaskContext<'_>,
-        spawned_at: SystemTime,
-    ) -> Result<ClassifyOptions, Error> {
+    /// locations (the spawn instant and the prior tool state are the run's to add).
+    fn classify_options(&self, ctx: &TaskContext<'_>) -> Result<ClassifyOptions, Error> {
         let config = &ctx.task.config;
         let var = |name: &str| {
             ctx.full_env
@@ -385,8 +381,30 @@ impl CachedExecutor {
                 (None, _) => options.scratch_outside.push(PathBuf::from(p)),
             }
         }
-        options.spawned_at = Some(spawned_at);
         Ok(options)
+    }
+
+    /// What the tool state this task touched on earlier runs holds now, before it runs
+    /// again (fingerprint rule 9): a delta build depends on what it finds there, which it
+    /// then overwrites. Unknown paths cost a cached run, never a wrong hit.
+    fn prior_tool_state(
+        &self,
+        ctx: &TaskContext<'_>,
+        run_start: SystemTime,
+    ) -> BTreeMap<fp::RelPath, fp::PathFact> {
+        let task = ctx.task;
+        let Ok(paths) = self.cache().tool_state(&task.package_rel, &task.task) else {
+            return BTreeMap::new();
+        };
+        let paths: Vec<fp::RelPath> = paths
+            .iter()
+            .filter_map(|p| fp::RelPath::parse(p).ok())
+            .collect();
+        fp::observe_tool_state(
+            &self.root,
+            &paths,
+            &Hasher::new(Some(&self.memo), run_start),
+        )
     }
 
     /// Names the user marked pass-through: a tool's tracked request for them is ignored.
@@ -542,6 +560,13 @@ impl CachedExecutor {
                 format!("task history not written: {e}"),
             ));
         }
+        let tool_state = classified.tool_state.iter().map(fp::RelPath::as_str);
+        if let Err(e) = cache.record_tool_state(&task.package_rel, &task.task, tool_state) {
+            not_cached.push(Reason::runner(
+                "tool_state_not_written",
+                format!("the task's tool state paths not written: {e}"),
+            ));
+        }
         if not_cached.is_empty() {
             let stdio: Vec<StdioChunk> = out
                 .take_recorded()
@@ -600,6 +625,8 @@ impl CachedExecutor {
         let skip = [self.cache_dir.clone()];
         let input_files = inputs.walk(&package_dir, &skip);
 
+        let mut options = self.classify_options(ctx)?;
+        options.prior_tool_state = self.prior_tool_state(ctx, wall_start);
         // The server answers from the runner's full env, with the user's policy.
         let (server, extra) = start_server(ctx, &self.env)?;
         let child_env = exec::task_env(ctx, &extra);
@@ -639,7 +666,7 @@ impl CachedExecutor {
             diagnostics,
             exit,
         };
-        let options = self.classify_options(ctx, spawned_at)?;
+        options.spawned_at = Some(spawned_at);
         let hasher = Hasher::new(Some(&self.memo), wall_start);
         let classified = fp::classify(&record, &options, &self.env_key, &hasher)
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;

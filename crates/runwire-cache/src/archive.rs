@@ -168,6 +168,22 @@ pub(crate) fn build(
         items: BTreeMap::new(),
         emptied_dirs: Vec::new(),
     };
+    // Restore refuses to write through a symlinked directory of the workspace; refused
+    // here, before any blob is written, such a run is not cached (with the reason) instead
+    // of being stored again on every run and refused at every hit.
+    let mut guard = SymlinkGuard {
+        root,
+        checked: HashSet::new(),
+    };
+    for p in outputs
+        .paths
+        .iter()
+        .chain(&outputs.trees)
+        .chain(&outputs.emptied_dirs)
+        .filter(|p| !p.is_root() && !p.is_external())
+    {
+        guard.check_parents(p.as_str())?;
+    }
     for p in &outputs.paths {
         add(root, p, &mut m.items, blobs, false, observe)?;
     }

@@ -511,6 +511,29 @@ fn restore_refuses_to_write_through_a_symlinked_directory() {
 }
 
 #[test]
+fn outputs_under_a_symlinked_directory_are_never_stored() {
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    // `out` is a symlink to a directory of the workspace: the task wrote through it.
+    write(&w.root, "real/a.txt", b"payload");
+    std::os::unix::fs::symlink("real", w.root.join("out")).unwrap();
+    let err = cache
+        .store(&NewEntry {
+            spawn_key: key(8),
+            fingerprint: &fp("l"),
+            outputs: &outputs(&["out/a.txt"]),
+            workspace_root: &w.root,
+            stdio: &[],
+        })
+        .unwrap_err();
+    assert!(matches!(err, CacheError::UnsafePath { .. }), "{err}");
+    assert!(err.to_string().contains("is a symlink"), "{err}");
+    assert!(cache.lookup(&key(8)).unwrap().is_empty(), "nothing stored");
+    let blob = cache.blob_path(&Hash32::of(b"payload"));
+    assert!(!blob.exists(), "no blob written for it");
+}
+
+#[test]
 fn size_cap_evicts_least_recently_used_and_shares_blobs() {
     let w = ws();
     let cache = Cache::open(
@@ -1013,4 +1036,31 @@ fn what_restore_would_refuse_is_never_stored() {
         assert!(err.to_string().contains(why), "{path}: {err}");
     }
     assert!(cache.lookup(&key(8)).unwrap().is_empty());
+}
+
+#[test]
+fn a_directory_where_a_blob_belongs_is_replaced_and_no_temp_file_is_left() {
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    write(&w.root, "out/a.txt", b"blob content");
+    // Damage before the blob exists: a directory (with a file in it) at the blob's name.
+    let blob = cache.blob_path(&Hash32::of(b"blob content"));
+    std::fs::create_dir_all(blob.join("junk")).unwrap();
+    std::fs::write(blob.join("junk/x"), b"x").unwrap();
+
+    for round in 0..2 {
+        store(&cache, &w.root, key(9), &fp("d"), &outputs(&["out/a.txt"]));
+        assert!(blob.is_file(), "round {round}: the blob is a file again");
+        let tmp: Vec<_> = std::fs::read_dir(w.cache_dir.join("tmp"))
+            .unwrap()
+            .collect();
+        assert!(tmp.is_empty(), "round {round}: temp files left: {tmp:?}");
+    }
+    write(&w.root, "out/a.txt", b"local");
+    let entry = cache.lookup(&key(9)).unwrap().remove(0);
+    cache.restore(&entry, &w.root).unwrap();
+    assert_eq!(
+        std::fs::read(w.root.join("out/a.txt")).unwrap(),
+        b"blob content"
+    );
 }

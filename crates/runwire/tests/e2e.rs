@@ -126,6 +126,8 @@ fn run_case(name: &str) {
         Err(_) => case.join("repo"),
     };
     copy_dir(&source, &repo);
+    // A shipped example someone ran by hand holds a cache of its own: not the case's.
+    let _ = std::fs::remove_dir_all(repo.join("node_modules/.cache/runwire"));
     let steps = std::fs::read_to_string(case.join("steps")).unwrap();
     let mut cwd = repo.clone();
     // `runwire` and `runwire-test-tool` are on PATH for every step.

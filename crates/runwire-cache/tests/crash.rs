@@ -76,7 +76,8 @@ fn sigkill_at_50_seeded_points_leaves_a_consistent_cache() {
     std::fs::create_dir_all(&ws).unwrap();
     let mut rng = Rng(0x5EED_0FC0_FFEE);
     let mut killed_mid_run = 0;
-    for round in 0..50u64 {
+    let rounds = soak(50) as u64;
+    for round in 0..rounds {
         // Even rounds: the child SIGKILLs itself at a seeded byte count, in the middle of a
         // blob write. Odd rounds: the parent SIGKILLs it after a seeded number of store steps,
         // so the kill lands wherever the child has got to (archiving, committing, evicting).
@@ -122,10 +123,12 @@ fn sigkill_at_50_seeded_points_leaves_a_consistent_cache() {
         );
         killed_mid_run += 1;
     }
-    assert_eq!(killed_mid_run, 50);
+    assert_eq!(killed_mid_run, rounds);
     assert_consistent(&cache_dir);
     assert_store_and_restore_work(&cache_dir, &ws);
     assert_consistent(&cache_dir);
+    // Reached only when the cache survived every kill (the asserts above panic otherwise).
+    eprintln!("soak: kills during store: tried {rounds}, survived {rounds}");
     // Garbage the kills left (blob files never committed, temp files) goes, and nothing a
     // committed entry needs goes with it.
     let cache = Cache::open(&cache_dir, CacheOptions::default()).unwrap();
@@ -200,4 +203,13 @@ fn two_processes_storing_into_one_cache_at_once() {
         }
     }
     assert_store_and_restore_work(&cache_dir, &ws);
+}
+
+/// `bench/faults.sh` repeats the fault tests: `RUNWIRE_SOAK` multiplies the rounds (1 in CI).
+fn soak(rounds: usize) -> usize {
+    rounds
+        * std::env::var("RUNWIRE_SOAK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
 }

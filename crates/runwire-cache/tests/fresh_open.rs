@@ -8,14 +8,14 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 const STRESS: &str = env!("CARGO_BIN_EXE_runwire-cache-stress");
-const ROUNDS: usize = 40;
 const RUNNERS: usize = 8;
 
 #[test]
 fn eight_processes_open_a_fresh_cache_at_once_40_rounds() {
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    for round in 0..ROUNDS {
+    let rounds = soak(40);
+    for round in 0..rounds {
         let cache_dir = tmp.path().join(format!("cache-{round}"));
         let mut children = Vec::new();
         for runner in 0..RUNNERS {
@@ -55,11 +55,25 @@ fn eight_processes_open_a_fresh_cache_at_once_40_rounds() {
             }
         }
     }
+    let tried = rounds * RUNNERS;
+    eprintln!(
+        "soak: fresh-cache starts: tried {tried}, survived {}",
+        tried - failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} starts failed:\n{}",
         failures.len(),
-        ROUNDS * RUNNERS,
+        tried,
         failures.join("\n")
     );
+}
+
+/// `bench/faults.sh` repeats the fault tests: `RUNWIRE_SOAK` multiplies the rounds (1 in CI).
+fn soak(rounds: usize) -> usize {
+    rounds
+        * std::env::var("RUNWIRE_SOAK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
 }

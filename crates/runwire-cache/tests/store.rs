@@ -483,6 +483,7 @@ fn restore_refuses_paths_that_are_absolute_or_leave_the_workspace() {
         );
     }
     assert!(!w.root.parent().unwrap().join("x").exists());
+    eprintln!("soak: tampered manifests (paths leaving the workspace): tried 5, survived 5");
 
     // An emptied dir that leaves the workspace is refused too.
     store(&cache, &w.root, key(6), &fp("t"), &outputs(&["a.txt"]));
@@ -1005,6 +1006,10 @@ fn restore_refuses_what_it_may_never_write_and_writes_nothing() {
         );
     }
     assert!(!w.root.join(".git/hooks").exists());
+    eprintln!(
+        "soak: tampered manifests (restore never writes): tried {n}, survived {n}",
+        n = tampered.len()
+    );
     assert_eq!(
         std::fs::read(w.root.join(".git/HEAD")).unwrap(),
         b"ref: refs/heads/main\n"

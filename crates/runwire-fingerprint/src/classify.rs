@@ -267,6 +267,7 @@ pub fn classify(
                 ignore_in: &ignore_in,
                 ignore_out: &ignore_out,
                 tool_state,
+                self_validating: ClassifyOptions::is_self_validating_tool_state(r.as_str()),
             };
             let ruling = rule.apply(r, acc);
             if ruling.mode_only {
@@ -730,6 +731,8 @@ struct PathRule<'a> {
     ignore_out: &'a [RelPath],
     /// The path is tool state (rule 9).
     tool_state: bool,
+    /// Tool state validated file by file by its tool (rule 9: `__pycache__`).
+    self_validating: bool,
 }
 
 /// A content read the rules stand in for a traced access: a rename source that comes first
@@ -814,10 +817,12 @@ impl PathRule<'_> {
         // the run is, when the task found it there (a delta build) rather than creating it.
         let mut prior_state_read = false;
         if self.tool_state && changed {
-            prior_state_read = matches!(
-                acc.first,
-                Access::Read | Access::Stat | Access::ListDir(_) | Access::RenameFrom
-            );
+            // A self-validating cache file found stale is replaced whole: its body is unused.
+            prior_state_read = !self.self_validating
+                && matches!(
+                    acc.first,
+                    Access::Read | Access::Stat | Access::ListDir(_) | Access::RenameFrom
+                );
             inputs.clear();
             mode_only = false;
         }

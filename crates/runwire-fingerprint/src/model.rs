@@ -268,6 +268,12 @@ pub const BUILTIN_TOOL_STATE: &[&str] = &[
     ".next/cache/**",
 ];
 
+/// Tool state that is a cache of whole files, each judged fresh by its tool on its own and,
+/// when stale, replaced without its old body being used (spec/fingerprint.md rule 9):
+/// Python checks a `.pyc` against its source's stat, recorded in its header. Found and
+/// rewritten, such a file is an output only; its prior content shaped nothing.
+pub const SELF_VALIDATING_TOOL_STATE: &[&str] = &["**/__pycache__/**"];
+
 /// Other task runners' private directories: left out of listings wherever they appear, like
 /// runwire's own cache dir, so running turbo or nx beside runwire changes no fingerprint.
 pub const OTHER_RUNNER_DIRS: &[&str] = &[".turbo", ".nx"];
@@ -333,6 +339,18 @@ impl ClassifyOptions {
     /// True when `path` (workspace-relative) is tool state.
     pub fn is_tool_state(&self, path: &str) -> bool {
         self.tool_state.iter().any(|g| g.matches(path))
+    }
+
+    /// True when `path` is tool state its tool validates file by file
+    /// ([`SELF_VALIDATING_TOOL_STATE`]).
+    pub fn is_self_validating_tool_state(path: &str) -> bool {
+        static GLOBS: std::sync::LazyLock<Vec<PathGlob>> = std::sync::LazyLock::new(|| {
+            SELF_VALIDATING_TOOL_STATE
+                .iter()
+                .map(|p| PathGlob::new(p).expect("built-in globs are valid"))
+                .collect()
+        });
+        GLOBS.iter().any(|g| g.matches(path))
     }
 
     /// True when the user's config makes `name` untracked (by name or by pattern).

@@ -47,7 +47,7 @@ fn hello_frame() -> Vec<u8> {
 fn random_bytes_never_crash_the_server_or_disturb_others() {
     let server = Server::start(ServerConfig::new(vec![(b"A".to_vec(), b"1".to_vec())])).unwrap();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let cases = 300;
+    let cases = soak(300);
     for case in 0..cases {
         let mut bytes = if case % 2 == 0 {
             hello_frame()
@@ -73,6 +73,7 @@ fn random_bytes_never_crash_the_server_or_disturb_others() {
         Some(&b"1"[..])
     );
     assert!(!client.faulted());
+    eprintln!("soak: fuzzed frames: tried {cases}, survived {cases}");
     drop(client);
     let report = server.finish(Duration::from_secs(10));
     assert!(
@@ -99,4 +100,13 @@ fn random_bytes_never_crash_the_server_or_disturb_others() {
         "most garbage is a fault: {}",
         report.diagnostics.len()
     );
+}
+
+/// `bench/faults.sh` repeats the fault tests: `RUNWIRE_SOAK` multiplies the rounds (1 in CI).
+fn soak(rounds: usize) -> usize {
+    rounds
+        * std::env::var("RUNWIRE_SOAK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
 }

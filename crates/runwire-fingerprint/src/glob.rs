@@ -279,7 +279,7 @@ mod tests {
         }
     }
 
-    /// spec/test_vectors/glob/env_glob.jsonl (spec/protocol.md, "Glob syntax"): this
+    /// `spec/test_vectors/glob/env_glob.jsonl` (spec/protocol.md, "Glob syntax"): this
     /// matcher re-evaluates recorded selectors, so it must agree with the protocol's.
     #[test]
     fn env_glob_runs_the_shared_vectors() {

@@ -175,7 +175,7 @@ mod tests {
         }
     }
 
-    /// spec/test_vectors/glob/env_glob.jsonl (spec/protocol.md, "Glob syntax"): the
+    /// `spec/test_vectors/glob/env_glob.jsonl` (spec/protocol.md, "Glob syntax"): the
     /// patterns of runwire.json mean what they mean to the protocol server.
     #[test]
     fn globs_run_the_shared_vectors() {

@@ -87,11 +87,12 @@ impl RunwireClient {
         name: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Either<String, Undefined>> {
-        let name = string_arg("getEnv name", &name)?;
-        let tracked = tracked_option("getEnv", options.as_ref())?;
+        // No runner: nothing is checked, arguments included (spec/protocol.md, "Discovery").
         let Some(client) = client() else {
             return Ok(Either::B(()));
         };
+        let name = string_arg("getEnv name", &name)?;
+        let tracked = tracked_option("getEnv", options.as_ref())?;
         let value = client
             .get_env(name.as_bytes(), tracked)
             .map_err(|e| caller_error(&e))?;
@@ -113,11 +114,11 @@ impl RunwireClient {
         query: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<BTreeMap<String, String>> {
-        let selector = selector_arg(&query)?;
-        let tracked = tracked_option("getEnvs", options.as_ref())?;
         let Some(client) = client() else {
             return Ok(BTreeMap::new());
         };
+        let selector = selector_arg(&query)?;
+        let tracked = tracked_option("getEnvs", options.as_ref())?;
         let vars = client
             .get_envs(selector, tracked)
             .map_err(|e| caller_error(&e))?;
@@ -148,16 +149,14 @@ impl RunwireClient {
     /// user. The vite-task client passes no reason.
     #[napi(ts_args_type = "reason?: string | undefined")]
     pub fn disable_cache(&self, reason: Option<Unknown<'_>>) -> Result<()> {
+        let Some(client) = client() else {
+            return Ok(());
+        };
         let reason = match reason {
             Some(value) if !is_nullish(&value)? => string_arg("disableCache reason", &value)?,
             _ => String::new(),
         };
-        if let Some(client) = client() {
-            client
-                .disable_cache(&reason)
-                .map_err(|e| caller_error(&e))?;
-        }
-        Ok(())
+        client.disable_cache(&reason).map_err(|e| caller_error(&e))
     }
 
     /// `path` is an input even if the runner did not see it read.
@@ -176,24 +175,24 @@ impl RunwireClient {
     /// directory.
     #[napi(ts_args_type = "pattern: string")]
     pub fn report_glob(&self, pattern: Unknown<'_>) -> Result<()> {
+        let Some(client) = client() else {
+            return Ok(());
+        };
         let pattern = string_arg("reportGlob pattern", &pattern)?;
-        if let Some(client) = client() {
-            client.report_glob(&pattern).map_err(|e| caller_error(&e))?;
-        }
-        Ok(())
+        client.report_glob(&pattern).map_err(|e| caller_error(&e))
     }
 
     /// A fact the outputs depend on that the runner cannot observe (a compiler version).
     #[napi(ts_args_type = "key: string, value: string")]
     pub fn salt(&self, key: Unknown<'_>, value: Unknown<'_>) -> Result<()> {
+        let Some(client) = client() else {
+            return Ok(());
+        };
         let key = string_arg("salt key", &key)?;
         let value = string_arg("salt value", &value)?;
-        if let Some(client) = client() {
-            client
-                .salt(&key, value.as_bytes())
-                .map_err(|e| caller_error(&e))?;
-        }
-        Ok(())
+        client
+            .salt(&key, value.as_bytes())
+            .map_err(|e| caller_error(&e))
     }
 }
 
@@ -289,9 +288,9 @@ fn path_call(
     path: &Unknown<'_>,
     call: impl FnOnce(&Client, &OsStr) -> std::result::Result<(), ClientError>,
 ) -> Result<()> {
+    let Some(client) = client() else {
+        return Ok(());
+    };
     let path = string_arg(what, path)?;
-    if let Some(client) = client() {
-        call(client, OsStr::from_bytes(path.as_bytes())).map_err(|e| caller_error(&e))?;
-    }
-    Ok(())
+    call(client, OsStr::from_bytes(path.as_bytes())).map_err(|e| caller_error(&e))
 }

@@ -414,6 +414,15 @@ impl Conn {
                         hello.version
                     )));
                 }
+                if (1..runwire_proto::PIPELINED_FRAME_MAX_LEN).contains(&hello.max_frame_length) {
+                    // A frame that size may already be in the socket behind Hello: the
+                    // runner broke a MUST, so the handshake failed (spec/framing.md).
+                    return Err(Fault(format!(
+                        "the runner advertised a maximum frame of {} bytes, below the {} a client may already have sent",
+                        hello.max_frame_length,
+                        runwire_proto::PIPELINED_FRAME_MAX_LEN
+                    )));
+                }
                 if hello.max_frame_length != 0 {
                     self.max_frame_len = hello.max_frame_length;
                 }

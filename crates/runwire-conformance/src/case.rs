@@ -86,6 +86,11 @@ pub enum Change {
     WrongBody,
     /// Append an unknown field to the message (a receiver must skip it).
     UnknownField,
+    /// Append these raw bytes to the encoded message (a second oneof member, a field with
+    /// the wrong wire type, a string that is not UTF-8: spec/framing.md, "Decoding").
+    Append(Vec<u8>),
+    /// Hold the frame this many milliseconds before sending it (a slow runner).
+    Delay(u64),
 }
 
 /// How a query or report selects env vars.
@@ -206,6 +211,11 @@ pub enum Step {
     Connections {
         count: u32,
         line: usize,
+    },
+    /// The harness removes this directory (relative to the testee's starting directory)
+    /// between two operations, e.g. the testee's current directory.
+    Rmdir {
+        path: Vec<u8>,
     },
 }
 
@@ -560,6 +570,8 @@ fn change(c: &mut Cursor) -> Result<Change, String> {
         "no-body" => Change::NoBody,
         "wrong-body" => Change::WrongBody,
         "unknown-field" => Change::UnknownField,
+        "append" => Change::Append(c.bytes("the bytes to append")?),
+        "delay" => Change::Delay(c.number("the delay in milliseconds")?),
         other => return Err(format!("unknown proxy change `{other}`")),
     })
 }
@@ -761,6 +773,9 @@ fn directive_line(
             case.steps.push(Step::Op { op, expect, line });
         }
         "stop-server" => case.steps.push(Step::StopServer),
+        "rmdir" => case.steps.push(Step::Rmdir {
+            path: c.bytes("the directory")?,
+        }),
         "exit" => case.steps.push(Step::Exit),
         "request-ids" => {
             if c.word("`unique-nonzero`")? != "unique-nonzero" {

@@ -64,7 +64,7 @@ pub fn run_clients(
 pub fn run_server_checks(socket: &Path, list: &FailureList, filter: &Filter) -> Report {
     let outcomes = server_check::CHECKS
         .iter()
-        .map(|(name, check)| {
+        .map(|server_check::ServerCheck { name, check, .. }| {
             let tier = if name.starts_with("Required.") {
                 Tier::Required
             } else {

@@ -2,6 +2,7 @@
 //! conformance/README.md).
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -101,16 +102,16 @@ impl Common {
 
     fn emit(&self, report: &Report) -> Result<ExitCode, String> {
         let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-        match self.json.as_deref() {
-            Some(path) if path == Path::new("-") => println!("{json}"),
+        let text = match self.json.as_deref() {
+            Some(path) if path == Path::new("-") => json + "\n",
             Some(path) => {
                 std::fs::write(path, json + "\n")
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                print!("{}", report.text());
+                report.text()
             }
-            None => print!("{}", report.text()),
-        }
-        let _ = std::io::stdout().flush();
+            None => report.text(),
+        };
+        print_quietly(&text)?;
         Ok(if report.ok() {
             ExitCode::SUCCESS
         } else {
@@ -155,7 +156,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             socket,
             command,
         } => {
-            let names: Vec<&str> = server_check::CHECKS.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = server_check::CHECKS.iter().map(|c| c.name).collect();
             let list = common.failure_list(&names)?;
             let report = match socket {
                 Some(socket) => {
@@ -175,20 +176,33 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 None => case::load_embedded(),
             }
             .map_err(|e| e.to_string())?;
+            let mut text = String::new();
             for case in &cases {
-                println!("{}\n    {}", case.name, case.doc);
+                let _ = writeln!(text, "{}\n    {}", case.name, case.doc);
             }
-            for (name, _) in server_check::CHECKS {
-                println!("{name}\n    (server mode)");
+            for check in server_check::CHECKS {
+                let _ = writeln!(text, "{}\n    (server mode) {}", check.name, check.rule);
             }
-            Ok(ExitCode::SUCCESS)
+            print_quietly(&text)
         }
         Mode::FixtureEnv => {
+            let mut text = String::new();
             for (name, value) in server_check::FIXTURE_ENV {
-                println!("{name}={value}");
+                let _ = writeln!(text, "{name}={value}");
             }
-            Ok(ExitCode::SUCCESS)
+            print_quietly(&text)
         }
+    }
+}
+
+/// Writes `text` to stdout. A reader that goes away early (`list | head`) is not an error: the
+/// output is simply not wanted any more, so the harness exits quietly, as CLIs do.
+fn print_quietly(text: &str) -> Result<ExitCode, String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(format!("cannot write to stdout: {e}")),
     }
 }
 

@@ -210,10 +210,15 @@ impl HandshakeGate {
 /// (spec/versioning.md), after which a real server would not read on.
 fn fails_handshake(change: &Change) -> bool {
     match change {
+        // Raw bytes may or may not break the answer: the cases that append to a Hello answer
+        // send nothing that would be recorded behind it.
         Change::AddCapability(_)
         | Change::RemoveCapability(_)
-        | Change::MaxFrame(_)
-        | Change::UnknownField => false,
+        | Change::UnknownField
+        | Change::Delay(_)
+        | Change::Append(_) => false,
+        // Below the 256 bytes a server may advertise: the client gives up (spec/framing.md).
+        Change::MaxFrame(max) => (1..runwire_proto::PIPELINED_FRAME_MAX_LEN).contains(max),
         Change::Version(version) => *version != runwire_proto::PROTOCOL_VERSION,
         Change::RequestIdOffset(offset) => *offset != 0,
         Change::Error(_)
@@ -334,6 +339,11 @@ fn forward_answers(
             gate.decide(!changes.iter().any(|c| fails_handshake(c)));
         }
         first = false;
+        for change in &changes {
+            if let Change::Delay(ms) = change {
+                std::thread::sleep(std::time::Duration::from_millis(*ms));
+            }
+        }
         let (bytes, then_close) = match apply(&payload, &changes) {
             Out::Payload(out) => {
                 let mut frame = (out.len() as u32).to_le_bytes().to_vec();
@@ -369,7 +379,7 @@ fn apply(payload: &[u8], changes: &[&Change]) -> Out {
     let Ok(mut message) = v1::ServerMessage::decode(payload) else {
         return Out::Close;
     };
-    let mut extra: &[u8] = &[];
+    let mut extra: Vec<u8> = Vec::new();
     for change in changes {
         match change {
             Change::Close => return Out::Close,
@@ -389,7 +399,10 @@ fn apply(payload: &[u8], changes: &[&Change]) -> Out {
                     _ => Body::GetEnv(v1::GetEnvResponse { value: None }),
                 });
             }
-            Change::UnknownField => extra = &UNKNOWN_FIELD,
+            Change::UnknownField => extra.extend_from_slice(&UNKNOWN_FIELD),
+            Change::Append(bytes) => extra.extend_from_slice(bytes),
+            // Applied by the caller, before sending.
+            Change::Delay(_) => {}
             Change::RequestIdOffset(n) => message.request_id += n,
             Change::Error(code) => {
                 message.body = Some(Body::Error(v1::Error {
@@ -420,6 +433,6 @@ fn apply(payload: &[u8], changes: &[&Change]) -> Out {
         }
     }
     let mut out = message.encode_to_vec();
-    out.extend_from_slice(extra);
+    out.extend_from_slice(&extra);
     Out::Payload(out)
 }

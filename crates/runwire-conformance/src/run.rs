@@ -227,6 +227,16 @@ impl<'c> Run<'c> {
                         proxy.stop();
                     }
                 }
+                Step::Rmdir { path } => {
+                    let dir = self
+                        .cwd
+                        .join(OsStr::from_bytes(&substitute(path, &self.cwd)));
+                    if let Err(e) = std::fs::remove_dir(&dir) {
+                        self.failures
+                            .push(format!("harness: cannot remove {}: {e}", dir.display()));
+                        return;
+                    }
+                }
                 Step::Exit => {
                     let _ = self.send(&json!({ "op": "exit" }));
                     return;

@@ -30,105 +30,209 @@ const SERVER_CLOSED: &str = "the server closed the connection instead of answeri
 
 type Check = fn(&Path) -> Result<(), String>;
 
-/// Every server check: name (with its tier prefix), what spec/ says, the check.
-pub const CHECKS: &[(&str, Check)] = &[
-    ("Required.Server.Handshake.Version1", handshake_version_1),
-    (
+/// One server check: its name (with the tier prefix), the rule it checks in a sentence (what
+/// `list` prints and conformance/README.md repeats), and the check.
+#[derive(Debug)]
+pub struct ServerCheck {
+    pub name: &'static str,
+    pub rule: &'static str,
+    pub check: Check,
+}
+
+const fn check(name: &'static str, rule: &'static str, check: Check) -> ServerCheck {
+    ServerCheck { name, rule, check }
+}
+
+/// Every server check, in the order they run.
+pub const CHECKS: &[ServerCheck] = &[
+    check(
+        "Required.Server.Handshake.Version1",
+        "Hello [1] is answered HelloResponse{version 1} with the Hello's request id (versioning.md \"Negotiation\").",
+        handshake_version_1,
+    ),
+    check(
         "Required.Server.Handshake.HighestCommonVersion",
+        "Hello [9, 1, 4000] to a v1 server picks version 1, the highest in common (versioning.md \"Negotiation\").",
         handshake_highest_common,
     ),
-    (
+    check(
+        "Required.Server.Handshake.UnpackedVersions",
+        "Hello with supported_versions unpacked (field 3 as a varint) is the same Hello: answered version 1 (framing.md \"Presence\").",
+        handshake_unpacked_versions,
+    ),
+    check(
         "Required.Server.Handshake.AllV1Capabilities",
+        "HelloResponse.capabilities lists all ten v1 bodies (versioning.md \"Capabilities\").",
         handshake_capabilities,
     ),
-    (
+    check(
         "Required.Server.Handshake.UnsupportedVersion",
+        "Hello [99]: Error{UNSUPPORTED_VERSION} with the Hello's request id, then a close (versioning.md \"Negotiation\").",
         handshake_unsupported,
     ),
-    (
+    check(
         "Required.Server.Handshake.EmptyVersionList",
+        "Hello with no versions: Error{UNSUPPORTED_VERSION} with the Hello's request id, then a close (versioning.md \"Negotiation\").",
         handshake_empty_versions,
     ),
-    (
+    check(
         "Required.Server.Handshake.QueryBeforeHello",
+        "A query as the first message: Error{HANDSHAKE_REQUIRED} with its request id, then a close (protocol.md \"Connection lifecycle\").",
         query_before_hello,
     ),
-    (
+    check(
         "Required.Server.Handshake.ReportBeforeHello",
+        "A report as the first message: no answer, a close (protocol.md \"Connection lifecycle\").",
         report_before_hello,
     ),
-    ("Required.Server.Handshake.DuplicateHello", duplicate_hello),
-    (
+    check(
+        "Required.Server.Handshake.DuplicateHello",
+        "A second Hello: Error{DUPLICATE_HELLO}, and the connection stays usable (protocol.md \"Connection lifecycle\").",
+        duplicate_hello,
+    ),
+    check(
         "Required.Server.Handshake.MessagesBehindHello",
+        "Hello, a query, a report and a query in one write: answered in order (1, 2, 4), the report never, the connection usable after (protocol.md \"Pipelining after Hello\").",
         messages_behind_hello,
     ),
-    ("Required.Server.GetEnv.Set", get_env_set),
-    (
+    check(
+        "Required.Server.GetEnv.Set",
+        "GetEnv of a fixture variable answers its value, from the server's own environment (protocol.md \"Environment queries\").",
+        get_env_set,
+    ),
+    check(
         "Required.Server.GetEnv.EmptyIsNotUnset",
+        "A variable set to \"\" answers value \"\" (present), an unset one no value (runwire.proto GetEnvResponse.value).",
         get_env_empty_vs_unset,
     ),
-    (
+    check(
         "Required.Server.GetEnv.CaseSensitive",
+        "Names match exactly and case-sensitively (runwire.proto GetEnv.name).",
         get_env_case_sensitive,
     ),
-    ("Required.Server.GetEnv.CallerErrors", get_env_caller_errors),
-    ("Required.Server.GetEnvs.GlobSortedExact", get_envs_glob),
-    (
+    check(
+        "Required.Server.GetEnv.CallerErrors",
+        "An empty name is EMPTY_NAME, a name with '=' or NUL INVALID_NAME; the connection goes on (runwire.proto GetEnv.name).",
+        get_env_caller_errors,
+    ),
+    check(
+        "Required.Server.GetEnvs.GlobSortedExact",
+        "Glob RWCONF_* answers exactly the four fixture variables, sorted by name bytes (runwire.proto GetEnvsResponse.vars).",
+        get_envs_glob,
+    ),
+    check(
         "Required.Server.GetEnvs.GlobClassesAndQuestionMark",
+        "Classes, ranges, negation and ? match as protocol.md \"Glob syntax\" says.",
         get_envs_classes,
     ),
-    ("Required.Server.GetEnvs.GlobEscape", get_envs_escape),
-    (
+    check(
+        "Required.Server.GetEnvs.GlobEscape",
+        "\\ makes the next byte literal; an escaped * matches only a star (protocol.md \"Glob syntax\").",
+        get_envs_escape,
+    ),
+    check(
         "Required.Server.GetEnvs.PrefixIsLiteral",
+        "A prefix matches names starting with its bytes; a * in it is a literal star (runwire.proto GetEnvs.prefix).",
         get_envs_prefix_literal,
     ),
-    (
+    check(
         "Required.Server.GetEnvs.CallerErrors",
+        "No selector is INVALID_ARGUMENT, an empty glob or prefix EMPTY_PATTERN, a malformed glob or a NUL or '=' INVALID_PATTERN; the connection goes on (runwire.proto GetEnvs).",
         get_envs_caller_errors,
     ),
-    (
+    check(
         "Required.Server.GetEnvs.WholeEnvSortedUnique",
+        "Glob * lists the whole environment, each name once, in byte order (runwire.proto GetEnvsResponse.vars).",
         get_envs_whole_env,
     ),
-    (
+    check(
         "Required.Server.Reports.NeverAnswered",
+        "None of the seven reports is answered: the next frame answers the query after them (protocol.md \"Queries and reports\").",
         reports_never_answered,
     ),
-    (
+    check(
         "Required.Server.Reports.BadReportKeepsConnection",
+        "A report with a relative path or an empty salt key is not answered and the connection stays usable (protocol.md \"Queries and reports\").",
         bad_report_keeps_connection,
     ),
-    ("Required.Server.Queries.AnsweredInOrder", pipelined_queries),
-    ("Required.Server.Queries.ManyConnections", many_connections),
-    (
+    check(
+        "Required.Server.Queries.AnsweredInOrder",
+        "Forty pipelined queries are answered in the order sent (protocol.md \"Queries and reports\").",
+        pipelined_queries,
+    ),
+    check(
+        "Required.Server.Queries.ManyConnections",
+        "Sixteen connections open at once are all served (protocol.md \"Concurrency\").",
+        many_connections,
+    ),
+    check(
         "Required.Server.Framing.LengthOverMaximumCloses",
+        "A length of ff ff ff ff closes the connection, with at most Error{FRAME_TOO_LARGE} id 0 first (framing.md \"Bad frames\").",
         too_large_closes,
     ),
-    (
+    check(
         "Recommended.Server.Framing.LengthOverMaximumAnswered",
+        "A length of ff ff ff ff is answered Error{FRAME_TOO_LARGE} with request id 0 before the close (framing.md \"Bad frames\": a courtesy, so SHOULD).",
         too_large_answered,
     ),
-    (
+    check(
         "Required.Server.Framing.HttpRequestCloses",
+        "An HTTP request (GET read as a length of 542,393,671) closes the connection without a reply other than FRAME_TOO_LARGE (framing.md \"Bad frames\").",
         http_request_closes,
     ),
-    (
+    check(
         "Required.Server.Framing.MalformedPayloadCloses",
+        "A whole frame that is not a ClientMessage closes the connection, with at most Error{MALFORMED_MESSAGE} id 0 first (framing.md \"Bad frames\").",
         malformed_closes,
     ),
-    (
+    check(
         "Recommended.Server.Framing.MalformedPayloadAnswered",
+        "A whole frame that is not a ClientMessage is answered Error{MALFORMED_MESSAGE} with request id 0 before the close (framing.md \"Bad frames\": a courtesy, so SHOULD).",
         malformed_answered,
     ),
-    ("Required.Server.Framing.EmptyFrameIsNoBody", empty_frame),
-    ("Required.Server.Framing.UnknownBody", unknown_body),
-    ("Required.Server.Framing.TruncatedLength", truncated_length),
-    (
+    check(
+        "Required.Server.Framing.EmptyFrameIsNoBody",
+        "A frame of length 0 is a ClientMessage with no body: a close, with at most Error{UNKNOWN_MESSAGE} first (framing.md \"Frame\").",
+        empty_frame,
+    ),
+    check(
+        "Required.Server.Framing.UnknownBody",
+        "A body the server does not know (field 50): Error{UNKNOWN_MESSAGE} with the message's request id, then a close (framing.md \"Bad frames\").",
+        unknown_body,
+    ),
+    check(
+        "Required.Server.Framing.TruncatedLength",
+        "End of stream inside a length prefix: a close, nothing but at most an error sent (framing.md \"Bad frames\").",
+        truncated_length,
+    ),
+    check(
         "Required.Server.Framing.TruncatedPayload",
+        "End of stream inside a payload: a close, nothing but at most an error sent (framing.md \"Bad frames\").",
         truncated_payload,
     ),
-    (
+    check(
+        "Required.Server.Decoding.MalformedBodyInValidEnvelope",
+        "A GetEnv whose name is sent as a varint (a known field, wrong wire type) in an envelope with request id 9: malformed as a whole, at most Error{MALFORMED_MESSAGE} with id 0 (not 9), then a close (framing.md \"Decoding\").",
+        malformed_body,
+    ),
+    check(
+        "Required.Server.Decoding.StringNotUtf8IsMalformed",
+        "A DisableCache whose reason (a string) is the byte ff: malformed, at most Error{MALFORMED_MESSAGE} id 0, then a close (framing.md \"Decoding\").",
+        string_not_utf8,
+    ),
+    check(
+        "Required.Server.Decoding.LastOneofMemberWins",
+        "A ClientMessage carrying disable_cache then get_env is a GetEnv query and is answered as one (framing.md \"Decoding\").",
+        last_oneof_member_wins,
+    ),
+    check(
+        "Required.Server.Decoding.UnknownGroupSkipped",
+        "An unknown field with the group wire type after a GetEnv is skipped: the query is answered (framing.md \"Decoding\").",
+        unknown_group_skipped,
+    ),
+    check(
         "Required.Server.Faults.OtherConnectionsUnaffected",
+        "A framing fault on one connection leaves another connection served (protocol.md \"Concurrency\").",
         fault_isolated,
     ),
 ];
@@ -807,4 +911,83 @@ fn fault_isolated(socket: &Path) -> Result<(), String> {
     } else {
         Err("a fault on one connection must not affect another".to_owned())
     }
+}
+
+fn handshake_unpacked_versions(socket: &Path) -> Result<(), String> {
+    let mut conn = Conn::open(socket)?;
+    // request_id 4, hello {supported_versions: 1 as an unpacked varint}.
+    conn.raw(&[6, 0, 0, 0, 0x08, 0x04, 0x12, 0x02, 0x18, 0x01])?;
+    let answer = conn.receive()?.ok_or(SERVER_CLOSED)?;
+    match answer.body {
+        Some(server_message::Body::HelloResponse(r))
+            if r.version == 1 && answer.request_id == 4 =>
+        {
+            Ok(())
+        }
+        other => Err(format!(
+            "an unpacked supported_versions [1] must be answered with version 1 and request id 4, got request id {} and {other:?}",
+            answer.request_id
+        )),
+    }
+}
+
+fn malformed_body(socket: &Path) -> Result<(), String> {
+    let mut conn = Conn::ready(socket)?;
+    // request_id 9, get_env {field 1 (name, bytes) as the varint 1}.
+    conn.raw(&[6, 0, 0, 0, 0x08, 0x09, 0x1a, 0x02, 0x08, 0x01])?;
+    closed_after_fault(&mut conn, ErrorCode::MalformedMessage, 0, false)
+}
+
+fn string_not_utf8(socket: &Path) -> Result<(), String> {
+    let mut conn = Conn::ready(socket)?;
+    // request_id 2, disable_cache {reason: the byte ff}.
+    conn.raw(&[7, 0, 0, 0, 0x08, 0x02, 0x3a, 0x03, 0x0a, 0x01, 0xff])?;
+    closed_after_fault(&mut conn, ErrorCode::MalformedMessage, 0, false)
+}
+
+/// A frame: `request_id`, the raw fields `before`, `get_env {name: "RWCONF_A"}`, the raw
+/// fields `after`.
+fn get_env_frame(request_id: u8, before: &[u8], after: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0x08, request_id];
+    payload.extend_from_slice(before);
+    payload.extend_from_slice(&[0x1a, 0x0a, 0x0a, 0x08]);
+    payload.extend_from_slice(b"RWCONF_A");
+    payload.extend_from_slice(after);
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+fn answered_alpha(conn: &mut Conn, request_id: u64, what: &str) -> Result<(), String> {
+    let answer = conn.receive()?.ok_or(SERVER_CLOSED)?;
+    let value = value_of(&answer).map_err(|e| format!("{what}: {e}"))?;
+    if answer.request_id == request_id && value.as_deref() == Some(b"alpha".as_slice()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: expected RWCONF_A = \"alpha\" for request {request_id}, got {answer:?}"
+        ))
+    }
+}
+
+fn last_oneof_member_wins(socket: &Path) -> Result<(), String> {
+    let mut conn = Conn::ready(socket)?;
+    // disable_cache {} first, then the get_env.
+    conn.raw(&get_env_frame(6, &[0x3a, 0x00], &[]))?;
+    answered_alpha(
+        &mut conn,
+        6,
+        "disable_cache then get_env in one message is a GetEnv",
+    )
+}
+
+fn unknown_group_skipped(socket: &Path) -> Result<(), String> {
+    let mut conn = Conn::ready(socket)?;
+    // Start-group 99, field 1 = 1, end-group 99.
+    conn.raw(&get_env_frame(
+        7,
+        &[],
+        &[0x9b, 0x06, 0x08, 0x01, 0x9c, 0x06],
+    ))?;
+    answered_alpha(&mut conn, 7, "an unknown group must be skipped")
 }

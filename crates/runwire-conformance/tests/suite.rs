@@ -212,3 +212,54 @@ fn the_embedded_cases_are_the_checked_in_ones() {
         names(case::load_dir(&cases_dir()).unwrap())
     );
 }
+
+/// conformance/README.md describes every server check by its rule, as `list` does, and gives
+/// their number: a check added or reworded without the README fails here.
+#[test]
+fn the_readme_describes_every_server_check() {
+    let readme = std::fs::read_to_string(repo().join("conformance/README.md")).unwrap();
+    let checks = runwire_conformance::server_check::CHECKS;
+    for check in checks {
+        let row = format!("| `{}` | {} |", check.name, check.rule.replace('|', "\\|"));
+        assert!(
+            readme.contains(&row),
+            "conformance/README.md lacks the row\n{row}"
+        );
+    }
+    let rows = readme
+        .lines()
+        .filter(|l| l.starts_with("| `Required.Server.") || l.starts_with("| `Recommended.Server."))
+        .count();
+    assert_eq!(
+        rows,
+        checks.len(),
+        "server-check rows in conformance/README.md"
+    );
+    let count = format!("the checks, {} of them", checks.len());
+    assert!(
+        readme.contains(&count),
+        "conformance/README.md must say {count:?}"
+    );
+}
+
+/// `runwire-conformance list | head` must not panic on the closed pipe: its stdout is a pipe
+/// whose read end is closed before it starts, so its first write fails (EPIPE).
+#[test]
+fn list_exits_quietly_when_its_reader_goes_away() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe() writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: pipe() just created both; each is owned once here.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let output = Command::new(HARNESS)
+        .arg("list")
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(output.status.success(), "{:?}", output.status);
+}

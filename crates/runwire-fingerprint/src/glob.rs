@@ -33,8 +33,12 @@ impl Tok {
 /// Parses the protocol's env-name glob (spec/protocol.md, `GetEnvs.glob`): `*` any run of
 /// bytes, `?` one byte, `[...]` a byte class (`!` or `^` first negates, `a-z` ranges, a `]`
 /// right after the opening is literal), `\` escapes the next byte, inside classes too.
-/// `None` for a malformed pattern (unclosed class, trailing `\`, reversed range).
+/// `None` for a pattern the protocol refuses: empty, a NUL or `=` byte, an unclosed class, a
+/// trailing `\`, a reversed range.
 fn parse_env_glob(p: &[u8]) -> Option<Vec<Tok>> {
+    if p.is_empty() || p.iter().any(|&b| b == 0 || b == b'=') {
+        return None;
+    }
     let mut toks = Vec::new();
     let mut i = 0;
     // One possibly escaped byte at `j`, and the index after it.
@@ -262,6 +266,57 @@ fn join(prefix: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A glob or name of the shared vectors: a UTF-8 string, or an array of byte values.
+    fn vector_bytes(value: &serde_json::Value) -> Vec<u8> {
+        match value {
+            serde_json::Value::String(text) => text.as_bytes().to_vec(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|b| u8::try_from(b.as_u64().expect("a byte value")).expect("0 to 255"))
+                .collect(),
+            other => panic!("not a string or byte array: {other}"),
+        }
+    }
+
+    /// `spec/test_vectors/glob/env_glob.jsonl` (spec/protocol.md, "Glob syntax"): this
+    /// matcher re-evaluates recorded selectors, so it must agree with the protocol's.
+    #[test]
+    fn env_glob_runs_the_shared_vectors() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../spec/test_vectors/glob/env_glob.jsonl"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut rows = 0;
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let glob = vector_bytes(&row["glob"]);
+            rows += 1;
+            if row.get("invalid").is_some() {
+                assert!(parse_env_glob(&glob).is_none(), "{row}: must be invalid");
+                assert!(
+                    !match_bytes(&glob, &glob),
+                    "{row}: an invalid glob matches nothing"
+                );
+                continue;
+            }
+            assert!(parse_env_glob(&glob).is_some(), "{row}: must be valid");
+            for name in row["matches"].as_array().unwrap() {
+                assert!(
+                    match_bytes(&glob, &vector_bytes(name)),
+                    "{row}: must match {name}"
+                );
+            }
+            for name in row["rejects"].as_array().unwrap() {
+                assert!(
+                    !match_bytes(&glob, &vector_bytes(name)),
+                    "{row}: must not match {name}"
+                );
+            }
+        }
+        assert!(rows >= 40, "the vectors file lost rows");
+    }
 
     #[test]
     fn path_glob_matches_at_any_depth() {

@@ -138,6 +138,47 @@ fn server_vectors_match_both_ways() {
     assert!(check_direction::<v1::ServerMessage>("server", &descriptor) >= 5);
 }
 
+/// `client_alternate/`: frames no runwire encoder writes (unpacked repeated fields, two oneof
+/// members, unknown groups) that must still decode to the message in the `.txtpb`.
+#[test]
+fn alternate_client_encodings_decode_to_their_message() {
+    let pool = pool();
+    let descriptor = pool
+        .get_message_by_name("runwire.v1.ClientMessage")
+        .unwrap();
+    let dir = vectors_dir().join("client_alternate");
+    let mut checked = 0;
+    for txtpb in files(&dir, "txtpb") {
+        let name = txtpb.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&txtpb).unwrap();
+        let expected = DynamicMessage::parse_text_format(descriptor.clone(), &text)
+            .unwrap_or_else(|e| panic!("{name}: not valid text format: {e}"));
+        let hex_path = txtpb.with_extension("hex");
+        let wire = parse_hex(&std::fs::read_to_string(&hex_path).unwrap(), &hex_path);
+        let (payload, rest) = frame::split_frame(&wire, runwire_proto::DEFAULT_MAX_FRAME_LEN)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name}: the .hex is not one whole frame"));
+        assert!(rest.is_empty(), "{name}: bytes after the frame");
+        let mut canonical = Vec::new();
+        frame::encode_frame(&expected, &mut canonical);
+        let want: v1::ClientMessage = frame::decode_message(&canonical[4..]).unwrap();
+        // Both decoders; compared through the generated type, which drops unknown fields.
+        let dynamic: v1::ClientMessage = DynamicMessage::decode(descriptor.clone(), payload)
+            .unwrap()
+            .transcode_to()
+            .unwrap();
+        assert_eq!(dynamic, want, "{name}: descriptor-driven decoding");
+        let generated: v1::ClientMessage = frame::decode_message(payload).unwrap();
+        assert_eq!(generated, want, "{name}: generated types");
+        assert_ne!(
+            canonical, wire,
+            "{name}: this is the canonical encoding; it belongs in client/"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3);
+}
+
 #[test]
 fn invalid_vectors_fail_with_their_code() {
     let dir = vectors_dir().join("invalid");
@@ -162,7 +203,7 @@ fn invalid_vectors_fail_with_their_code() {
         );
         checked += 1;
     }
-    assert!(checked >= 3);
+    assert!(checked >= 5);
 }
 
 #[test]
@@ -199,4 +240,28 @@ fn the_example_in_framing_md_is_the_vector() {
         prose.contains(&quoted),
         "spec/framing.md must quote:\n{quoted}"
     );
+}
+
+/// The byte-level examples of framing.md, "Presence", are the payloads of these vectors.
+#[test]
+fn the_presence_examples_in_framing_md_are_the_vectors() {
+    let prose = std::fs::read_to_string(xtask::repo_root().join("spec/framing.md")).unwrap();
+    let prose = prose.split_whitespace().collect::<Vec<_>>().join(" ");
+    for vector in [
+        "client/disable_cache_empty_reason.hex",
+        "server/get_env_empty.hex",
+        "server/get_env_unset.hex",
+        "client/hello_versions_only.hex",
+        "client_alternate/hello_unpacked_versions.hex",
+    ] {
+        let path = vectors_dir().join(vector);
+        let wire = parse_hex(&std::fs::read_to_string(&path).unwrap(), &path);
+        let payload = &wire[4..];
+        let hex: Vec<String> = payload.iter().map(|b| format!("{b:02x}")).collect();
+        let quoted = format!("{}-byte payload `{}`", payload.len(), hex.join(" "));
+        assert!(
+            prose.contains(&quoted),
+            "spec/framing.md, \"Presence\", must quote {vector} as: {quoted}"
+        );
+    }
 }

@@ -301,6 +301,45 @@ fn an_answer_over_the_frame_limit_is_an_error_and_a_diagnostic() {
     );
 }
 
+/// spec/framing.md, "Maximum frame length": the replacement error carries the query's
+/// request id, and the connection stays open (the framing is intact).
+#[test]
+fn an_answer_over_the_frame_limit_keeps_its_request_id_and_the_connection() {
+    let mut config = ServerConfig::new(vec![
+        (b"BIG".to_vec(), vec![b'x'; 300]),
+        (b"SMALL".to_vec(), b"s".to_vec()),
+    ]);
+    config.max_frame_len = 256;
+    let server = Server::start(config).unwrap();
+    let mut stream = raw(&server);
+    hello(&mut stream);
+    let get = |name: &[u8]| {
+        Body::GetEnv(v1::GetEnv {
+            name: name.to_vec(),
+            tracked: false,
+        })
+    };
+    send(&mut stream, 7, get(b"BIG"));
+    let answer = receive(&mut stream).expect("an answer, not a close");
+    assert_eq!(answer.request_id, 7);
+    assert!(matches!(
+        answer.body,
+        Some(server_message::Body::Error(v1::Error { code, .. }))
+            if code == runwire_proto::ErrorCode::FrameTooLarge as i32
+    ));
+    send(&mut stream, 8, get(b"SMALL"));
+    let answer = receive(&mut stream).expect("the connection stays open");
+    assert_eq!(answer.request_id, 8);
+    assert!(matches!(
+        answer.body,
+        Some(server_message::Body::GetEnv(v1::GetEnvResponse { value: Some(ref v) })) if v == b"s"
+    ));
+    drop(stream);
+    let report = server.finish(DRAIN);
+    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["frame_too_large"]);
+}
+
 #[test]
 fn a_client_that_never_closes_is_cut_at_the_deadline() {
     let server = start();

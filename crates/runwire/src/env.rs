@@ -58,33 +58,18 @@ pub fn without_secrets(
         .collect()
 }
 
-/// Matches an env name against a pattern where `*` is any run of bytes and `?` one byte.
-/// Names are bytes because an environment need not be UTF-8.
+/// Matches an env name against a `env` or `passThroughEnv` pattern: the protocol's env-name
+/// glob (spec/protocol.md, "Glob syntax"), the same matcher the server's policy and the
+/// validator use, so a pattern means one thing everywhere. Names are bytes because an
+/// environment need not be UTF-8. A malformed pattern matches nothing.
 pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    // Iterative wildcard match with one backtrack point: linear enough for env names.
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == name[n] => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
+    runwire_fingerprint::glob::match_bytes(pattern, name)
+}
+
+/// Whether an `env` or `passThroughEnv` entry is a glob rather than one literal name: it uses
+/// a byte the glob syntax gives a meaning (`*`, `?`, `[`, `\`).
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[', '\\'])
 }
 
 fn matches_any<S: AsRef<str>>(patterns: &[S], name: &OsStr) -> bool {
@@ -107,7 +92,7 @@ pub fn tracked(
         .map(|(n, v)| (n.clone(), Some(v.clone())))
         .collect();
     for pattern in &config.env {
-        let literal = !pattern.contains(['*', '?']);
+        let literal = !is_glob(pattern);
         if literal && !out.iter().any(|(n, _)| n.as_bytes() == pattern.as_bytes()) {
             out.push((OsString::from(pattern), None));
         }
@@ -176,6 +161,63 @@ mod tests {
             .iter()
             .map(|(a, b)| ((*a).into(), (*b).into()))
             .collect()
+    }
+
+    /// A glob or name of the shared vectors: a UTF-8 string, or an array of byte values.
+    fn vector_bytes(value: &serde_json::Value) -> Vec<u8> {
+        match value {
+            serde_json::Value::String(text) => text.as_bytes().to_vec(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|b| u8::try_from(b.as_u64().expect("a byte value")).expect("0 to 255"))
+                .collect(),
+            other => panic!("not a string or byte array: {other}"),
+        }
+    }
+
+    /// `spec/test_vectors/glob/env_glob.jsonl` (spec/protocol.md, "Glob syntax"): the
+    /// patterns of runwire.json mean what they mean to the protocol server.
+    #[test]
+    fn globs_run_the_shared_vectors() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../spec/test_vectors/glob/env_glob.jsonl"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut rows = 0;
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let glob = vector_bytes(&row["glob"]);
+            rows += 1;
+            if row.get("invalid").is_some() {
+                assert!(
+                    !glob_match(&glob, &glob),
+                    "{row}: an invalid glob matches nothing"
+                );
+                continue;
+            }
+            for name in row["matches"].as_array().unwrap() {
+                assert!(
+                    glob_match(&glob, &vector_bytes(name)),
+                    "{row}: must match {name}"
+                );
+            }
+            for name in row["rejects"].as_array().unwrap() {
+                assert!(
+                    !glob_match(&glob, &vector_bytes(name)),
+                    "{row}: must not match {name}"
+                );
+            }
+        }
+        assert!(rows >= 40, "the vectors file lost rows");
+    }
+
+    #[test]
+    fn literal_names_and_globs() {
+        assert!(!is_glob("NODE_ENV"));
+        for glob in ["VITE_*", "A?", "[AB]", "A\\B"] {
+            assert!(is_glob(glob), "{glob}");
+        }
     }
 
     #[test]

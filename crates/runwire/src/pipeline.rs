@@ -839,7 +839,7 @@ fn exit_status(status: std::process::ExitStatus) -> fp::ExitStatus {
 
 /// A `passThroughEnv` entry that is a glob (the protocol's env-name glob), not a name.
 fn is_env_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?'])
+    crate::env::is_glob(pattern)
 }
 
 /// Env map of the runner's full environment, as the engine wants it.

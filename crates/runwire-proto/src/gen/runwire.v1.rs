@@ -96,8 +96,10 @@ pub struct Hello {
     #[prost(string, tag = "2")]
     pub client_version: ::prost::alloc::string::String,
     /// Every protocol version the client speaks, in any order. MUST NOT be empty. The server
-    /// picks the highest version it also speaks; with none in common it answers
-    /// Error{ERROR_CODE_UNSUPPORTED_VERSION} and closes the connection.
+    /// picks the highest version it also speaks; with none in common (an empty list included)
+    /// it answers Error{ERROR_CODE_UNSUPPORTED_VERSION} with this message's request_id and
+    /// closes the connection. Encoders write it packed; a decoder MUST accept it packed or
+    /// unpacked (spec/framing.md has both encodings).
     #[prost(uint32, repeated, tag = "3")]
     pub supported_versions: ::prost::alloc::vec::Vec<u32>,
 }
@@ -115,13 +117,17 @@ pub struct HelloResponse {
     pub server_version: ::prost::alloc::string::String,
     /// The bodies the server accepts on this connection, as ClientMessage field names
     /// ("get_env", "ignore_input", ...). A client MUST NOT send a body that is not listed; a
-    /// client that cannot do without one SHOULD behave as if the runner were absent.
+    /// call that would need one is a runner-side fault: a no-op returning its neutral value,
+    /// the one warning, and every later call on the client a no-op (spec/versioning.md,
+    /// "Capabilities"). Unknown names are ignored.
     #[prost(string, repeated, tag = "4")]
     pub capabilities: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// The largest frame, in bytes, the server accepts and the largest it will send (length
     /// prefix not counted). 0 means the default, 16 MiB (16777216). A client MUST NOT send a
-    /// larger frame. A server MUST NOT advertise less than 256: frames up to that size may
-    /// already be on their way behind Hello (spec/protocol.md, "Pipelining after Hello").
+    /// larger frame (a call that would is a runner-side fault, spec/framing.md). A server MUST
+    /// NOT advertise less than 256: frames up to that size may already be on their way behind
+    /// Hello (spec/protocol.md, "Pipelining after Hello"); a client that receives a value from 1
+    /// to 255 treats the handshake as failed (a runner-side fault).
     #[prost(uint32, tag = "5")]
     pub max_frame_length: u32,
 }
@@ -150,7 +156,8 @@ pub struct GetEnv {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetEnvResponse {
     /// Unset when the variable is not set; set (possibly to the empty string) when it is.
-    /// An unset variable and an empty one are different states and different cache keys.
+    /// An unset variable and an empty one are different states and different cache keys. Set
+    /// to the empty string, the field is still written (tag 0x0a, length 0; spec/framing.md).
     #[prost(bytes = "vec", optional, tag = "1")]
     pub value: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
 }
@@ -174,10 +181,11 @@ pub mod get_envs {
     pub enum Selector {
         /// A glob over name bytes: `*` matches any run of bytes (including none), `?` exactly one
         /// byte, `\[...\]` one byte of a class (`\[abc\]`, ranges `\[a-z\]`, negation `\[!a-z\]` or
-        /// `\[^a-z\]`, a `]` first in the class is literal), and `\` makes the next byte literal.
-        /// The whole name must match. MUST be non-empty (ERROR_CODE_EMPTY_PATTERN) and
-        /// well-formed: no unclosed class, no trailing `\`, no NUL or '=' byte
-        /// (ERROR_CODE_INVALID_PATTERN).
+        /// `\[^a-z\]`, a `]` first in the class is literal), and `\` makes the next byte literal,
+        /// inside a class too. The whole name must match. spec/protocol.md, "Glob syntax", is the
+        /// full definition with a table of examples. MUST be non-empty (ERROR_CODE_EMPTY_PATTERN)
+        /// and well-formed: no unclosed class, no reversed range, no trailing `\`, no NUL or '='
+        /// byte (ERROR_CODE_INVALID_PATTERN).
         #[prost(bytes, tag = "1")]
         Glob(::prost::alloc::vec::Vec<u8>),
         /// A literal name prefix: every name that starts with these bytes. No byte is special (a
@@ -226,7 +234,10 @@ pub struct IgnoreOutput {
 /// Report: this run MUST NOT be cached. The reason is shown to the user.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DisableCache {
-    /// Why, in a few words for a person ("reads the network"). SHOULD be non-empty.
+    /// Why, in a few words for a person ("reads the network"). SHOULD be non-empty. An empty
+    /// reason is still a DisableCache: the body field is written with length 0 (bytes 3a 00).
+    /// Prose for a person: a library whose strings can hold text that is not valid UTF-8 MAY
+    /// replace the invalid parts with U+FFFD instead of raising.
     #[prost(string, tag = "1")]
     pub reason: ::prost::alloc::string::String,
 }
@@ -255,7 +266,10 @@ pub struct ReportGlob {
     #[prost(bytes = "vec", tag = "1")]
     pub base: ::prost::alloc::vec::Vec<u8>,
     /// A path glob relative to `base`, in the syntax of spec/fingerprint.md. MUST be non-empty
-    /// and MUST NOT contain NUL.
+    /// (ERROR_CODE_EMPTY_PATTERN) and MUST NOT contain NUL (ERROR_CODE_INVALID_PATTERN); those
+    /// are the only caller errors of a file glob. '=' is an ordinary byte here (file names may
+    /// hold it). Its syntax is checked by the runner when it evaluates the glob: a malformed
+    /// one makes the run not cacheable, it is never an error to the caller.
     #[prost(bytes = "vec", tag = "2")]
     pub pattern: ::prost::alloc::vec::Vec<u8>,
 }
@@ -266,7 +280,9 @@ pub struct ReportGlob {
 pub struct Salt {
     /// Names the fact; MUST be non-empty (ERROR_CODE_EMPTY_KEY). A later Salt with the same key
     /// in the same run adds a second fact; it does not replace the first. Facts form a set: the
-    /// same key and value sent twice count once.
+    /// same key and value sent twice count once. It enters the cache key, so it is sent exactly:
+    /// a library whose strings can hold text that is not valid UTF-8 (a lone surrogate)
+    /// rejects such a key with ERROR_CODE_INVALID_ARGUMENT rather than alter it.
     #[prost(string, tag = "1")]
     pub key: ::prost::alloc::string::String,
     /// The fact's value, any bytes.
@@ -276,25 +292,29 @@ pub struct Salt {
 /// Answers a query that could not be served.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Error {
-    /// Why. Never ERROR_CODE_UNSPECIFIED; a client that receives it MUST treat it as an error.
+    /// Why. Never ERROR_CODE_UNSPECIFIED: a client that receives 0 (or no code) MUST treat it
+    /// as a runner-side fault, like any code outside 1 to 99 (see ErrorCode).
     #[prost(enumeration = "ErrorCode", tag = "1")]
     pub code: i32,
     /// A sentence for a person, naming what was wrong. Not stable; match on `code`.
     #[prost(string, tag = "2")]
     pub message: ::prost::alloc::string::String,
 }
-/// Stable error codes. Values never change meaning; new codes MAY be added within v1 and a
-/// client MUST treat an unknown code as a runner-side fault.
+/// Stable error codes. Values never change meaning; new codes MAY be added within v1. A
+/// client classifies every code by its range, known or not (spec/versioning.md, "What may
+/// change within v1", is the one statement of this rule):
 ///
 /// Codes 1 to 99 are caller errors: the tool passed a bad argument, and a client library
-/// reports them to its caller (throws, raises, returns an error) with this code. A client
-/// library SHOULD detect them before sending. Codes from 100 on are protocol faults: a broken
-/// client or runner; a client library never reports them to its caller as an error but
-/// behaves as if the runner were absent, and warns once.
+/// reports them to its caller (throws, raises, returns an error) with this code; a code in
+/// that range the client does not know is reported as ERROR_CODE_INVALID_ARGUMENT. A client
+/// library MUST detect the ones it knows before sending. 0 and codes from 100 on are
+/// runner-side faults: a broken client or runner; a client library never reports them to its
+/// caller as an error: the call returns its neutral value, the one warning is printed, and
+/// every later call on the client is a no-op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum ErrorCode {
-    /// Not a code. MUST NOT be sent; receiving it is itself an error.
+    /// Not a code. MUST NOT be sent; a client that receives it treats it as a runner-side fault.
     Unspecified = 0,
     /// An argument is malformed in a way no finer code names (e.g. GetEnvs with no selector).
     InvalidArgument = 1,
@@ -309,11 +329,13 @@ pub enum ErrorCode {
     InvalidPattern = 5,
     /// A path is empty.
     EmptyPath = 6,
-    /// A path contains NUL, or is not absolute on the wire.
+    /// A path contains NUL, or is not absolute on the wire, or is relative while the current
+    /// directory cannot be read (it was deleted).
     InvalidPath = 7,
     /// A Salt key is empty.
     EmptyKey = 8,
-    /// Hello listed no version the server speaks. The server closes the connection.
+    /// Hello listed no version the server speaks (or none at all). The server closes the
+    /// connection.
     UnsupportedVersion = 100,
     /// The first message on the connection was not Hello. The server closes the connection.
     HandshakeRequired = 101,
@@ -321,9 +343,12 @@ pub enum ErrorCode {
     DuplicateHello = 102,
     /// The body is missing, unknown to the server, or not advertised.
     UnknownMessage = 103,
-    /// The frame did not decode as a ClientMessage.
+    /// The frame did not decode as a ClientMessage (anywhere in it, a body included). Sent with
+    /// request_id 0; the server closes the connection.
     MalformedMessage = 104,
-    /// The frame is longer than the negotiated maximum. The server closes the connection.
+    /// A received frame is longer than the negotiated maximum (request_id 0; the server closes
+    /// the connection), or the answer to a query would be (the query's request_id; the
+    /// connection stays open).
     FrameTooLarge = 105,
     /// The runner failed for a reason of its own.
     Internal = 106,

@@ -1,7 +1,8 @@
-//! The Node addon handed to every traced task: found beside the `runwire` binary (the same
-//! `cargo build` produces both, so they always match), materialized once per process in the
-//! per-user 0700 artifact directory as `runwire-node-<hash>.node` (vite's loader requires the
-//! `.node` suffix and an absolute path), and named in the child's env:
+//! The Node addon handed to every traced task: embedded in the `runwire` binary by build.rs
+//! (so a binary copied alone still has it; a build without it looks beside the binary, where
+//! the same `cargo build` puts it), materialized once per process in the per-user 0700
+//! artifact directory as `runwire-node-<hash>.node` (vite's loader requires the `.node`
+//! suffix and an absolute path), and named in the child's env:
 //!
 //! - `RUNWIRE_NODE_ADDON`: read by the npm package `runwire`;
 //! - `VP_RUN_NODE_CLIENT_PATH`: read by vite-task's client, which vite 8 bundles, so an
@@ -29,6 +30,9 @@ pub const COMPAT_SWITCH_ENV: &str = "RUNWIRE_VITE_COMPAT";
 
 /// The cdylib's file name as cargo writes it.
 const BUILT_NAME: &str = "librunwire_node.so";
+
+/// The addon built by build.rs; empty when the build left it out.
+static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/librunwire_node.so"));
 
 /// The variables to add to a task's strict env: both names pointing at the materialized
 /// addon, or only `RUNWIRE_NODE_ADDON` when compatibility is switched off, or nothing when
@@ -91,10 +95,16 @@ fn uses_node_modules(package_dir: &Path, root: &Path) -> bool {
 }
 
 fn locate_and_materialize() -> Result<PathBuf, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot locate the runwire binary: {e}"))?;
-    let built = beside(&exe);
-    let bytes = std::fs::read(&built).map_err(|e| format!("{}: {e}", built.display()))?;
+    let bytes = if EMBEDDED.is_empty() {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot locate the runwire binary: {e}"))?;
+        let built = beside(&exe);
+        std::borrow::Cow::Owned(
+            std::fs::read(&built).map_err(|e| format!("{}: {e}", built.display()))?,
+        )
+    } else {
+        std::borrow::Cow::Borrowed(EMBEDDED)
+    };
     runwire_artifact::materialize(
         &runwire_artifact::artifact_dir(),
         "runwire-node",

@@ -268,6 +268,7 @@ cases!(
     verify_reports_differences,
     cache_verify_drops_bad_entries,
     verify_vite_fixture,
+    vite_lone_binary,
     run_json_summary,
     runner_secrets_hidden,
     terminal_injection_and_flood,

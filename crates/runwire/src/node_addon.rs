@@ -10,9 +10,10 @@
 //!   runner's env leaves this one out (to compare with and without, or to opt out).
 //!
 //! A missing or unusable addon never fails a run: the task runs without it (its tools fall
-//! back to no-op clients) and one note goes to stderr, but only for a task that can run a
-//! Node package (a `node_modules` directory between its package and the workspace root):
-//! elsewhere nothing could have used the addon, so the note would be noise.
+//! back to no-op clients), and a run in which a Node runtime was exec'd (seen in the trace)
+//! is not cached, since its tools could not declare the envs they read. One note goes to
+//! stderr, but only for a task that can run a Node package (a `node_modules` directory
+//! between its package and the workspace root): elsewhere it would be noise.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -59,10 +60,18 @@ pub fn compat_enabled(runner_env: &[(OsString, OsString)]) -> bool {
     !matches!(value.as_deref(), Some("0" | "false" | "off" | "no"))
 }
 
-/// The addon's materialized path, computed once per process. When it is unavailable, the
-/// note is printed the first time `relevant()` says a task could have used it.
+/// The addon's materialized path or why there is none, computed once per process.
+static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// Why the addon is unavailable to the tasks started so far (`None`: it is available, or
+/// no task asked for it yet).
+pub fn unavailable() -> Option<String> {
+    PATH.get().and_then(|r| r.as_ref().err().cloned())
+}
+
+/// The addon's materialized path. When it is unavailable, the note is printed the first
+/// time `relevant()` says a task could have used it.
 fn materialized(relevant: impl FnOnce() -> bool) -> Option<PathBuf> {
-    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     static NOTED: AtomicBool = AtomicBool::new(false);
     match PATH.get_or_init(locate_and_materialize) {
         Ok(path) => Some(path.clone()),

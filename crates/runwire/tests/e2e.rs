@@ -269,6 +269,7 @@ cases!(
     cache_verify_drops_bad_entries,
     verify_vite_fixture,
     vite_lone_binary,
+    fail_closed_artifacts,
     run_json_summary,
     runner_secrets_hidden,
     terminal_injection_and_flood,

@@ -122,6 +122,29 @@ fn is_node_runtime(program: &Path) -> bool {
         .is_some_and(|n| matches!(n, "node" | "nodejs" | "bun"))
 }
 
+/// What an untraced fallback run needs: the task's server, its env, and why the tracer
+/// could not start.
+struct Untraced<'a> {
+    server: runwire_server::RunningServer,
+    child_env: &'a [(OsString, OsString)],
+    reason: Reason,
+}
+
+/// Without the addon a Node tool cannot declare the envs it reads (vite's `VITE_*`): a run
+/// that exec'd a Node runtime then is not cached. Decided from the programs that really
+/// ran, not from `node_modules`.
+fn node_without_addon(trace: &runwire_trace::Trace) -> Option<Reason> {
+    let why = crate::node_addon::unavailable()?;
+    let node = trace.programs().iter().find(|p| is_node_runtime(p))?;
+    Some(Reason::runner(
+        "node_addon_unavailable",
+        format!(
+            "{} ran without the runwire Node addon ({why}), so its tools could not declare what they read",
+            node.display()
+        ),
+    ))
+}
+
 /// Starts the protocol server for a task (the runner's full env, the user's policy) and
 /// returns it with the variables that point the task at it.
 fn start_server(
@@ -643,34 +666,19 @@ impl CachedExecutor {
             // The tracer itself could not be set up (no shim, no ring): the task still
             // runs, untraced, and is not cached.
             Err(e) => {
-                let status = run_untraced(ctx, &child_env, out)?;
-                crate::clock::note_workspace_write();
-                let _ = server.finish(DRAIN_DEADLINE);
-                let mut not_cached = vec![Reason::runner(
+                let reason = Reason::runner(
                     "tracer_unavailable",
                     format!(
                         "the tracer could not start, the run was not traced: {e} [{}]",
                         e.code()
                     ),
-                )];
-                if let Err(e) = self
-                    .cache()
-                    .record_history(&task.package_rel, &task.task, summary)
-                {
-                    not_cached.push(Reason::runner(
-                        "history_not_written",
-                        format!("task history not written: {e}"),
-                    ));
-                }
-                return Ok(Outcome {
-                    exit_code: exec::exit_code(status),
-                    duration: start.elapsed(),
-                    cache: CacheReport::Ran {
-                        miss,
-                        not_cached,
-                        verified: None,
-                    },
-                });
+                );
+                let untraced = Untraced {
+                    server,
+                    child_env: &child_env,
+                    reason,
+                };
+                return self.run_without_tracer(ctx, out, summary, miss, untraced);
             }
         };
         exec::pump(child.stdout.take(), child.stderr.take(), out);
@@ -700,23 +708,7 @@ impl CachedExecutor {
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
         let mut not_cached: Vec<Reason> =
             classified.verdict.reasons.iter().map(Reason::of).collect();
-        // Without the addon a Node tool cannot declare the envs it reads (vite's VITE_*):
-        // decided from the programs that really ran, not from node_modules.
-        if let Some(why) = crate::node_addon::unavailable()
-            && let Some(node) = finished
-                .trace
-                .programs()
-                .iter()
-                .find(|p| is_node_runtime(p))
-        {
-            not_cached.push(Reason::runner(
-                "node_addon_unavailable",
-                format!(
-                    "{} ran without the runwire Node addon ({why}), so its tools could not declare what they read",
-                    node.display()
-                ),
-            ));
-        }
+        not_cached.extend(node_without_addon(&finished.trace));
         let verified = verify.map(|entry| self.verify(entry, &classified, out));
         self.store(ctx, summary, &classified, out, duration, &mut not_cached);
         Ok(Outcome {
@@ -726,6 +718,42 @@ impl CachedExecutor {
                 miss,
                 not_cached,
                 verified,
+            },
+        })
+    }
+
+    /// The task run without the tracer, which could not start: the run is never stored,
+    /// only its history is.
+    fn run_without_tracer(
+        &self,
+        ctx: &TaskContext<'_>,
+        out: &mut TaskOutput<'_>,
+        summary: &SpawnSummary,
+        miss: Vec<Reason>,
+        untraced: Untraced<'_>,
+    ) -> Result<Outcome, Error> {
+        let start = Instant::now();
+        let status = run_untraced(ctx, untraced.child_env, out)?;
+        crate::clock::note_workspace_write();
+        let _ = untraced.server.finish(DRAIN_DEADLINE);
+        let mut not_cached = vec![untraced.reason];
+        let task = ctx.task;
+        if let Err(e) = self
+            .cache()
+            .record_history(&task.package_rel, &task.task, summary)
+        {
+            not_cached.push(Reason::runner(
+                "history_not_written",
+                format!("task history not written: {e}"),
+            ));
+        }
+        Ok(Outcome {
+            exit_code: exec::exit_code(status),
+            duration: start.elapsed(),
+            cache: CacheReport::Ran {
+                miss,
+                not_cached,
+                verified: None,
             },
         })
     }

@@ -270,6 +270,7 @@ cases!(
     verify_vite_fixture,
     vite_lone_binary,
     fail_closed_artifacts,
+    fail_closed_tracer,
     run_json_summary,
     runner_secrets_hidden,
     terminal_injection_and_flood,

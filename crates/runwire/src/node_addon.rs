@@ -29,6 +29,11 @@ pub const VITE_TASK_ENV: &str = "VP_RUN_NODE_CLIENT_PATH";
 /// `0` (or `false`/`off`/`no`) in the runner's env: do not set [`VITE_TASK_ENV`].
 pub const COMPAT_SWITCH_ENV: &str = "RUNWIRE_VITE_COMPAT";
 
+/// The `Hello.client_name` of the addon's vite-task compatibility object (what `load()`
+/// returns, which vite 8 calls); the npm package's object sends its own name. Kept in step
+/// with `clients/node/src/lib.rs`.
+pub const COMPAT_CLIENT_NAME: &str = "vite-task compat (runwire Node addon)";
+
 /// The cdylib's file name as cargo writes it.
 const BUILT_NAME: &str = "librunwire_node.so";
 

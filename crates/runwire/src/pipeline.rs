@@ -694,12 +694,12 @@ impl CachedExecutor {
         let trace = adapt::trace::to_model(&finished.trace);
         let mut declarations =
             self.config_declarations(&package_dir, &trace, &input_files, &inputs, &outputs);
-        let (tool_declarations, diagnostics) = adapt::declarations::convert(&report);
-        declarations.extend(tool_declarations);
+        let converted = adapt::declarations::convert(&report);
+        declarations.extend(converted.declarations);
         let record = RunRecord {
             trace,
             declarations,
-            diagnostics,
+            diagnostics: converted.diagnostics,
             exit,
         };
         let options = self.classify_options(ctx, spawned_at)?;
@@ -709,6 +709,12 @@ impl CachedExecutor {
         let mut not_cached: Vec<Reason> =
             classified.verdict.reasons.iter().map(Reason::of).collect();
         not_cached.extend(node_without_addon(&finished.trace));
+        // A server or a watcher is not a build, even when it exits 0 (`vite dev` quit
+        // with `q`): what it did depended on requests and file changes while it ran.
+        not_cached.extend(finished.trace.services().iter().map(|s| Reason {
+            message: s.to_string(),
+            detail: serde_json::json!({ "runner": "service", "code": s.code() }),
+        }));
         let verified = verify.map(|entry| self.verify(entry, &classified, out));
         self.store(ctx, summary, &classified, out, duration, &mut not_cached);
         Ok(Outcome {
@@ -718,6 +724,7 @@ impl CachedExecutor {
                 miss,
                 not_cached,
                 verified,
+                notes: converted.notes,
             },
         })
     }
@@ -754,6 +761,7 @@ impl CachedExecutor {
                 miss,
                 not_cached,
                 verified: None,
+                notes: Vec::new(),
             },
         })
     }

@@ -271,6 +271,7 @@ cases!(
     vite_lone_binary,
     fail_closed_artifacts,
     fail_closed_tracer,
+    servers_and_watchers,
     run_json_summary,
     runner_secrets_hidden,
     terminal_injection_and_flood,

@@ -34,7 +34,8 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
 # Node client (clients/node): its dev dependencies (@napi-rs/cli for the .d.ts, the published
 # @voidzero-dev/vite-task-client 0.2.0 for the parity test) and the vite e2e fixture app
 # (vite 8.3.8, pinned in its package-lock.json). The addon itself was built by the cargo
-# build above (librunwire_node.so beside the runwire binary).
+# build above (librunwire_node.so beside the runwire binary, and embedded in it by
+# crates/runwire/build.rs through a nested cargo build in $CARGO_TARGET_DIR/node-addon).
 # The real tools of the twin-tree tests and the oracle (crates/runwire/tests/twin.rs,
 # crates/runwire-oracle): typescript, eslint, esbuild, vite 8 and a Node 22 in
 # tests/twins/_tools, tsdown in tests/twins/_tools_tsdown, each pinned in its package-lock.json.

@@ -36,9 +36,11 @@ function load() {
     const addon = { exports: {} };
     process.dlopen(addon, isAbsolute(addonPath) ? addonPath : `${process.cwd()}/${addonPath}`);
     const exported = addon.exports;
-    const loaded = exported && typeof exported.load === 'function' ? exported.load() : undefined;
+    // loadRunwire(), not load(): load() is vite-task's compatibility object, whose
+    // disableCache the runner does not let decide.
+    const loaded = exported && typeof exported.loadRunwire === 'function' ? exported.loadRunwire() : undefined;
     if (!loaded || typeof loaded.getEnv !== 'function') {
-      warnOnce(`${ADDON_ENV}=${addonPath} is not a runwire addon (no load() returning a client)`);
+      warnOnce(`${ADDON_ENV}=${addonPath} is not a runwire addon (no loadRunwire() returning a client)`);
       return client;
     }
     client = loaded;

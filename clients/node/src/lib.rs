@@ -2,11 +2,14 @@
 //!
 //! The runner, not the tool, supplies this file (it materializes it beside each run and
 //! names it in `RUNWIRE_NODE_ADDON` and `VP_RUN_NODE_CLIENT_PATH`), so it always matches the
-//! runner. It exports one function, `load()`, returning an object with the method names and
-//! shapes of vite-task's client (`getEnv`, `getEnvs`, `ignoreInput`, `ignoreOutput`,
-//! `disableCache`) plus runwire's extras (`reportInput`, `reportOutput`, `reportGlob`,
-//! `salt`). vite 8 calls `require(VP_RUN_NODE_CLIENT_PATH).load()` itself; the npm package
-//! `runwire` wraps the same object.
+//! runner. It exports `load()`, returning an object with the method names and shapes of
+//! vite-task's client (`getEnv`, `getEnvs`, `ignoreInput`, `ignoreOutput`, `disableCache`)
+//! plus runwire's extras (`reportInput`, `reportOutput`, `reportGlob`, `salt`). vite 8 calls
+//! `require(VP_RUN_NODE_CLIENT_PATH).load()` itself. The npm package `runwire` wraps the
+//! object `loadRunwire()` returns: the same methods on a connection of its own, with its own
+//! client name, because the runner treats the two differently: a `disableCache` through
+//! `load()` (vite calls it on every server start, `vitest run` included) is shown, not
+//! binding; the npm package's binds.
 //!
 //! Contract points that come from how vite uses the object (see clients/node/README.md):
 //! `load()` never throws and never returns `undefined`; outside a runner it returns the same
@@ -46,33 +49,64 @@ fn invalid(message: String) -> napi::Error<Code> {
     napi::Error::new(Code(ErrorCode::InvalidArgument), message)
 }
 
-/// One client per process, shared by every `load()` result on every thread (vite and each
-/// plugin that bundles the vite-task client call `load()` separately; worker threads load
-/// the addon again). `None` outside a runner.
-fn client() -> Option<&'static Client> {
-    static CLIENT: OnceLock<Option<Client>> = OnceLock::new();
-    CLIENT.get_or_init(Client::from_env).as_ref()
+/// The `Hello.client_name` of the object `load()` returns (vite-task's compatibility
+/// object). The runner shows its `disableCache` without letting it decide: vite's server
+/// code calls it on every start, `vitest run` included. Kept in step with
+/// `crates/runwire/src/node_addon.rs`.
+const COMPAT_NAME: &str = "vite-task compat (runwire Node addon)";
+/// The `Hello.client_name` of the object `loadRunwire()` returns (the npm package `runwire`).
+const NPM_NAME: &str = "runwire (npm)";
+
+/// One client per process and object kind, shared by every `load()` (or `loadRunwire()`)
+/// result on every thread (vite and each plugin that bundles the vite-task client call
+/// `load()` separately; worker threads load the addon again). The two kinds use separate
+/// connections, since the runner knows a tool by its connection's Hello. `None` outside a
+/// runner.
+fn client(compat: bool) -> Option<&'static Client> {
+    static COMPAT: OnceLock<Option<Client>> = OnceLock::new();
+    static NPM: OnceLock<Option<Client>> = OnceLock::new();
+    let (cell, name) = if compat {
+        (&COMPAT, COMPAT_NAME)
+    } else {
+        (&NPM, NPM_NAME)
+    };
+    cell.get_or_init(|| Client::from_env().map(|c| c.with_name(name)))
+        .as_ref()
 }
 
-/// The object `load()` returns. Its methods are the whole API; it holds no state itself.
+/// The object `load()` and `loadRunwire()` return. Its methods are the whole API; it only
+/// knows which of the two it is.
 #[napi]
 #[derive(Debug)]
-pub struct RunwireClient {}
+pub struct RunwireClient {
+    compat: bool,
+}
 
-/// Returns the client object. Arguments are ignored: the vite-task wrapper calls it with none
-/// today and may pass `{version}` one day.
+/// Returns the vite-task compatible client object. Arguments are ignored: the vite-task
+/// wrapper calls it with none today and may pass `{version}` one day.
 #[napi(ts_args_type = "options?: unknown")]
 pub fn load() -> RunwireClient {
-    RunwireClient {}
+    RunwireClient { compat: true }
+}
+
+/// Returns the npm package's client object: the same methods, its own connection and name,
+/// and its `disableCache` decides.
+#[napi]
+pub fn load_runwire() -> RunwireClient {
+    RunwireClient { compat: false }
 }
 
 #[napi]
 impl RunwireClient {
+    fn client(&self) -> Option<&'static Client> {
+        client(self.compat)
+    }
+
     /// Whether this process runs under a runwire runner (`RUNWIRE_SOCKET` set). Outside a
     /// runner every method is a no-op.
     #[napi(getter)]
     pub fn active(&self) -> bool {
-        client().is_some()
+        self.client().is_some()
     }
 
     /// The runner's value of the variable `name`, or `undefined` when it is unset (or when
@@ -88,7 +122,7 @@ impl RunwireClient {
         options: Option<Unknown<'_>>,
     ) -> Result<Either<String, Undefined>> {
         // No runner: nothing is checked, arguments included (spec/protocol.md, "Discovery").
-        let Some(client) = client() else {
+        let Some(client) = self.client() else {
             return Ok(Either::B(()));
         };
         let name = string_arg("getEnv name", &name)?;
@@ -114,7 +148,7 @@ impl RunwireClient {
         query: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<BTreeMap<String, String>> {
-        let Some(client) = client() else {
+        let Some(client) = self.client() else {
             return Ok(BTreeMap::new());
         };
         let selector = selector_arg(&query)?;
@@ -136,20 +170,24 @@ impl RunwireClient {
     /// Reads at or under `path` are not inputs of this run (a tool's private cache dir).
     #[napi(ts_args_type = "path: string")]
     pub fn ignore_input(&self, path: Unknown<'_>) -> Result<()> {
-        path_call("ignoreInput path", &path, |c, p| c.ignore_input(p))
+        path_call(self.client(), "ignoreInput path", &path, |c, p| {
+            c.ignore_input(p)
+        })
     }
 
     /// Writes at or under `path` are not outputs of this run and are never archived.
     #[napi(ts_args_type = "path: string")]
     pub fn ignore_output(&self, path: Unknown<'_>) -> Result<()> {
-        path_call("ignoreOutput path", &path, |c, p| c.ignore_output(p))
+        path_call(self.client(), "ignoreOutput path", &path, |c, p| {
+            c.ignore_output(p)
+        })
     }
 
     /// This run must not be cached (a dev server, a watch mode); `reason` is shown to the
     /// user. The vite-task client passes no reason.
     #[napi(ts_args_type = "reason?: string | undefined")]
     pub fn disable_cache(&self, reason: Option<Unknown<'_>>) -> Result<()> {
-        let Some(client) = client() else {
+        let Some(client) = self.client() else {
             return Ok(());
         };
         let reason = match reason {
@@ -162,20 +200,24 @@ impl RunwireClient {
     /// `path` is an input even if the runner did not see it read.
     #[napi(ts_args_type = "path: string")]
     pub fn report_input(&self, path: Unknown<'_>) -> Result<()> {
-        path_call("reportInput path", &path, |c, p| c.report_input(p))
+        path_call(self.client(), "reportInput path", &path, |c, p| {
+            c.report_input(p)
+        })
     }
 
     /// `path` is an output of this run even if the runner did not see it written.
     #[napi(ts_args_type = "path: string")]
     pub fn report_output(&self, path: Unknown<'_>) -> Result<()> {
-        path_call("reportOutput path", &path, |c, p| c.report_output(p))
+        path_call(self.client(), "reportOutput path", &path, |c, p| {
+            c.report_output(p)
+        })
     }
 
     /// The run depends on the set of files matching `pattern`, relative to the current
     /// directory.
     #[napi(ts_args_type = "pattern: string")]
     pub fn report_glob(&self, pattern: Unknown<'_>) -> Result<()> {
-        let Some(client) = client() else {
+        let Some(client) = self.client() else {
             return Ok(());
         };
         let pattern = string_arg("reportGlob pattern", &pattern)?;
@@ -185,7 +227,7 @@ impl RunwireClient {
     /// A fact the outputs depend on that the runner cannot observe (a compiler version).
     #[napi(ts_args_type = "key: string, value: string")]
     pub fn salt(&self, key: Unknown<'_>, value: Unknown<'_>) -> Result<()> {
-        let Some(client) = client() else {
+        let Some(client) = self.client() else {
             return Ok(());
         };
         let key = string_arg("salt key", &key)?;
@@ -284,11 +326,12 @@ fn selector_arg(query: &Unknown<'_>) -> Result<EnvSelector> {
 }
 
 fn path_call(
+    client: Option<&Client>,
     what: &str,
     path: &Unknown<'_>,
     call: impl FnOnce(&Client, &OsStr) -> std::result::Result<(), ClientError>,
 ) -> Result<()> {
-    let Some(client) = client() else {
+    let Some(client) = client else {
         return Ok(());
     };
     let path = string_arg(what, path)?;

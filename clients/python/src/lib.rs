@@ -33,11 +33,13 @@ fn client() -> Option<&'static Client> {
     CLIENT
         .get_or_init(|| {
             Client::from_env().map(|client| {
-                client.with_warning_sink(|message| {
-                    *PENDING_WARNING
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = Some(message.to_owned());
-                })
+                client
+                    .with_name("runwire (Python)")
+                    .with_warning_sink(|message| {
+                        *PENDING_WARNING
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) = Some(message.to_owned());
+                    })
             })
         })
         .as_ref()

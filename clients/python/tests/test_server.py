@@ -132,7 +132,7 @@ def test_reports_are_recorded_with_absolute_paths(tmp_path: Path) -> None:
             {"kind": "report_glob", "base": f"{root}/sub", "pattern": "*.py"},
             {"kind": "salt", "key": "generator", "value": "mygen 1.0"},
             {"kind": "salt", "key": "raw", "value": "\x00\x01"},
-            {"kind": "disable_cache", "reason": "reads the network"},
+            {"kind": "disable_cache", "reason": "reads the network", "client": "runwire (Python)"},
         ],
         key=repr,
     )

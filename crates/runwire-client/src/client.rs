@@ -34,11 +34,16 @@ pub enum EnvSelector {
     Prefix(Vec<u8>),
 }
 
+/// The client name a [`Client`] sends unless a binding sets its own ([`Client::with_name`]).
+pub const DEFAULT_NAME: &str = "runwire-client (Rust)";
+
 /// A connection to the runner. Cheap to create (nothing happens until the first call), safe
 /// to share between threads (calls on one client are serialized on one connection; use one
 /// client per thread for parallel round trips).
 pub struct Client {
     socket: PathBuf,
+    /// Sent in `Hello`: the runner names the tool by it in what it shows.
+    name: String,
     state: Mutex<State>,
     faulted: AtomicBool,
     warn: Box<dyn Fn(&str) + Send + Sync>,
@@ -97,10 +102,20 @@ impl Client {
     pub fn connect(path: impl Into<PathBuf>) -> Self {
         Self {
             socket: path.into(),
+            name: DEFAULT_NAME.to_owned(),
             state: Mutex::new(State::default()),
             faulted: AtomicBool::new(false),
             warn: Box::new(|message| eprintln!("{message}")),
         }
+    }
+
+    /// The client name sent in `Hello` (default "runwire-client (Rust)"): each binding
+    /// sends its own, and the runner names the tool by it ("runwire (npm) disabled
+    /// caching: ..."). For diagnostics only; it never changes the cache key.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// Sends the fault warning to `sink` instead of stderr (a binding may route it to its
@@ -308,7 +323,14 @@ impl Client {
             body: Some(body),
         };
         if let Some(hello_id) = hello_id {
-            let conn = Conn::open(&self.socket, pid, hello_id, &message, capability)?;
+            let conn = Conn::open(
+                &self.socket,
+                &self.name,
+                pid,
+                hello_id,
+                &message,
+                capability,
+            )?;
             return Ok((state.conn.insert(conn), request_id));
         }
         let conn = state.conn.as_mut().expect("kept: no Hello was needed");
@@ -345,6 +367,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("socket", &self.socket)
+            .field("name", &self.name)
             .field("faulted", &self.faulted())
             .finish_non_exhaustive()
     }
@@ -360,6 +383,7 @@ impl Conn {
     /// (pipelining), else once `HelloResponse` has listed its body.
     fn open(
         socket: &Path,
+        name: &str,
         pid: u32,
         hello_id: u64,
         first: &v1::ClientMessage,
@@ -378,7 +402,7 @@ impl Conn {
         let hello = v1::ClientMessage {
             request_id: hello_id,
             body: Some(Body::Hello(v1::Hello {
-                client_name: "runwire-client (Rust)".to_owned(),
+                client_name: name.to_owned(),
                 client_version: env!("CARGO_PKG_VERSION").to_owned(),
                 supported_versions: SUPPORTED_VERSIONS.to_vec(),
             })),

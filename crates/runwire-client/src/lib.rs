@@ -24,6 +24,6 @@
 mod client;
 mod error;
 
-pub use client::{Client, EnvSelector, EnvVars};
+pub use client::{Client, DEFAULT_NAME, EnvSelector, EnvVars};
 pub use error::ClientError;
 pub use runwire_proto::{CALLER_ERROR_CODES, ErrorCode};

@@ -127,6 +127,7 @@ fn every_message_from_a_tool_process_is_answered_and_recorded() {
         },
         Declaration::DisableCache {
             reason: "reads the network".to_owned(),
+            client: runwire_client::DEFAULT_NAME.to_owned(),
         },
         Declaration::ReportInput {
             path: cwd_path.join("extra.json"),
@@ -208,6 +209,7 @@ fn reports_survive_an_immediate_exit() {
         })
         .chain([Declaration::DisableCache {
             reason: "last words".to_owned(),
+            client: runwire_client::DEFAULT_NAME.to_owned(),
         }])
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()

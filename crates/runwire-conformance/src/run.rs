@@ -649,7 +649,7 @@ fn declared(declaration: &Declaration) -> Declared {
             kind: PathKind::ReportOutput,
             path: path_bytes(path),
         },
-        Declaration::DisableCache { reason } => Declared::DisableCache {
+        Declaration::DisableCache { reason, .. } => Declared::DisableCache {
             reason: reason.clone(),
         },
         Declaration::ReportGlob { base, pattern } => Declared::ReportGlob {

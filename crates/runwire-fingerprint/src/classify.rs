@@ -28,6 +28,9 @@ pub enum NotCacheableReason {
     NonZeroExit(ExitStatus),
     DisabledByTool {
         reason: String,
+        /// The tool's client name; empty when unknown.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        tool: String,
     },
     /// Paths whose prior state was an input and which the task then changed.
     ReadWriteOverlap {
@@ -87,7 +90,15 @@ impl fmt::Display for NotCacheableReason {
         match self {
             Self::NonZeroExit(ExitStatus::Code(c)) => write!(f, "exited with code {c}"),
             Self::NonZeroExit(ExitStatus::Signal(s)) => write!(f, "killed by signal {s}"),
-            Self::DisabledByTool { reason } => write!(f, "a tool disabled caching: {reason}"),
+            Self::DisabledByTool { reason, tool } => {
+                let tool = if tool.is_empty() { "a tool" } else { tool };
+                let reason = if reason.is_empty() {
+                    "(no reason given)"
+                } else {
+                    reason
+                };
+                write!(f, "{tool} disabled caching: {reason}")
+            }
             Self::ReadWriteOverlap { paths } => {
                 f.write_str("read and then written by the task: ")?;
                 fmt_paths(f, paths)
@@ -1008,9 +1019,10 @@ fn apply_declarations(
                     }
                 }
             }
-            Declaration::DisableCache { reason } => {
+            Declaration::DisableCache { reason, tool } => {
                 reasons.push(NotCacheableReason::DisabledByTool {
                     reason: reason.clone(),
+                    tool: tool.clone(),
                 });
             }
             Declaration::TrackedEnv { name, value } => {

@@ -125,6 +125,9 @@ pub enum Declaration {
     IgnoreOutput(PathBuf),
     DisableCache {
         reason: String,
+        /// The tool that asked (its protocol client name), shown to the user; empty when
+        /// unknown.
+        tool: String,
     },
     ReportInput(PathBuf),
     ReportOutput(PathBuf),
@@ -168,9 +171,10 @@ impl std::fmt::Debug for Declaration {
                 .finish(),
             Self::IgnoreInput(p) => f.debug_tuple("IgnoreInput").field(p).finish(),
             Self::IgnoreOutput(p) => f.debug_tuple("IgnoreOutput").field(p).finish(),
-            Self::DisableCache { reason } => f
+            Self::DisableCache { reason, tool } => f
                 .debug_struct("DisableCache")
                 .field("reason", reason)
+                .field("tool", tool)
                 .finish(),
             Self::ReportInput(p) => f.debug_tuple("ReportInput").field(p).finish(),
             Self::ReportOutput(p) => f.debug_tuple("ReportOutput").field(p).finish(),

@@ -187,7 +187,10 @@ fn declaration(root: &Path, v: &Value, env: &EnvMap) -> Declaration {
         "ignore_output" => Declaration::IgnoreOutput(abs(root, &s())),
         "report_input" => Declaration::ReportInput(abs(root, &s())),
         "report_output" => Declaration::ReportOutput(abs(root, &s())),
-        "disable_cache" => Declaration::DisableCache { reason: s() },
+        "disable_cache" => Declaration::DisableCache {
+            reason: s(),
+            tool: String::new(),
+        },
         "tracked_env" => Declaration::TrackedEnv {
             name: s().into_bytes(),
             value: env.get(s().as_bytes()).cloned(),

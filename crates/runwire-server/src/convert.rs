@@ -17,7 +17,10 @@ use crate::declaration::{Declaration, EnvSelector};
 #[derive(Debug)]
 pub(crate) enum Inbound {
     Hello {
+        /// `client_name` and `client_version`, for messages.
         client: String,
+        /// `client_name` alone: the connection's tool, as shown to the user.
+        name: String,
         versions: Vec<u32>,
     },
     GetEnv {
@@ -63,6 +66,7 @@ pub(crate) fn inbound(body: Option<Body>) -> Inbound {
     match body {
         Body::Hello(hello) => Inbound::Hello {
             client: format!("{} {}", hello.client_name, hello.client_version),
+            name: hello.client_name,
             versions: hello.supported_versions,
         },
         Body::GetEnv(query) => match validate::env_name(&query.name) {
@@ -77,7 +81,11 @@ pub(crate) fn inbound(body: Option<Body>) -> Inbound {
         Body::IgnoreOutput(r) => report("ignore_output", &r.path, Declaration::ignore_output),
         Body::ReportInput(r) => report("report_input", &r.path, Declaration::report_input),
         Body::ReportOutput(r) => report("report_output", &r.path, Declaration::report_output),
-        Body::DisableCache(r) => Inbound::Report(Declaration::DisableCache { reason: r.reason }),
+        // The session fills in the connection's client name.
+        Body::DisableCache(r) => Inbound::Report(Declaration::DisableCache {
+            reason: r.reason,
+            client: String::new(),
+        }),
         Body::ReportGlob(r) => {
             let checked = wire_path("report_glob base", &r.base)
                 .and_then(|base| validate::file_glob(&r.pattern).map(|()| base));

@@ -77,8 +77,10 @@ pub enum Declaration {
         #[serde(serialize_with = "lossy_path")]
         path: PathBuf,
     },
-    /// The run must not be cached.
-    DisableCache { reason: String },
+    /// The run must not be cached. `client` is the `Hello.client_name` of the connection
+    /// that sent it: the runner names the tool by it, and may treat a client that calls it
+    /// by habit (vite-task's, which vite calls under `vitest run`) as not binding.
+    DisableCache { reason: String, client: String },
     /// This path is an input even if the tracer did not see it read.
     ReportInput {
         #[serde(serialize_with = "lossy_path")]
@@ -143,7 +145,11 @@ impl fmt::Debug for Declaration {
                 .finish(),
             Self::IgnoreInput { path } => f.debug_tuple("IgnoreInput").field(path).finish(),
             Self::IgnoreOutput { path } => f.debug_tuple("IgnoreOutput").field(path).finish(),
-            Self::DisableCache { reason } => f.debug_tuple("DisableCache").field(reason).finish(),
+            Self::DisableCache { reason, client } => f
+                .debug_struct("DisableCache")
+                .field("reason", reason)
+                .field("client", client)
+                .finish(),
             Self::ReportInput { path } => f.debug_tuple("ReportInput").field(path).finish(),
             Self::ReportOutput { path } => f.debug_tuple("ReportOutput").field(path).finish(),
             Self::ReportGlob { base, pattern } => f

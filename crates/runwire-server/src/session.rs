@@ -105,7 +105,8 @@ enum Next {
 
 pub(crate) async fn serve(id: u64, stream: Stream, shared: &Shared) {
     let mut framed = Framed::new(&stream, FrameCodec::new(shared.max_frame_len));
-    let mut handshaken = false;
+    // The client name from Hello; `None` until the handshake.
+    let mut hello: Option<String> = None;
     while let Some(frame) = framed.next().await {
         let payload = match frame {
             Ok(payload) => payload,
@@ -146,7 +147,7 @@ pub(crate) async fn serve(id: u64, stream: Stream, shared: &Shared) {
                 return;
             }
         };
-        let next = handle(id, message, &mut handshaken, shared, &mut framed).await;
+        let next = handle(id, message, &mut hello, shared, &mut framed).await;
         if let Next::Close = next {
             return;
         }
@@ -158,7 +159,7 @@ type Conn<'a> = Framed<&'a Stream, FrameCodec>;
 async fn handle(
     id: u64,
     message: v1::ClientMessage,
-    handshaken: &mut bool,
+    hello: &mut Option<String>,
     shared: &Shared,
     framed: &mut Conn<'_>,
 ) -> Next {
@@ -167,7 +168,7 @@ async fn handle(
     let is_query = convert::is_query(message.body.as_ref());
     let inbound = convert::inbound(message.body);
 
-    if !*handshaken && !matches!(inbound, Inbound::Hello { .. }) {
+    if hello.is_none() && !matches!(inbound, Inbound::Hello { .. }) {
         let reason = format!(
             "first message (request {request_id}) is {body_name}, not hello; connection closed"
         );
@@ -183,13 +184,17 @@ async fn handle(
     }
 
     let reply = match inbound {
-        Inbound::Hello { client, versions } => {
-            if *handshaken {
+        Inbound::Hello {
+            client,
+            name,
+            versions,
+        } => {
+            if hello.is_some() {
                 let reason = format!("second hello (request {request_id}) from {client}");
                 shared.diagnose(Some(id), DiagnosticCode::DuplicateHello, reason.clone());
                 convert::error(request_id, ErrorCode::DuplicateHello, reason)
             } else if let Some(version) = pick_version(&versions) {
-                *handshaken = true;
+                *hello = Some(name);
                 convert::hello_response(
                     request_id,
                     version,
@@ -220,7 +225,7 @@ async fn handle(
             convert::error(request_id, error.code(), error.message().to_owned())
         }
         Inbound::Report(declaration) => {
-            shared.declare(declaration);
+            shared.declare(with_client(declaration, hello.as_deref()));
             return Next::Continue;
         }
         Inbound::BadReport { body, error } => {
@@ -256,6 +261,14 @@ async fn handle(
             Next::Close
         }
     }
+}
+
+/// A `DisableCache` names the client of its connection (the name from its Hello).
+fn with_client(mut declaration: Declaration, name: Option<&str>) -> Declaration {
+    if let (Declaration::DisableCache { client, .. }, Some(name)) = (&mut declaration, name) {
+        name.clone_into(client);
+    }
+    declaration
 }
 
 /// An answer over the frame limit (a huge env snapshot) becomes an error the client can read.

@@ -357,7 +357,8 @@ fn a_client_that_never_closes_is_cut_at_the_deadline() {
     let report = server.finish(Duration::from_millis(200));
     assert_good_client_recorded(&report);
     assert!(report.declarations.contains(&Declaration::DisableCache {
-        reason: "kept".into()
+        reason: "kept".into(),
+        client: "bad-input test".into(),
     }));
     let for_lingering: Vec<String> = report
         .diagnostics
@@ -479,4 +480,43 @@ fn foreign_peer_entry() {
     let read = stream.read_to_end(&mut buf);
     assert!(matches!(read, Ok(0)) || read.is_err(), "no answer: {buf:?}");
     let _ = Message::encoded_len(&v1::Hello::default());
+}
+
+#[test]
+fn disable_cache_carries_the_client_name_of_its_connection() {
+    let server = start();
+    for (name, reason) in [("tool one", "watching"), ("tool two", "")] {
+        let mut stream = raw(&server);
+        send(
+            &mut stream,
+            1,
+            Body::Hello(v1::Hello {
+                client_name: name.into(),
+                client_version: "1".into(),
+                supported_versions: vec![1],
+            }),
+        );
+        assert!(receive(&mut stream).is_some());
+        send(
+            &mut stream,
+            2,
+            Body::DisableCache(v1::DisableCache {
+                reason: reason.into(),
+            }),
+        );
+    }
+    let report = server.finish(Duration::from_secs(5));
+    assert_eq!(
+        report.declarations,
+        [
+            Declaration::DisableCache {
+                reason: String::new(),
+                client: "tool two".into(),
+            },
+            Declaration::DisableCache {
+                reason: "watching".into(),
+                client: "tool one".into(),
+            },
+        ]
+    );
 }

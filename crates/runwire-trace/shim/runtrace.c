@@ -71,6 +71,7 @@ enum kind {
     K_EXEC_FAILED = 32,
     K_SPAWNED = 33,  /* pid field = child pid of posix_spawn, path = program */
     K_INCOMPLETE = 40,
+    K_SERVICE = 41,  /* path = /proc/self/exe; reason = enum service: it served or watched */
 };
 #if defined(__x86_64__)
 #define NATIVE_MACHINE EM_X86_64
@@ -81,6 +82,8 @@ enum kind {
 #endif
 
 enum reason { R_STATIC = 1, R_SETUID = 2, R_IO_URING = 3, R_FOREIGN = 4, R_GO = 5, R_SECCOMP = 6 };
+/* What a K_SERVICE record says the process did (a run doing this is not a build). */
+enum service { S_LISTEN = 1, S_INOTIFY = 2, S_FANOTIFY = 3 };
 
 static struct ring_header *g_ring;
 static char *g_data;
@@ -1080,6 +1083,40 @@ EXPORT ssize_t getdents64(int fd, void *buf, size_t n) {
     int e = errno; note_getdents(fd, buf, r); errno = e; return r;
 }
 
+/* ---- servers and watchers: listen() and inotify/fanotify watches, once per kind ---- */
+static int g_served[4];
+
+static void note_service(int what) {
+    if (!g_active || __atomic_exchange_n(&g_served[what], 1, __ATOMIC_RELAXED)) return;
+    int e = errno;
+    char buf[PATH_MAX];
+    ssize_t n = get_readlink()("/proc/self/exe", buf, sizeof buf - 1);
+    if (n < 0) n = 0;
+    emit_raw(K_SERVICE, what, getpid(), buf, (size_t)n, NULL, 0);
+    errno = e;
+}
+
+REAL(int, listen, (int, int))
+EXPORT int listen(int fd, int backlog) {
+    int r = get_listen()(fd, backlog);
+    if (r == 0) note_service(S_LISTEN);
+    return r;
+}
+
+REAL(int, inotify_add_watch, (int, const char *, uint32_t))
+EXPORT int inotify_add_watch(int fd, const char *path, uint32_t mask) {
+    int r = get_inotify_add_watch()(fd, path, mask);
+    if (r >= 0) note_service(S_INOTIFY);
+    return r;
+}
+
+REAL(int, fanotify_mark, (int, unsigned int, uint64_t, int, const char *))
+EXPORT int fanotify_mark(int fd, unsigned int flags, uint64_t mask, int dirfd, const char *path) {
+    int r = get_fanotify_mark()(fd, flags, mask, dirfd, path);
+    if (r == 0) note_service(S_FANOTIFY);
+    return r;
+}
+
 /* ---- syscall(): libuv calls statx and io_uring_setup this way ---- */
 EXPORT long syscall(long n, ...) {
     va_list ap;
@@ -1123,6 +1160,9 @@ EXPORT long syscall(long n, ...) {
 #endif
     case SYS_renameat2: note_rename((int)a, p2, (int)c, (const char *)d, ok, e); break;
     case SYS_getdents64: note_getdents((int)a, (const char *)b, r); break;
+    case SYS_listen: if (ok) note_service(S_LISTEN); break;
+    case SYS_inotify_add_watch: if (ok) note_service(S_INOTIFY); break;
+    case SYS_fanotify_mark: if (ok) note_service(S_FANOTIFY); break;
     default: break;
     }
     errno = e;

@@ -347,9 +347,13 @@ impl TracedCommand {
     }
 }
 
+/// The smallest ring worth tracing into: below it nearly every run would overflow.
+const MIN_RING_CAPACITY: u64 = 1 << 20;
+
 /// Where the ring goes: a private directory on tmpfs when there is room (the runtime dir,
 /// else /dev/shm), else under the per-user artifact directory with a capacity clamped to
-/// half the free space (a full file system would turn appends into SIGBUS).
+/// half the free space (a full file system would turn appends into SIGBUS); with less than
+/// [`MIN_RING_CAPACITY`] there, no ring (the caller runs untraced rather than risk SIGBUS).
 fn ring_dir(capacity: u64) -> Result<(tempfile::TempDir, u64), TraceError> {
     let mut bases: Vec<PathBuf> = Vec::new();
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
@@ -368,6 +372,15 @@ fn ring_dir(capacity: u64) -> Result<(tempfile::TempDir, u64), TraceError> {
     }
     let base = shim::artifact_dir();
     shim::private_dir(&base)?;
+    let clamp = free_bytes(&base).map_or(capacity, |free| (free / 2).min(capacity));
+    if clamp < MIN_RING_CAPACITY.min(capacity) {
+        return Err(TraceError::Ring {
+            path: base,
+            source: std::io::Error::other(format!(
+                "only {clamp} bytes of room for the trace ring, {MIN_RING_CAPACITY} needed"
+            )),
+        });
+    }
     let d = tempfile::Builder::new()
         .prefix("ring-")
         .tempdir_in(&base)
@@ -375,8 +388,7 @@ fn ring_dir(capacity: u64) -> Result<(tempfile::TempDir, u64), TraceError> {
             path: base.clone(),
             source,
         })?;
-    let clamp = free_bytes(&base).map_or(capacity, |free| (free / 2).min(capacity));
-    Ok((d, clamp.max(1 << 20)))
+    Ok((d, clamp))
 }
 
 fn free_bytes(dir: &Path) -> Option<u64> {

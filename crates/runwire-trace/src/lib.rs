@@ -55,7 +55,8 @@
 //! stat/lstat/access/faccessat/faccessat2, newfstatat/statx with a path (not the
 //! `AT_EMPTY_PATH` form that musl's and Go's `fstat` use), readlink(at),
 //! getdents/getdents64, unlink(at)/rmdir, rename/renameat/renameat2, mkdir(at), link(at),
-//! symlink(at), truncate, chdir/fchdir, execve/execveat and `io_uring_setup` (native
+//! symlink(at), truncate, chdir/fchdir, execve/execveat, `io_uring_setup`, and `listen`,
+//! `inotify_add_watch` and `fanotify_mark` (see "Servers and watchers" below) (native
 //! architecture only; x32 calls pass). One supervisor thread polls the socket and every
 //! listener: it reads the path arguments from `/proc/PID/mem`, resolves relative paths
 //! against the working directory (`/proc/PID/cwd`, cached per thread until a
@@ -117,6 +118,16 @@
 //!   x32 system calls passes unrecorded. Compilers do not emit those in 64-bit programs.
 //! - Each notified call costs two context switches plus the supervisor's reads; the
 //!   supervisor de-duplicates (kind, path) so repeated calls cost no record.
+//!
+//! # Servers and watchers
+//!
+//! A process that calls `listen()` on a socket or sets an inotify watch or a fanotify mark
+//! is serving or watching: the run's result depends on what happened while it ran, so it is
+//! not a build result even when it exits 0 (a dev server quit with `q`). The shim hooks
+//! those libc functions (and `syscall()` with their numbers) and records one `SERVICE`
+//! record (kind 41, reason 1 listen, 2 inotify, 3 fanotify, path = the program) per process
+//! and kind, on success; the seccomp filter records the same for static and Go programs,
+//! before the call runs. [`Trace::services`] lists them; the trace stays complete.
 //!
 //! # Recording rules
 //!
@@ -196,7 +207,7 @@ pub use command::{
     contain,
 };
 pub use error::TraceError;
-pub use trace::{AccessKind, IncompleteReason, PathAccess, Trace};
+pub use trace::{AccessKind, IncompleteReason, PathAccess, Service, Trace};
 
 /// For the benchmark only (`benches/trace.rs`): the kernel's own cost of the seccomp path.
 #[doc(hidden)]

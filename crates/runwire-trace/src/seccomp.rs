@@ -45,6 +45,11 @@ const K_RENAME_TO: u8 = 10;
 const K_DIRENTRY: u8 = 20;
 const K_INCOMPLETE: u8 = 40;
 const R_IO_URING: u8 = 3;
+/// A server or watcher call (see `enum service` in the shim); the path is the program.
+const K_SERVICE: u8 = 41;
+const S_LISTEN: u8 = 1;
+const S_INOTIFY: u8 = 2;
+const S_FANOTIFY: u8 = 3;
 
 const PATH_MAX: usize = 4096;
 /// Traced threads whose `/proc/PID/mem` stays open (see [`Worker::procs`]).
@@ -94,6 +99,9 @@ const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_execve,
     libc::SYS_execveat,
     libc::SYS_io_uring_setup,
+    libc::SYS_listen,
+    libc::SYS_inotify_add_watch,
+    libc::SYS_fanotify_mark,
 ];
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
@@ -117,6 +125,9 @@ const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_execve,
     libc::SYS_execveat,
     libc::SYS_io_uring_setup,
+    libc::SYS_listen,
+    libc::SYS_inotify_add_watch,
+    libc::SYS_fanotify_mark,
 ];
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
@@ -290,6 +301,13 @@ impl Installer {
             libc::close(s);
         }
     }
+}
+
+/// The program a traced process runs, as bytes (empty if it is gone).
+fn exe_of(pid: u32) -> Vec<u8> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.into_os_string().into_encoded_bytes())
+        .unwrap_or_default()
 }
 
 fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
@@ -749,7 +767,8 @@ impl Worker {
     /// Appends the events not recorded before.
     fn record(&mut self, pid: u32, events: Vec<Event>) {
         for (kind, reason, path, aux) in events {
-            if kind != K_INCOMPLETE {
+            // Program-level records are few; their reason byte is what differs.
+            if kind != K_INCOMPLETE && kind != K_SERVICE {
                 self.key.clear();
                 self.key.push(kind);
                 self.key.extend_from_slice(&path);
@@ -887,11 +906,15 @@ impl Worker {
         let mut one = |k: u8, p: Vec<u8>| ev.push((k, 0, p, Vec::new()));
         match nr {
             libc::SYS_io_uring_setup => {
-                let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-                    .map(|p| p.into_os_string().into_encoded_bytes())
-                    .unwrap_or_default();
-                ev.push((K_INCOMPLETE, R_IO_URING, exe, Vec::new()));
+                ev.push((K_INCOMPLETE, R_IO_URING, exe_of(pid), Vec::new()));
             }
+            // Seen before it runs, so recorded whatever its outcome (the shim records
+            // successes only): a server or watcher is not a build either way.
+            libc::SYS_listen => ev.push((K_SERVICE, S_LISTEN, exe_of(pid), Vec::new())),
+            libc::SYS_inotify_add_watch => {
+                ev.push((K_SERVICE, S_INOTIFY, exe_of(pid), Vec::new()));
+            }
+            libc::SYS_fanotify_mark => ev.push((K_SERVICE, S_FANOTIFY, exe_of(pid), Vec::new())),
             libc::SYS_getdents64 | libc::SYS_getdents => {
                 let fd = a[0] as i32;
                 if self.listing_starts(pid, fd) {

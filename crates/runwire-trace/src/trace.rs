@@ -216,12 +216,56 @@ impl std::fmt::Display for IncompleteReason {
     }
 }
 
+/// Something a traced process did that makes the run a service rather than a build: its
+/// result depends on what happened while it ran (requests, file changes), so it is never a
+/// cacheable result, even when it exits 0 (a dev server quit with `q`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "service", rename_all = "snake_case")]
+pub enum Service {
+    /// `listen()` on a socket: a server.
+    Listen { program: PathBuf },
+    /// An inotify watch was added: a watcher.
+    Inotify { program: PathBuf },
+    /// A fanotify mark was set: a watcher.
+    Fanotify { program: PathBuf },
+}
+
+impl Service {
+    /// Stable code for reports and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Listen { .. } => "TRACE_LISTEN",
+            Self::Inotify { .. } => "TRACE_INOTIFY",
+            Self::Fanotify { .. } => "TRACE_FANOTIFY",
+        }
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Listen { program } => {
+                write!(f, "{} listened on a socket (a server)", program.display())
+            }
+            Self::Inotify { program } => {
+                write!(f, "{} set an inotify watch (a watcher)", program.display())
+            }
+            Self::Fanotify { program } => {
+                write!(f, "{} set a fanotify mark (a watcher)", program.display())
+            }
+        }
+    }
+}
+
 /// The files a process tree touched, in first-access order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Trace {
     complete: bool,
     incomplete_reasons: Vec<IncompleteReason>,
     accesses: Vec<PathAccess>,
+    /// Servers and watchers seen, de-duplicated, in order found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    services: Vec<Service>,
     /// Every program the tree exec'd or spawned (the first one included), sorted: a task's
     /// interpreter and tools are inputs even where their files are not (spec/fingerprint.md
     /// rule 13).
@@ -233,6 +277,11 @@ impl Trace {
     /// The programs the tree exec'd or spawned, lexically normalized, sorted.
     pub fn programs(&self) -> &[PathBuf] {
         &self.programs
+    }
+
+    /// What made the run a server or a watcher (empty for a plain build).
+    pub fn services(&self) -> &[Service] {
+        &self.services
     }
 
     /// True when every process in the tree was traced and no event was lost.
@@ -304,6 +353,7 @@ impl Trace {
             complete: self.complete,
             incomplete_reasons: self.incomplete_reasons.clone(),
             accesses,
+            services: self.services.clone(),
             programs: self.programs.clone(),
         }
     }
@@ -361,6 +411,7 @@ const EXEC: u8 = 31;
 const EXEC_FAILED: u8 = 32;
 const SPAWNED: u8 = 33;
 const INCOMPLETE: u8 = 40;
+const SERVICE: u8 = 41;
 
 #[derive(Default)]
 struct Builder {
@@ -368,6 +419,7 @@ struct Builder {
     index: HashMap<Vec<u8>, usize>,
     accesses: Vec<PathAccess>,
     reasons: Vec<IncompleteReason>,
+    services: Vec<Service>,
     /// Per pid: programs it exec'd or was spawned as, still waiting for the shim's report.
     obligations: HashMap<u32, Vec<PathBuf>>,
     /// Every program exec'd or spawned.
@@ -479,6 +531,18 @@ impl Builder {
                 },
                 _ => IncompleteReason::UnsupportedBinary { program: program() },
             }),
+            SERVICE => {
+                let service = match reason {
+                    1 => Service::Listen { program: program() },
+                    2 => Service::Inotify { program: program() },
+                    3 => Service::Fanotify { program: program() },
+                    // A newer shim's service: say so rather than guess.
+                    _ => return self.reason(IncompleteReason::TornRecord),
+                };
+                if !self.services.contains(&service) {
+                    self.services.push(service);
+                }
+            }
             // Unknown record kinds come from a newer shim: say so rather than guess.
             _ => self.reason(IncompleteReason::TornRecord),
         }
@@ -498,6 +562,7 @@ impl Builder {
             complete: self.reasons.is_empty(),
             incomplete_reasons: self.reasons,
             accesses: self.accesses,
+            services: self.services,
             programs: self.programs.into_iter().collect(),
         }
     }

@@ -11,7 +11,7 @@ use std::process::Command;
 mod common;
 use common::Root;
 
-use runwire_trace::{AccessKind, IncompleteReason, PathAccess, Trace, TracedCommand};
+use runwire_trace::{AccessKind, IncompleteReason, PathAccess, Service, Trace, TracedCommand};
 
 use AccessKind::{Create, Delete, ListDir, NotFound, Read, RenameFrom, RenameTo, Stat, Truncate};
 
@@ -765,4 +765,38 @@ fn cp_onto_an_existing_file_stats_it_first() {
     let out = root.run_ok("cp", &["in.sh", "fresh.sh"]);
     let t = root.local(&out.trace);
     assert_eq!(entry(&t, "fresh.sh").first, NotFound, "{t:#?}");
+}
+
+#[test]
+fn servers_and_watchers_are_named_and_the_trace_stays_complete() {
+    let root = Root::new();
+    let prog = root.compile("serve", &["-O0"]);
+    let out = root.run_ok(prog.to_str().unwrap(), &["fanotify"]);
+    assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
+    assert_eq!(
+        out.trace.services(),
+        &[
+            Service::Listen {
+                program: prog.clone()
+            },
+            Service::Inotify {
+                program: prog.clone()
+            },
+            Service::Fanotify { program: prog },
+        ]
+    );
+    // Node's servers and fs.watch go through libuv's libc calls.
+    let js = "require('fs').watch('.').close();
+require('net').createServer().listen(0, '127.0.0.1', function () { this.close(); });";
+    let out = root.run_ok("node", &["-e", js]);
+    let codes: Vec<_> = out.trace.services().iter().map(Service::code).collect();
+    assert_eq!(codes, ["TRACE_INOTIFY", "TRACE_LISTEN"]);
+}
+
+#[test]
+fn a_plain_build_is_no_service() {
+    let root = Root::new();
+    root.file("in.txt", "x");
+    let out = root.run_ok("cat", &["in.txt"]);
+    assert!(out.trace.services().is_empty());
 }

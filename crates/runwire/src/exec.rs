@@ -87,6 +87,8 @@ pub enum CacheReport {
         /// With `--verify` and a matching cached variant: how the fresh result differs from
         /// it (empty: identical). `None` otherwise.
         verified: Option<Vec<String>>,
+        /// Things shown that did not decide anything (a `disableCache` that does not bind).
+        notes: Vec<String>,
     },
     /// Caching did not apply: `cache: false`, `--no-cache`, or no cache in this build.
     Off { reason: String },

@@ -1,7 +1,8 @@
-//! The Node addon handed to every traced task: found beside the `runwire` binary (the same
-//! `cargo build` produces both, so they always match), materialized once per process in the
-//! per-user 0700 artifact directory as `runwire-node-<hash>.node` (vite's loader requires the
-//! `.node` suffix and an absolute path), and named in the child's env:
+//! The Node addon handed to every traced task: embedded in the `runwire` binary by build.rs
+//! (so a binary copied alone still has it; a build without it looks beside the binary, where
+//! the same `cargo build` puts it), materialized once per process in the per-user 0700
+//! artifact directory as `runwire-node-<hash>.node` (vite's loader requires the `.node`
+//! suffix and an absolute path), and named in the child's env:
 //!
 //! - `RUNWIRE_NODE_ADDON`: read by the npm package `runwire`;
 //! - `VP_RUN_NODE_CLIENT_PATH`: read by vite-task's client, which vite 8 bundles, so an
@@ -9,9 +10,10 @@
 //!   runner's env leaves this one out (to compare with and without, or to opt out).
 //!
 //! A missing or unusable addon never fails a run: the task runs without it (its tools fall
-//! back to no-op clients) and one note goes to stderr, but only for a task that can run a
-//! Node package (a `node_modules` directory between its package and the workspace root):
-//! elsewhere nothing could have used the addon, so the note would be noise.
+//! back to no-op clients), and a run in which a Node runtime was exec'd (seen in the trace)
+//! is not cached, since its tools could not declare the envs they read. One note goes to
+//! stderr, but only for a task that can run a Node package (a `node_modules` directory
+//! between its package and the workspace root): elsewhere it would be noise.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -27,8 +29,16 @@ pub const VITE_TASK_ENV: &str = "VP_RUN_NODE_CLIENT_PATH";
 /// `0` (or `false`/`off`/`no`) in the runner's env: do not set [`VITE_TASK_ENV`].
 pub const COMPAT_SWITCH_ENV: &str = "RUNWIRE_VITE_COMPAT";
 
+/// The `Hello.client_name` of the addon's vite-task compatibility object (what `load()`
+/// returns, which vite 8 calls); the npm package's object sends its own name. Kept in step
+/// with `clients/node/src/lib.rs`.
+pub const COMPAT_CLIENT_NAME: &str = "vite-task compat (runwire Node addon)";
+
 /// The cdylib's file name as cargo writes it.
 const BUILT_NAME: &str = "librunwire_node.so";
+
+/// The addon built by build.rs; empty when the build left it out.
+static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/librunwire_node.so"));
 
 /// The variables to add to a task's strict env: both names pointing at the materialized
 /// addon, or only `RUNWIRE_NODE_ADDON` when compatibility is switched off, or nothing when
@@ -55,10 +65,18 @@ pub fn compat_enabled(runner_env: &[(OsString, OsString)]) -> bool {
     !matches!(value.as_deref(), Some("0" | "false" | "off" | "no"))
 }
 
-/// The addon's materialized path, computed once per process. When it is unavailable, the
-/// note is printed the first time `relevant()` says a task could have used it.
+/// The addon's materialized path or why there is none, computed once per process.
+static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// Why the addon is unavailable to the tasks started so far (`None`: it is available, or
+/// no task asked for it yet).
+pub fn unavailable() -> Option<String> {
+    PATH.get().and_then(|r| r.as_ref().err().cloned())
+}
+
+/// The addon's materialized path. When it is unavailable, the note is printed the first
+/// time `relevant()` says a task could have used it.
 fn materialized(relevant: impl FnOnce() -> bool) -> Option<PathBuf> {
-    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     static NOTED: AtomicBool = AtomicBool::new(false);
     match PATH.get_or_init(locate_and_materialize) {
         Ok(path) => Some(path.clone()),
@@ -91,10 +109,16 @@ fn uses_node_modules(package_dir: &Path, root: &Path) -> bool {
 }
 
 fn locate_and_materialize() -> Result<PathBuf, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot locate the runwire binary: {e}"))?;
-    let built = beside(&exe);
-    let bytes = std::fs::read(&built).map_err(|e| format!("{}: {e}", built.display()))?;
+    let bytes = if EMBEDDED.is_empty() {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot locate the runwire binary: {e}"))?;
+        let built = beside(&exe);
+        std::borrow::Cow::Owned(
+            std::fs::read(&built).map_err(|e| format!("{}: {e}", built.display()))?,
+        )
+    } else {
+        std::borrow::Cow::Borrowed(EMBEDDED)
+    };
     runwire_artifact::materialize(
         &runwire_artifact::artifact_dir(),
         "runwire-node",

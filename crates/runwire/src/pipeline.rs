@@ -83,17 +83,7 @@ impl Executor for ServedExecutor {
         let start = Instant::now();
         let (server, extra) = start_server(ctx, &self.env)?;
         let child_env = exec::task_env(ctx, &extra);
-        let mut child = exec::shell_command(ctx.task, &child_env)
-            .spawn()
-            .map_err(|source| Error::Io {
-                path: ctx.task.cwd.clone(),
-                source,
-            })?;
-        exec::pump(child.stdout.take(), child.stderr.take(), out);
-        let status = child.wait().map_err(|source| Error::Io {
-            path: ctx.task.cwd.clone(),
-            source,
-        })?;
+        let status = run_untraced(ctx, &child_env, out)?;
         // Declarations do not matter here; draining only lets the tools finish cleanly.
         let _ = server.finish(DRAIN_DEADLINE);
         Ok(Outcome {
@@ -104,6 +94,55 @@ impl Executor for ServedExecutor {
             },
         })
     }
+}
+
+/// Runs the task's command without the tracer, its output going to `out`.
+fn run_untraced(
+    ctx: &TaskContext<'_>,
+    child_env: &[(OsString, OsString)],
+    out: &mut TaskOutput<'_>,
+) -> Result<std::process::ExitStatus, Error> {
+    let io = |source| Error::Io {
+        path: ctx.task.cwd.clone(),
+        source,
+    };
+    let mut child = exec::shell_command(ctx.task, child_env)
+        .spawn()
+        .map_err(io)?;
+    exec::pump(child.stdout.take(), child.stderr.take(), out);
+    child.wait().map_err(io)
+}
+
+/// Programs that load the Node addon through `RUNWIRE_NODE_ADDON` or vite-task's
+/// `VP_RUN_NODE_CLIENT_PATH` (bun loads napi addons too).
+fn is_node_runtime(program: &Path) -> bool {
+    program
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, "node" | "nodejs" | "bun"))
+}
+
+/// What an untraced fallback run needs: the task's server, its env, and why the tracer
+/// could not start.
+struct Untraced<'a> {
+    server: runwire_server::RunningServer,
+    child_env: &'a [(OsString, OsString)],
+    reason: Reason,
+}
+
+/// Without the addon a Node tool cannot declare the envs it reads (vite's `VITE_*`): a run
+/// that exec'd a Node runtime then is not cached. Decided from the programs that really
+/// ran, not from `node_modules`.
+fn node_without_addon(trace: &runwire_trace::Trace) -> Option<Reason> {
+    let why = crate::node_addon::unavailable()?;
+    let node = trace.programs().iter().find(|p| is_node_runtime(p))?;
+    Some(Reason::runner(
+        "node_addon_unavailable",
+        format!(
+            "{} ran without the runwire Node addon ({why}), so its tools could not declare what they read",
+            node.display()
+        ),
+    ))
 }
 
 /// Starts the protocol server for a task (the runner's full env, the user's policy) and
@@ -642,9 +681,33 @@ impl CachedExecutor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let spawned_at = crate::clock::spawn_instant();
-        let mut child = command.spawn().map_err(|e| {
-            Error::Task(format!("{}: cannot start: {e} [{}]", task.label, e.code()))
-        })?;
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e @ runwire_trace::TraceError::Spawn { .. }) => {
+                return Err(Error::Task(format!(
+                    "{}: cannot start: {e} [{}]",
+                    task.label,
+                    e.code()
+                )));
+            }
+            // The tracer itself could not be set up (no shim, no ring): the task still
+            // runs, untraced, and is not cached.
+            Err(e) => {
+                let reason = Reason::runner(
+                    "tracer_unavailable",
+                    format!(
+                        "the tracer could not start, the run was not traced: {e} [{}]",
+                        e.code()
+                    ),
+                );
+                let untraced = Untraced {
+                    server,
+                    child_env: &child_env,
+                    reason,
+                };
+                return self.run_without_tracer(ctx, out, summary, miss, untraced);
+            }
+        };
         exec::pump(child.stdout.take(), child.stderr.take(), out);
         let finished = child
             .wait()
@@ -658,12 +721,12 @@ impl CachedExecutor {
         let trace = adapt::trace::to_model(&finished.trace);
         let mut declarations =
             self.config_declarations(&package_dir, &trace, &input_files, &inputs, &outputs);
-        let (tool_declarations, diagnostics) = adapt::declarations::convert(&report);
-        declarations.extend(tool_declarations);
+        let converted = adapt::declarations::convert(&report);
+        declarations.extend(converted.declarations);
         let record = RunRecord {
             trace,
             declarations,
-            diagnostics,
+            diagnostics: converted.diagnostics,
             exit,
         };
         options.spawned_at = Some(spawned_at);
@@ -672,6 +735,13 @@ impl CachedExecutor {
             .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
         let mut not_cached: Vec<Reason> =
             classified.verdict.reasons.iter().map(Reason::of).collect();
+        not_cached.extend(node_without_addon(&finished.trace));
+        // A server or a watcher is not a build, even when it exits 0 (`vite dev` quit
+        // with `q`): what it did depended on requests and file changes while it ran.
+        not_cached.extend(finished.trace.services().iter().map(|s| Reason {
+            message: s.to_string(),
+            detail: serde_json::json!({ "runner": "service", "code": s.code() }),
+        }));
         let verified = verify.map(|entry| self.verify(entry, &classified, out));
         self.store(ctx, summary, &classified, out, duration, &mut not_cached);
         Ok(Outcome {
@@ -681,6 +751,44 @@ impl CachedExecutor {
                 miss,
                 not_cached,
                 verified,
+                notes: converted.notes,
+            },
+        })
+    }
+
+    /// The task run without the tracer, which could not start: the run is never stored,
+    /// only its history is.
+    fn run_without_tracer(
+        &self,
+        ctx: &TaskContext<'_>,
+        out: &mut TaskOutput<'_>,
+        summary: &SpawnSummary,
+        miss: Vec<Reason>,
+        untraced: Untraced<'_>,
+    ) -> Result<Outcome, Error> {
+        let start = Instant::now();
+        let status = run_untraced(ctx, untraced.child_env, out)?;
+        crate::clock::note_workspace_write();
+        let _ = untraced.server.finish(DRAIN_DEADLINE);
+        let mut not_cached = vec![untraced.reason];
+        let task = ctx.task;
+        if let Err(e) = self
+            .cache()
+            .record_history(&task.package_rel, &task.task, summary)
+        {
+            not_cached.push(Reason::runner(
+                "history_not_written",
+                format!("task history not written: {e}"),
+            ));
+        }
+        Ok(Outcome {
+            exit_code: exec::exit_code(status),
+            duration: start.elapsed(),
+            cache: CacheReport::Ran {
+                miss,
+                not_cached,
+                verified: None,
+                notes: Vec::new(),
             },
         })
     }

@@ -200,6 +200,7 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
             miss,
             not_cached,
             verified,
+            notes,
         } => {
             let _ = write!(text, " in {time}, cache miss");
             list_reasons(&mut text, miss);
@@ -225,6 +226,9 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
             } else {
                 let _ = write!(text, "\n  {}", printer.paint(Style::Warn, "not cached:"));
                 list_reasons(&mut text, not_cached);
+            }
+            for note in notes {
+                let _ = write!(text, "\n  note: {}", escape_line(note));
             }
         }
         CacheReport::Off { reason } => {

@@ -12,8 +12,27 @@ fn selector(s: &server::EnvSelector) -> fp::EnvSelector {
     }
 }
 
+/// What a run's tools declared, as the engine takes it, plus what is only shown.
+#[derive(Debug, Default)]
+pub struct Converted {
+    pub declarations: Vec<fp::Declaration>,
+    pub diagnostics: Vec<fp::Diagnostic>,
+    /// Requests shown to the user that decide nothing (see [`binds`]).
+    pub notes: Vec<String>,
+}
+
+/// Whether a `disableCache` from this client decides the run. vite-task's compatibility
+/// object (the addon's `load()`, which vite 8 calls) does not: vite's server code calls
+/// `disableCache()` whenever it starts, even for `vitest run`, so it says nothing about the
+/// run (vite-task itself made it a no-op for that reason). A real server or watcher is
+/// caught by the tracer instead (`listen()`, inotify). Every other client binds.
+fn binds(client: &str) -> bool {
+    client != crate::node_addon::COMPAT_CLIENT_NAME
+}
+
 /// Converts the server's report; declarations keep their order.
-pub fn convert(report: &server::ServerReport) -> (Vec<fp::Declaration>, Vec<fp::Diagnostic>) {
+pub fn convert(report: &server::ServerReport) -> Converted {
+    let mut notes = Vec::new();
     let mut diagnostics: Vec<fp::Diagnostic> = report
         .diagnostics
         .iter()
@@ -43,9 +62,23 @@ pub fn convert(report: &server::ServerReport) -> (Vec<fp::Declaration>, Vec<fp::
             server::Declaration::IgnoreOutput { path } => {
                 fp::Declaration::IgnoreOutput(path.clone())
             }
-            server::Declaration::DisableCache { reason } => fp::Declaration::DisableCache {
-                reason: reason.clone(),
-            },
+            server::Declaration::DisableCache { reason, client } => {
+                if !binds(client) {
+                    let reason = if reason.is_empty() {
+                        "(no reason given)"
+                    } else {
+                        reason
+                    };
+                    notes.push(format!(
+                        "{client} asked to disable caching: {reason} (not binding: vite asks on every server start; a real server or watcher is caught by the tracer)"
+                    ));
+                    continue;
+                }
+                fp::Declaration::DisableCache {
+                    reason: reason.clone(),
+                    tool: client.clone(),
+                }
+            }
             server::Declaration::ReportInput { path } => fp::Declaration::ReportInput(path.clone()),
             server::Declaration::ReportOutput { path } => {
                 fp::Declaration::ReportOutput(path.clone())
@@ -74,5 +107,9 @@ pub fn convert(report: &server::ServerReport) -> (Vec<fp::Declaration>, Vec<fp::
         };
         declarations.push(converted);
     }
-    (declarations, diagnostics)
+    Converted {
+        declarations,
+        diagnostics,
+        notes,
+    }
 }

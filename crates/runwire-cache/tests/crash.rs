@@ -76,7 +76,7 @@ fn sigkill_at_50_seeded_points_leaves_a_consistent_cache() {
     std::fs::create_dir_all(&ws).unwrap();
     let mut rng = Rng(0x5EED_0FC0_FFEE);
     let mut killed_mid_run = 0;
-    let rounds = soak(50) as u64;
+    let rounds = u64::try_from(soak(50)).unwrap();
     for round in 0..rounds {
         // Even rounds: the child SIGKILLs itself at a seeded byte count, in the middle of a
         // blob write. Odd rounds: the parent SIGKILLs it after a seeded number of store steps,

@@ -47,7 +47,7 @@ fn hello_frame() -> Vec<u8> {
 fn random_bytes_never_crash_the_server_or_disturb_others() {
     let server = Server::start(ServerConfig::new(vec![(b"A".to_vec(), b"1".to_vec())])).unwrap();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let cases = soak(300);
+    let cases = u64::try_from(soak(300)).unwrap();
     for case in 0..cases {
         let mut bytes = if case % 2 == 0 {
             hello_frame()

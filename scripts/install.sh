@@ -9,7 +9,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the tests use: strace (tracer benchmark peer), busybox-static (a static
 # binary the LD_PRELOAD tracer cannot see).
-apt_packages=(strace busybox-static)
+apt_packages=(strace busybox-static golang-go)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

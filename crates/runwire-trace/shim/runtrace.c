@@ -131,6 +131,8 @@ REAL(int, utimensat, (int, const char *, const struct timespec *, int))
 REAL(int, utimes, (const char *, const struct timeval *))
 REAL(int, lutimes, (const char *, const struct timeval *))
 REAL(int, utime, (const char *, const struct utimbuf *))
+REAL(int, chmod, (const char *, mode_t))
+REAL(int, fchmodat, (int, const char *, mode_t, int))
 REAL(int, stat, (const char *, struct stat *))
 REAL(int, stat64, (const char *, struct stat64 *))
 REAL(int, lstat, (const char *, struct stat *))
@@ -496,7 +498,10 @@ static int inspect_exe(const char *path, int depth) {
                 for (ssize_t pos = 0; pos + 12 <= nr;) {
                     uint32_t nh[3];
                     memcpy(nh, notes + pos, sizeof nh);
-                    if (nh[0] == 3 && nh[2] == 4 && pos + 16 <= nr && memcmp(notes + pos + 12, "Go", 3) == 0) {
+                    /* The Go linker writes the name "Go\0\0" (namesz 4); "Go\0" (namesz 3) is
+                     * the ELF spec's form. Either marks a Go build id. */
+                    if ((nh[0] == 3 || nh[0] == 4) && nh[2] == 4 && pos + 16 <= nr &&
+                        memcmp(notes + pos + 12, "Go\0", 3) == 0 && (nh[0] == 3 || notes[pos + 15] == 0)) {
                         result = R_GO;
                         break;
                     }
@@ -984,6 +989,10 @@ EXPORT int utimensat(int d, const char *p, const struct timespec t[2], int f) {
 HOOK_PROBE(int, utimes, (const char *p, const struct timeval t[2]), (p, t), AT_FDCWD, p, K_WRITE)
 HOOK_PROBE(int, lutimes, (const char *p, const struct timeval t[2]), (p, t), AT_FDCWD, p, K_WRITE)
 HOOK_PROBE(int, utime, (const char *p, const struct utimbuf *t), (p, t), AT_FDCWD, p, K_WRITE)
+/* A mode change is a change of the file (modes are facts and outputs: `chmod +x bin/x` as
+ * a task's whole work must be restored by a hit). fchmod(fd) was recorded at the open. */
+HOOK_PROBE(int, chmod, (const char *p, mode_t m), (p, m), AT_FDCWD, p, K_WRITE)
+HOOK_PROBE(int, fchmodat, (int d, const char *p, mode_t m, int f), (d, p, m, f), d, p, K_WRITE)
 
 /* rename: the source's prior content moves to the target (an input if not written first),
  * and the source is gone; the target is written. */

@@ -115,7 +115,15 @@ fn has_go_note(mut notes: &[u8]) -> bool {
     let word = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
     while notes.len() >= 12 {
         let (namesz, descsz, kind) = (word(notes, 0), word(notes, 4), word(notes, 8));
-        if namesz == 3 && kind == 4 && notes.len() >= 15 && &notes[12..15] == b"Go\0" {
+        // The linker writes the name "Go\0\0" with namesz 4 (cmd/link); "Go\0" with namesz 3
+        // is the form the ELF spec suggests. Either is a Go build id.
+        let name_len = namesz as usize;
+        if kind == 4
+            && (name_len == 3 || name_len == 4)
+            && notes.len() >= 12 + name_len
+            && notes[12..12 + name_len].starts_with(b"Go\0")
+            && notes[14..12 + name_len].iter().all(|b| *b == 0)
+        {
             return true;
         }
         let skip = 12 + (namesz as usize).div_ceil(4) * 4 + (descsz as usize).div_ceil(4) * 4;
@@ -130,6 +138,28 @@ fn has_go_note(mut notes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_build_id_notes_in_both_name_forms() {
+        let note = |namesz: u32, name: &[u8]| {
+            let mut n = Vec::new();
+            for w in [namesz, 8, 4] {
+                n.extend_from_slice(&w.to_le_bytes());
+            }
+            n.extend_from_slice(name);
+            n.extend_from_slice(b"buildid\0");
+            n
+        };
+        // What cmd/link writes, and the ELF spec's form.
+        assert!(has_go_note(&note(4, b"Go\0\0")));
+        assert!(has_go_note(&note(3, b"Go\0\0")));
+        assert!(!has_go_note(&note(4, b"Gox\0")));
+        assert!(!has_go_note(&note(4, b"GNU\0")));
+        // A GNU build id first, then Go's.
+        let mut two = note(4, b"GNU\0");
+        two.extend(note(4, b"Go\0\0"));
+        assert!(has_go_note(&two));
+    }
 
     #[test]
     fn dynamic_programs_are_traceable() {

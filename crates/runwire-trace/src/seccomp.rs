@@ -94,6 +94,12 @@ const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_symlink,
     libc::SYS_symlinkat,
     libc::SYS_truncate,
+    libc::SYS_utimensat,
+    libc::SYS_utimes,
+    libc::SYS_utime,
+    libc::SYS_futimesat,
+    libc::SYS_chmod,
+    libc::SYS_fchmodat,
     libc::SYS_chdir,
     libc::SYS_fchdir,
     libc::SYS_execve,
@@ -120,6 +126,8 @@ const SYSCALLS: &[libc::c_long] = &[
     libc::SYS_linkat,
     libc::SYS_symlinkat,
     libc::SYS_truncate,
+    libc::SYS_utimensat,
+    libc::SYS_fchmodat,
     libc::SYS_chdir,
     libc::SYS_fchdir,
     libc::SYS_execve,
@@ -1010,6 +1018,23 @@ impl Worker {
                     probe_kinds(path, true, K_TRUNCATE, &mut one);
                 }
             }
+            // Times and modes change the file in place, as the shim records them: a write.
+            // utimensat(fd, NULL) is a futimens, recorded at the open.
+            libc::SYS_utimensat if a[1] != 0 => {
+                if let Some(path) = self.absolute(pid, a[0], a[1]) {
+                    probe_kinds(
+                        path,
+                        a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0,
+                        K_WRITE,
+                        &mut one,
+                    );
+                }
+            }
+            libc::SYS_fchmodat => {
+                if let Some(path) = self.absolute(pid, a[0], a[1]) {
+                    probe_kinds(path, true, K_WRITE, &mut one);
+                }
+            }
             libc::SYS_chdir => {
                 let path = self.absolute(pid, cwd, a[0]);
                 self.changing_cwd(pid, path.clone());
@@ -1094,6 +1119,16 @@ impl Worker {
                 let from = self.absolute(pid, cwd, a[0]);
                 let to = self.absolute(pid, cwd, a[1]);
                 link_kinds(from, to, one);
+            }
+            libc::SYS_utimes | libc::SYS_utime | libc::SYS_chmod => {
+                if let Some(path) = self.absolute(pid, cwd, a[0]) {
+                    probe_kinds(path, true, K_WRITE, one);
+                }
+            }
+            libc::SYS_futimesat if a[1] != 0 => {
+                if let Some(path) = self.absolute(pid, a[0], a[1]) {
+                    probe_kinds(path, true, K_WRITE, one);
+                }
             }
             _ => {}
         }

@@ -165,6 +165,34 @@ fn busybox_ls_rm_cp_match_coreutils() {
 }
 
 #[test]
+fn touch_and_chmod_are_writes_for_busybox_and_coreutils() {
+    // Times and modes change a file without touching its content: a task whose whole work
+    // is `chmod +x` or `touch -d` has outputs a hit must restore. Through the shim
+    // (coreutils) and through the seccomp filter (busybox) alike.
+    let script = "touch -d @1000000000 stamp; chmod +x tool.sh; true";
+    let setup = |root: &Root| {
+        root.file("stamp", "").file("tool.sh", "echo hi\n");
+    };
+    let dyn_root = Root::new();
+    setup(&dyn_root);
+    let dynamic = dyn_root.run_ok("sh", &["-c", script]);
+    let st_root = Root::new();
+    setup(&st_root);
+    let stat = st_root.run_ok(BUSYBOX, &["sh", "-c", script]);
+    for (root, out) in [(&dyn_root, &dynamic), (&st_root, &stat)] {
+        complete(out);
+        let t = root.local(&out.trace);
+        for p in ["stamp", "tool.sh"] {
+            let a = t.iter().find(|a| a.path == Path::new(p));
+            assert!(
+                a.is_some_and(|a| a.kinds().any(AccessKind::modifies)),
+                "{p}: {a:?} in {t:#?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn dynamic_shell_running_busybox_matches_coreutils() {
     let script = "cat in.txt > copy.txt; ls d > list.txt";
     let setup = |root: &Root| {
@@ -449,5 +477,32 @@ fn static_servers_and_watchers_are_seen_through_seccomp() {
             },
             Service::Fanotify { program: prog },
         ]
+    );
+}
+
+#[test]
+fn go_build_with_the_real_toolchain_is_traced() {
+    // Debian's `go` is a dynamically linked Go program (cgo): it makes its file system
+    // calls directly, so only the seccomp filter sees them. Its ELF note is named
+    // "Go\0\0" (namesz 4): missed, `go build` ran untraced while the trace said complete.
+    let root = Root::new();
+    root.file("go.mod", "module example.com/app\n\ngo 1.19\n");
+    root.file(
+        "main.go",
+        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+    );
+    let out = root.run_ok(
+        "sh",
+        &["-c", "go build -o out/app . && ./out/app > out/result.txt"],
+    );
+    complete(&out);
+    let t = root.local(&out.trace);
+    let read = |p: &str| t.iter().any(|a| a.path == Path::new(p) && a.has(Read));
+    assert!(read("main.go") && read("go.mod"), "{t:#?}");
+    // go build probes out/app, then writes it; the shell runs it after: never an input.
+    let app = t.iter().find(|a| a.path == Path::new("out/app")).unwrap();
+    assert!(
+        app.first.modifies() || app.kinds().any(AccessKind::modifies),
+        "{app:#?}"
     );
 }

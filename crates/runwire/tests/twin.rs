@@ -206,6 +206,7 @@ macro_rules! cases {
 
 cases!(
     python_imports,
+    go_build,
     make_targets_stamps_and_dirs,
     cp_u_and_chmod,
     input_edited_mid_run,

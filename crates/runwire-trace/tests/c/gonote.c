@@ -1,4 +1,4 @@
-/* Carries the ELF note a Go toolchain writes (name "Go", type 4: build id), as a dynamic
+/* Carries the ELF note the Go linker writes (name "Go\0\0", namesz 4, type 4: build id), as a dynamic
  * cgo-enabled Go binary would: the tracer must treat it as bypassing libc. */
 struct go_note {
     unsigned namesz, descsz, type;
@@ -6,7 +6,7 @@ struct go_note {
     char desc[8];
 };
 __attribute__((section(".note.go.buildid"), used, aligned(4)))
-static const struct go_note note = {3, 8, 4, "Go", "buildid"};
+static const struct go_note note = {4, 8, 4, "Go", "buildid"};
 
 #include <fcntl.h>
 #include <sys/syscall.h>

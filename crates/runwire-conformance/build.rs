@@ -5,16 +5,18 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/cases");
+    // The manifest dir of this build, read when the script runs: `env!` would freeze the
+    // path of whichever checkout first compiled the script (a CI clone sharing the target
+    // dir), and a vanished dir would embed no case at all.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("../../conformance/cases");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "case"))
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "case"))
+        .collect();
+    assert!(!files.is_empty(), "no .case files in {}", dir.display());
     files.sort();
     let mut out = String::from(
         "/// Every case file of the suite: (file name, text).\npub const EMBEDDED: &[(&str, &str)] = &[\n",

@@ -124,21 +124,11 @@ impl Blobs {
         let parent = dest.parent().expect("blob paths have a parent");
         let placed = fs::create_dir_all(parent)
             .map_err(io("creating", parent))
-            .and_then(|()| self.place(&tmp, &dest));
+            .and_then(|()| place(&tmp, &dest));
         if placed.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         placed.map(|()| (hash, size))
-    }
-
-    /// Renames a finished temp file to its blob name. Whatever else sits at that name (a
-    /// directory, a file of the wrong size: damage, or tampering) is not the blob the name
-    /// promises, so it is removed first, once; a rename over a file replaces it anyway.
-    fn place(&self, tmp: &Path, dest: &Path) -> Result<(), CacheError> {
-        if fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
-            fs::remove_dir_all(dest).map_err(io("removing what is not a blob at", dest))?;
-        }
-        fs::rename(tmp, dest).map_err(io("renaming blob into", dest))
     }
 
     /// Reads a blob and checks it against its name. `None` when missing or corrupt.
@@ -173,4 +163,14 @@ impl Blobs {
             }
         }
     }
+}
+
+/// Renames a finished temp file to its blob name. Whatever else sits at that name (a
+/// directory, a file of the wrong size: damage, or tampering) is not the blob the name
+/// promises, so it is removed first, once; a rename over a file replaces it anyway.
+fn place(tmp: &Path, dest: &Path) -> Result<(), CacheError> {
+    if fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+        fs::remove_dir_all(dest).map_err(io("removing what is not a blob at", dest))?;
+    }
+    fs::rename(tmp, dest).map_err(io("renaming blob into", dest))
 }

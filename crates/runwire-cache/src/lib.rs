@@ -28,6 +28,7 @@ mod stdio;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 
 use runwire_fingerprint::{
     Difference, EnvKey, Hash32, HashMemo, Hasher, OutputSet, PostRunFingerprint, SpawnExplanation,
@@ -223,6 +224,10 @@ pub struct Cache {
     key: EnvKey,
     options: CacheOptions,
     recoveries: Vec<Recovery>,
+    /// Entries used since the last flush, in order of use: a hit writes nothing to the
+    /// index; their recency is written in one transaction ([`Cache::flush`]), before any
+    /// eviction and when the cache is dropped.
+    used: std::sync::Mutex<Vec<i64>>,
 }
 
 /// Renames `path` (and its `companions`: `path` + suffix, such as the index's WAL) to
@@ -260,6 +265,13 @@ fn move_aside(
         cause,
         consequence,
     })
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // Only recency is pending: losing it costs eviction precision, never an entry.
+        let _ = self.flush();
+    }
 }
 
 impl Cache {
@@ -326,6 +338,7 @@ impl Cache {
             key,
             options,
             recoveries,
+            used: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -430,6 +443,12 @@ impl Cache {
         for id in bad {
             self.drop_entry(id)?;
         }
+        // Entries used since the last flush are the most recent, the last used first.
+        let used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        if !used.is_empty() {
+            let recency = |e: &StoredEntry| used.iter().rposition(|&id| id == e.id);
+            out.sort_by_key(|e| std::cmp::Reverse(recency(e)));
+        }
         Ok(out)
     }
 
@@ -445,7 +464,7 @@ impl Cache {
         for e in self.lookup(key)? {
             let differences = e.fingerprint.validate(world, hasher);
             if differences.is_empty() {
-                self.touch(e.id)?;
+                self.touch(e.id);
                 return Ok(Lookup::Hit(Box::new(e)));
             }
             misses.push(VariantMiss {
@@ -456,11 +475,32 @@ impl Cache {
         Ok(Lookup::Miss(misses))
     }
 
-    fn touch(&self, id: i64) -> Result<(), CacheError> {
-        self.conn.execute(
-            "UPDATE entries SET last_used = (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries) WHERE id = ?1",
-            params![id],
-        )?;
+    /// Marks an entry most recently used; written by the next [`Cache::flush`].
+    fn touch(&self, id: i64) {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        // A hit touches its entry at lookup and at restore: once is enough.
+        if used.last() != Some(&id) {
+            used.push(id);
+        }
+    }
+
+    /// Writes the recency of the entries used since the last flush, in one transaction.
+    /// Losing it (a killed runner) only makes eviction a little less exact.
+    pub fn flush(&self) -> Result<(), CacheError> {
+        let used = std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner));
+        if used.is_empty() {
+            return Ok(());
+        }
+        let tx = self.begin()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE entries SET last_used = (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries) WHERE id = ?1",
+            )?;
+            for id in used {
+                stmt.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -544,6 +584,7 @@ impl Cache {
     /// Evicts least recently used entries (never `keep`) until the blobs fit the size cap.
     /// Returns how many entries went.
     pub fn evict(&self, keep: Option<i64>) -> Result<usize, CacheError> {
+        self.flush()?;
         let tx = self.begin()?;
         let mut evicted = 0;
         loop {
@@ -574,6 +615,7 @@ impl Cache {
     /// (a live store may be about to commit them), plus unreferenced blob rows. Returns how
     /// many files went.
     pub fn gc(&self, min_age: std::time::Duration) -> Result<usize, CacheError> {
+        self.flush()?;
         let tx = self.begin()?;
         self.gc_orphans(&tx)?;
         let known: std::collections::HashSet<Vec<u8>> = {
@@ -649,7 +691,7 @@ impl Cache {
             },
         };
         let stats = archive::restore(workspace_root, &entry.manifest, &self.blobs)?;
-        self.touch(entry.id)?;
+        self.touch(entry.id);
         Ok(Restored { stats, stdio })
     }
 

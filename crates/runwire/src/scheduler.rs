@@ -57,6 +57,11 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
     // Dropping `stop` wakes the status ticker at once, so the run ends without waiting.
     let (stop, stopped) = mpsc::channel::<()>();
+    // A pool of `jobs` workers, not a thread per task: a run of 1,000 hits would otherwise
+    // start 1,000 threads. Tasks are handed out only to idle workers (`running < jobs`),
+    // so nothing is queued when the first failure stops new work.
+    let (work, queue) = mpsc::channel::<usize>();
+    let queue = std::sync::Mutex::new(queue);
     std::thread::scope(|scope| {
         if printer.is_live() {
             // Redraws the live status line while tasks run (terminal only).
@@ -68,23 +73,35 @@ pub fn run(
                 }
             });
         }
-        loop {
-            while exit_code == 0 && running < jobs {
-                let Some(i) = ready.pop_front() else { break };
-                running += 1;
-                let tx = tx.clone();
-                let task = &plan.tasks[i];
-                scope.spawn(move || {
+        for _ in 0..jobs.min(n) {
+            let tx = tx.clone();
+            let queue = &queue;
+            scope.spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next index.
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    let Ok(i) = next else { break };
                     let ctx = TaskContext {
                         ws,
-                        task,
+                        task: &plan.tasks[i],
                         full_env,
                         mode: options.mode,
                     };
                     let outcome = run_one(&ctx, executor, printer, prefixed);
                     // The receiver lives until every task is done.
                     let _ = tx.send((i, outcome));
-                });
+                }
+            });
+        }
+        loop {
+            while exit_code == 0 && running < jobs {
+                let Some(i) = ready.pop_front() else { break };
+                running += 1;
+                // The workers live until `work` is dropped below.
+                let _ = work.send(i);
             }
             if running == 0 {
                 break;
@@ -103,6 +120,7 @@ pub fn run(
             }
             outcomes[i] = Some(outcome);
         }
+        drop(work);
         drop(stop);
     });
     printer.end_live();

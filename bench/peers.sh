@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# runwire against Turborepo's native binary (pinned in bench/peers/package-lock.json; the
+# npm launcher in front of it costs ~100 ms of Node and is not what is measured), side by
+# side in one run: per round, each workload once per tool (A B A B ...). Workloads, all
+# cache hits unless named otherwise:
+#   noop        one package, one no-op task
+#   chain       200 packages x 5 tasks (t5 needs t4 ... needs t1)
+#   wide        1,000 packages x 1 task
+#   outputs     one task writing 50,000 small files: its build, a hit with the outputs in
+#               place, a hit after `rm -rf` of them (runwire vs its own build and vs turbo's
+#               restore of the same outputs)
+#   inputs      one task reading 10,000 input files
+# Prints medians, the min-max spread, the ratio runwire/turbo and a verdict against the
+# goals of issue #24, then the peak RSS of runwire's chain run. Not run in CI.
+# Usage: bench/peers.sh [ROUNDS]   (default 7)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-7}
+repo=$PWD
+target=${CARGO_TARGET_DIR:-$repo/target}
+scratch=${PEERS_SCRATCH:-$HOME/.cache/runwire/peers}
+mkdir -p "$scratch"
+
+cargo build -q --release -p runwire
+runwire=$target/release/runwire
+npm ci --prefix bench/peers --no-audit --no-fund --loglevel=error >/dev/null
+turbo=$repo/bench/peers/node_modules/@turbo/linux-64/bin/turbo
+[ -x "$turbo" ] || { echo "turbo's native binary is missing: $turbo" >&2; exit 2; }
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 TURBO_NO_UPDATE_NOTIFIER=1 NO_COLOR=1
+
+work=$(mktemp -d "$scratch/run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# One workspace per tool: npm workspaces with a lockfile (turbo wants one), a git repo
+# (turbo hashes through git), and each tool's config.
+# make_ws DIR PACKAGES -- writes packages/pNNN with the scripts given on stdin (JSON object).
+make_ws() {
+  local dir=$1 count=$2 scripts
+  scripts=$(cat)
+  mkdir -p "$dir/packages"
+  echo '{"name":"root","private":true,"packageManager":"npm@10.9.4","workspaces":["packages/*"]}' >"$dir/package.json"
+  for i in $(seq -w 1 "$count"); do
+    mkdir -p "$dir/packages/p$i"
+    echo "{\"name\":\"p$i\",\"private\":true,\"scripts\":$scripts}" >"$dir/packages/p$i/package.json"
+  done
+  (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null && git init -q . &&
+    git add -A >/dev/null 2>&1 && git -c user.email=b@b -c user.name=b commit -qm init)
+}
+
+# turbo.json and runwire.json: the same task graph.
+configure() { # dir workload
+  local dir=$1
+  case $2 in
+    chain)
+      echo '{"tasks":{"t1":{},"t2":{"dependsOn":["t1"]},"t3":{"dependsOn":["t2"]},"t4":{"dependsOn":["t3"]},"t5":{"dependsOn":["t4"]}}}' >"$dir/turbo.json"
+      echo '{"tasks":{"t2":{"dependsOn":["t1"]},"t3":{"dependsOn":["t2"]},"t4":{"dependsOn":["t3"]},"t5":{"dependsOn":["t4"]}}}' >"$dir/runwire.json"
+      ;;
+    outputs) echo '{"tasks":{"build":{"outputs":["out/**"]}}}' >"$dir/turbo.json" ;;
+    inputs) echo '{"tasks":{"build":{"outputs":["sum.txt"]}}}' >"$dir/turbo.json" ;;
+    *) echo '{"tasks":{"t1":{},"noop":{}}}' >"$dir/turbo.json" ;;
+  esac
+}
+
+declare -A scripts=(
+  [noop]='{"noop":"true"}'
+  [chain]='{"t1":"true","t2":"true","t3":"true","t4":"true","t5":"true"}'
+  [wide]='{"t1":"true"}'
+  [outputs]='{"build":"mkdir -p out && i=0; while [ $i -lt 50000 ]; do echo $i > out/f$i.txt; i=$((i+1)); done"}'
+  [inputs]='{"build":"cat src/*/*.txt | wc -c > sum.txt"}'
+)
+declare -A counts=([noop]=1 [chain]=200 [wide]=1000 [outputs]=1 [inputs]=1)
+declare -A runwire_args=([noop]="run noop -r" [chain]="run t5 -r" [wide]="run t1 -r" [outputs]="run build -r" [inputs]="run build -r")
+declare -A turbo_args=([noop]="run noop" [chain]="run t5" [wide]="run t1" [outputs]="run build" [inputs]="run build")
+
+for w in noop chain wide outputs inputs; do
+  for tool in runwire turbo; do
+    make_ws "$work/$w-$tool" "${counts[$w]}" <<<"${scripts[$w]}"
+    configure "$work/$w-$tool" "$w"
+    if [ "$w" = inputs ]; then
+      for d in $(seq -w 1 100); do
+        mkdir -p "$work/$w-$tool/packages/p1/src/d$d"
+        for f in $(seq -w 1 100); do echo "$d $f" >"$work/$w-$tool/packages/p1/src/d$d/f$f.txt"; done
+      done
+      (cd "$work/$w-$tool" && git add -A && git -c user.email=b@b -c user.name=b commit -qm inputs)
+    fi
+  done
+done
+
+now_ns() { date +%s%N; }
+# run TOOL WORKLOAD [must-hit] -> elapsed microseconds on stdout
+run() {
+  local tool=$1 w=$2 dir=$work/$2-$1 t0 t1 out
+  t0=$(now_ns)
+  if [ "$tool" = runwire ]; then
+    # shellcheck disable=SC2086
+    out=$(cd "$dir" && "$runwire" ${runwire_args[$w]} 2>&1 >/dev/null) || { echo "runwire failed on $w: $out" >&2; exit 1; }
+  else
+    # shellcheck disable=SC2086
+    out=$(cd "$dir" && "$turbo" ${turbo_args[$w]} --output-logs=none 2>&1) || { echo "turbo failed on $w: $out" >&2; exit 1; }
+  fi
+  t1=$(now_ns)
+  if [ "${3:-}" = must-hit ]; then
+    if [ "$tool" = runwire ] && grep -q "cache miss" <<<"$out"; then
+      echo "runwire: $w is not all hits:" >&2; echo "$out" | head -20 >&2; exit 1
+    fi
+    if [ "$tool" = turbo ] && ! grep -Eq 'Cached: +([0-9]+) cached, \1 total' <<<"$out"; then
+      echo "turbo: $w is not all hits:" >&2; echo "$out" | tail -5 >&2; exit 1
+    fi
+  fi
+  echo $(((t1 - t0) / 1000))
+}
+
+stats() { sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f %.1f\n", a[int((NR+1)/2)]/1000, a[1]/1000, a[NR]/1000}'; }
+verdict() { awk -v r="$1" -v g="$2" 'BEGIN {print (r <= g ? "met" : "MISSED")}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+printf 'runwire %s vs turbo %s (native), %d interleaved rounds, %s, %d cores\n' \
+  "$(git -C "$repo" rev-parse --short HEAD)" "$("$turbo" --version)" "$rounds" "$(date -u +%F)" "$(nproc)"
+
+# Hit workloads: prime (the run that stores, then a first hit), then the rounds.
+declare -A goal=([noop]=0.3 [chain]=0.3 [wide]=0.3 [inputs]=0.3)
+for w in noop chain wide inputs; do
+  for tool in runwire turbo; do
+    run "$tool" "$w" >/dev/null
+    run "$tool" "$w" >/dev/null
+    run "$tool" "$w" must-hit >/dev/null
+  done
+  : >"$work/r.t"; : >"$work/t.t"
+  for _ in $(seq "$rounds"); do
+    run runwire "$w" must-hit >>"$work/r.t"
+    run turbo "$w" must-hit >>"$work/t.t"
+  done
+  read -r rm rmin rmax < <(stats <"$work/r.t")
+  read -r tm tmin tmax < <(stats <"$work/t.t")
+  r=$(ratio "$rm" "$tm")
+  printf '%-8s runwire %8.1f ms [%.1f-%.1f]   turbo %8.1f ms [%.1f-%.1f]   ratio %sx (goal <= %s: %s)\n' \
+    "$w" "$rm" "$rmin" "$rmax" "$tm" "$tmin" "$tmax" "$r" "${goal[$w]}" "$(verdict "$r" "${goal[$w]}")"
+done
+
+# 50,000 outputs: the build (a forced run), a hit with the outputs in place, a hit after
+# rm -rf out; turbo's restore of the same outputs after rm -rf.
+w=outputs
+for tool in runwire turbo; do run "$tool" $w >/dev/null; run "$tool" $w must-hit >/dev/null; done
+: >"$work/build.t"; : >"$work/present.t"; : >"$work/gone.t"; : >"$work/turbo.t"
+for _ in $(seq "$rounds"); do
+  t0=$(now_ns); (cd "$work/$w-runwire" && "$runwire" run build -r --force >/dev/null 2>&1); t1=$(now_ns)
+  echo $(((t1 - t0) / 1000)) >>"$work/build.t"
+  run runwire $w must-hit >>"$work/present.t"
+  rm -rf "$work/$w-runwire/packages/p1/out"
+  run runwire $w must-hit >>"$work/gone.t"
+  rm -rf "$work/$w-turbo/packages/p1/out"
+  run turbo $w must-hit >>"$work/turbo.t"
+done
+read -r bm _ _ < <(stats <"$work/build.t")
+read -r pm pmin pmax < <(stats <"$work/present.t")
+read -r gm gmin gmax < <(stats <"$work/gone.t")
+read -r tm tmin tmax < <(stats <"$work/turbo.t")
+printf 'outputs  build %.1f ms; hit, outputs present %.1f ms [%.1f-%.1f] = %sx the build (goal <= 0.1: %s)\n' \
+  "$bm" "$pm" "$pmin" "$pmax" "$(ratio "$pm" "$bm")" "$(verdict "$(ratio "$pm" "$bm")" 0.1)"
+printf '         hit after rm -rf %.1f ms [%.1f-%.1f] = %sx the build (goal <= 1.0: %s), %sx turbo'"'"'s restore %.1f ms [%.1f-%.1f] (goal <= 1.0: %s)\n' \
+  "$gm" "$gmin" "$gmax" "$(ratio "$gm" "$bm")" "$(verdict "$(ratio "$gm" "$bm")" 1.0)" \
+  "$(ratio "$gm" "$tm")" "$tm" "$tmin" "$tmax" "$(verdict "$(ratio "$gm" "$tm")" 1.0)"
+
+# Peak RSS of runwire's chain run (all hits).
+rss=$(cd "$work/chain-runwire" && python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$runwire" run t5 -r)
+printf 'chain    peak RSS of runwire: %s MB (goal <= 64: %s)\n' "$rss" "$(verdict "$rss" 64)"

@@ -547,10 +547,11 @@ fn size_cap_evicts_least_recently_used_and_shares_blobs() {
     .unwrap();
     let world_env = EnvMap::new();
     let salts = BTreeMap::new();
+    let env_key = cache.env_key().clone();
     let world = World {
         workspace_root: &w.root,
         env: &world_env,
-        env_key: cache.env_key(),
+        env_key: &env_key,
         salts: &salts,
         untracked_env_patterns: &[],
     };
@@ -578,10 +579,20 @@ fn size_cap_evicts_least_recently_used_and_shares_blobs() {
         "the shared output is one blob"
     );
     assert_eq!(cache.info().unwrap().blob_bytes, 2100);
-    // Use e1: e2 becomes the least recently used.
+    // Use e1: e2 becomes the least recently used. A hit writes nothing to the index; the
+    // use is written when the cache is dropped, so the next runner (reopening) knows it.
     assert!(
         matches!(cache.find_hit(&key(10), &world, &hasher).unwrap(), Lookup::Hit(e) if e.id == e1)
     );
+    drop(cache);
+    let cache = Cache::open(
+        &w.cache_dir,
+        CacheOptions {
+            max_size: 3000,
+            ..CacheOptions::default()
+        },
+    )
+    .unwrap();
     write(&w.root, "e3", &[3; 1500]);
     let e3 = store(&cache, &w.root, key(12), &fp("3"), &outputs(&["e3"]));
     let ids: Vec<i64> = [10, 11, 12]

@@ -1049,8 +1049,10 @@ impl Executor for CachedExecutor {
     }
 
     fn finish(&self) {
-        // Remembered hashes make the next validation cheap; losing them costs only time.
+        // Remembered hashes make the next validation cheap, and the hits' recency keeps
+        // eviction least-recently-used; losing either costs only time.
         let _ = self.cache().save_memo(&self.memo);
+        let _ = self.cache().flush();
         self.gc_now_and_then();
         if let Some(r) = &self.remote {
             let report = r.cache.finish(remote::UPLOAD_WAIT);

@@ -1,12 +1,12 @@
 //! The output archive: a manifest of (path, mode, symlink target, hash) plus blobs, and its
 //! exact restore into a workspace.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use runwire_fingerprint::{Hash32, OutputSet, RelPath};
+use runwire_fingerprint::{Hash32, OutputSet, RelPath, StatKey};
 use serde::{Deserialize, Serialize};
 
 use crate::blobs::Blobs;
@@ -298,11 +298,96 @@ pub(crate) fn restore(
     root: &Path,
     m: &Manifest,
     blobs: &Blobs,
+    compared: &Compared,
 ) -> Result<RestoreStats, CacheError> {
     let staging = Staging::new(root, blobs.tmp_dir());
-    let stats = restore_via(root, m, blobs, &staging);
+    let stats = restore_via(root, m, blobs, &staging, compared);
     staging.remove();
     stats
+}
+
+/// How each archived regular file compares with the file now at its path, with the stat
+/// the comparison saw: a hit whose outputs are in place reads each of them once (in
+/// parallel) and no blob at all.
+#[derive(Default)]
+pub(crate) struct Compared {
+    files: HashMap<String, Comparison>,
+}
+
+/// A file's sameness and the stat it was judged at (`None`: absent, or changed meanwhile).
+type Comparison = (Sameness, Option<StatKey>);
+
+impl Compared {
+    /// Compares every file item of `m` with the workspace, on up to `threads` threads.
+    pub(crate) fn new(root: &Path, m: &Manifest, threads: usize) -> Self {
+        let items: Vec<(&String, Hash32, u64, u32)> = m
+            .items
+            .iter()
+            .filter_map(|(p, item)| match item {
+                Item::File { hash, size, mode } => Some((p, *hash, *size, *mode)),
+                _ => None,
+            })
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = threads.clamp(1, items.len().div_ceil(64).max(1));
+        let results: Vec<Vec<(String, Comparison)>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((p, hash, size, mode)) = items.get(i) else {
+                                break;
+                            };
+                            let abs = root.join(p);
+                            out.push(((*p).clone(), equal_file(&abs, *hash, *size, *mode)));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        Self {
+            files: results.into_iter().flatten().collect(),
+        }
+    }
+
+    /// The blobs a restore will read: those of files not already equal on disk.
+    pub(crate) fn needed_blobs(&self, m: &Manifest) -> Vec<Hash32> {
+        let mut out: Vec<Hash32> = m
+            .items
+            .iter()
+            .filter_map(|(p, item)| match item {
+                Item::File { hash, .. }
+                    if !self.files.get(p).is_some_and(|(s, _)| {
+                        matches!(s, Sameness::Equal | Sameness::ModeDiffers)
+                    }) =>
+                {
+                    Some(*hash)
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The comparison made earlier if the file has not changed since (same stat), else a
+    /// fresh one: the restore's own pruning and deletions may have removed it.
+    fn sameness(&self, p: &str, abs: &Path, hash: Hash32, size: u64, mode: u32) -> Sameness {
+        if let Some((s, Some(seen))) = self.files.get(p)
+            && fs::symlink_metadata(abs).is_ok_and(|m| StatKey::from_metadata(&m) == *seen)
+        {
+            return *s;
+        }
+        equal_file(abs, hash, size, mode).0
+    }
 }
 
 /// Where restored files are written before they are renamed into place: a directory of
@@ -383,6 +468,7 @@ fn restore_via(
     m: &Manifest,
     blobs: &Blobs,
     staging: &Staging,
+    compared: &Compared,
 ) -> Result<RestoreStats, CacheError> {
     let mut guard = SymlinkGuard {
         root,
@@ -418,19 +504,21 @@ fn restore_via(
                 dirs.push((p, *mode));
                 stats.dirs += 1;
             }
-            Item::File { hash, size, mode } => match equal_file(&abs, *hash, *size, *mode) {
-                Sameness::Equal => stats.unchanged += 1,
-                Sameness::ModeDiffers => {
-                    fs::set_permissions(&abs, fs::Permissions::from_mode(*mode))
-                        .map_err(io("setting mode of", &abs))?;
-                    stats.files += 1;
+            Item::File { hash, size, mode } => {
+                match compared.sameness(p, &abs, *hash, *size, *mode) {
+                    Sameness::Equal => stats.unchanged += 1,
+                    Sameness::ModeDiffers => {
+                        fs::set_permissions(&abs, fs::Permissions::from_mode(*mode))
+                            .map_err(io("setting mode of", &abs))?;
+                        stats.files += 1;
+                    }
+                    Sameness::Differs => {
+                        let tmp = staging.temp_for(&abs, stats.files);
+                        write_file(&abs, &blobs.path(hash), *mode, &tmp)?;
+                        stats.files += 1;
+                    }
                 }
-                Sameness::Differs => {
-                    let tmp = staging.temp_for(&abs, stats.files);
-                    write_file(&abs, &blobs.path(hash), *mode, &tmp)?;
-                    stats.files += 1;
-                }
-            },
+            }
             Item::Symlink { target } => {
                 let same = fs::read_link(&abs).is_ok_and(|t| t.as_os_str() == target.as_str());
                 if same {
@@ -486,7 +574,7 @@ pub fn differences(root: &Path, m: &Manifest) -> Vec<String> {
                 "{p}: the cached run left it, the fresh run did not"
             )),
             (Item::File { hash, size, mode }, Some(meta)) => {
-                match equal_file(&abs, *hash, *size, *mode) {
+                match equal_file(&abs, *hash, *size, *mode).0 {
                     Sameness::Equal => None,
                     Sameness::ModeDiffers => Some(format!(
                         "{p}: mode differs (cached {mode:o}, fresh {:o})",
@@ -516,21 +604,24 @@ pub fn differences(root: &Path, m: &Manifest) -> Vec<String> {
 }
 
 /// How a file on disk compares with an archived one.
-enum Sameness {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sameness {
     Equal,
     ModeDiffers,
     Differs,
 }
 
-/// Compares the regular file at `abs` with an archived one: size first, then content.
-fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32) -> Sameness {
+/// Compares the regular file at `abs` with an archived one: size first, then content. The
+/// stat is the one taken before hashing (a change during the hash moves the ctime).
+fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32) -> Comparison {
     let Ok(meta) = fs::symlink_metadata(abs) else {
-        return Sameness::Differs;
+        return (Sameness::Differs, None);
     };
+    let seen = Some(StatKey::from_metadata(&meta));
     if !meta.is_file() || meta.len() != size {
-        return Sameness::Differs;
+        return (Sameness::Differs, seen);
     }
-    match runwire_fingerprint::hash_path(abs) {
+    let sameness = match runwire_fingerprint::hash_path(abs) {
         Ok(h) if h == hash => {
             if meta.mode() & 0o7777 == mode {
                 Sameness::Equal
@@ -539,7 +630,12 @@ fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32) -> Sameness {
             }
         }
         _ => Sameness::Differs,
-    }
+    };
+    // Changed while it was hashed: no comparison to keep.
+    let after = fs::symlink_metadata(abs)
+        .ok()
+        .map(|m| StatKey::from_metadata(&m));
+    (sameness, seen.filter(|s| Some(*s) == after))
 }
 
 /// Empties the emptied directory `dir` (workspace-relative) of everything the manifest does

@@ -678,9 +678,13 @@ impl Cache {
             self.drop_entry(entry.id)?;
             return Err(e);
         }
-        for h in entry.manifest.blobs().keys() {
-            if !self.blobs.verify(h) {
-                return Err(self.corrupt(entry.id, h, "output blob"));
+        // Outputs already equal on disk are left alone and their blobs never read; every
+        // blob that will be written is verified before the first write.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let compared = archive::Compared::new(workspace_root, &entry.manifest, threads);
+        for h in compared.needed_blobs(&entry.manifest) {
+            if !self.blobs.verify(&h) {
+                return Err(self.corrupt(entry.id, &h, "output blob"));
             }
         }
         let stdio = match &entry.stdio {
@@ -690,7 +694,7 @@ impl Cache {
                 None => return Err(self.corrupt(entry.id, h, "stdio blob")),
             },
         };
-        let stats = archive::restore(workspace_root, &entry.manifest, &self.blobs)?;
+        let stats = archive::restore(workspace_root, &entry.manifest, &self.blobs, &compared)?;
         self.touch(entry.id);
         Ok(Restored { stats, stdio })
     }

@@ -443,12 +443,17 @@ fn corrupted_blob_is_a_miss_the_entry_is_dropped_and_nothing_is_written() {
         "the bad blob file is gone"
     );
 
-    // A missing blob is the same miss.
+    // A missing blob is the same miss, when the restore needs it.
     write(&w.root, "out/a.txt", b"good content");
     store(&cache, &w.root, key(5), &fp("c"), &outputs(&["out/a.txt"]));
     let entry = cache.lookup(&key(5)).unwrap().remove(0);
     std::fs::remove_file(cache.blob_path(&Hash32::of(b"good content"))).unwrap();
+    // Outputs already equal on disk are left alone: no blob is read for them.
+    let restored = cache.restore(&entry, &w.root).unwrap();
+    assert_eq!(restored.stats.unchanged, 1);
+    write(&w.root, "out/a.txt", b"local");
     assert!(cache.restore(&entry, &w.root).unwrap_err().is_miss());
+    assert_eq!(std::fs::read(w.root.join("out/a.txt")).unwrap(), b"local");
 }
 
 fn tamper_manifest(cache_dir: &Path, manifest: &str) {

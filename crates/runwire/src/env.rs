@@ -130,26 +130,48 @@ pub fn child_env(
         })
         .cloned()
         .collect();
-    let path_index = out.iter().position(|(n, _)| n == "PATH");
-    let mut path: Vec<u8> = Vec::new();
-    for dir in bin_dirs {
-        path.extend_from_slice(dir.as_os_str().as_bytes());
-        path.push(b':');
-    }
-    if let Some(i) = path_index {
-        path.extend_from_slice(out[i].1.as_bytes());
-        out[i].1 = OsString::from_vec(path);
-    } else {
-        // No PATH at all: the POSIX default after the bin dirs.
-        path.extend_from_slice(b"/usr/local/bin:/usr/bin:/bin");
-        out.push(("PATH".into(), OsString::from_vec(path)));
-    }
+    prepend_bin_dirs(&mut out, bin_dirs);
     for (name, value) in extra {
         out.retain(|(n, _)| n != name);
         out.push((name.clone(), value.clone()));
     }
     out.sort();
     out
+}
+
+/// The environment of a task run without the protocol server (it could not start): the
+/// runner's whole environment but its own secrets, as outside runwire, since no tool can
+/// ask for the variables the strict environment leaves out.
+pub fn unserved_child_env(
+    full: &[(OsString, OsString)],
+    bin_dirs: &[PathBuf],
+) -> Vec<(OsString, OsString)> {
+    let mut out: Vec<(OsString, OsString)> = full
+        .iter()
+        .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
+        .cloned()
+        .collect();
+    prepend_bin_dirs(&mut out, bin_dirs);
+    out.sort();
+    out
+}
+
+/// Puts the packages' `node_modules/.bin` directories in front of `PATH`.
+fn prepend_bin_dirs(env: &mut Vec<(OsString, OsString)>, bin_dirs: &[PathBuf]) {
+    let path_index = env.iter().position(|(n, _)| n == "PATH");
+    let mut path: Vec<u8> = Vec::new();
+    for dir in bin_dirs {
+        path.extend_from_slice(dir.as_os_str().as_bytes());
+        path.push(b':');
+    }
+    if let Some(i) = path_index {
+        path.extend_from_slice(env[i].1.as_bytes());
+        env[i].1 = OsString::from_vec(path);
+    } else {
+        // No PATH at all: the POSIX default after the bin dirs.
+        path.extend_from_slice(b"/usr/local/bin:/usr/bin:/bin");
+        env.push(("PATH".into(), OsString::from_vec(path)));
+    }
 }
 
 #[cfg(test)]

@@ -139,6 +139,12 @@ pub fn task_env(
     env::child_env(ctx.full_env, &ctx.task.config, &bins, extra)
 }
 
+/// The env of a task run without the protocol server ([`env::unserved_child_env`]).
+pub fn unserved_task_env(ctx: &TaskContext<'_>) -> Vec<(OsString, OsString)> {
+    let bins = env::bin_dirs(&ctx.ws.root, &ctx.ws.packages[ctx.task.package].dir);
+    env::unserved_child_env(ctx.full_env, &bins)
+}
+
 /// A `sh -c <command>` command for a task with its cwd and env, stdio piped for capture.
 pub fn shell_command(task: &PlannedTask, env: &[(OsString, OsString)]) -> Command {
     let mut cmd = Command::new("sh");

@@ -81,11 +81,16 @@ impl Executor for ServedExecutor {
 
     fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
         let start = Instant::now();
-        let (server, extra) = start_server(ctx, &self.env)?;
-        let child_env = exec::task_env(ctx, &extra);
+        // Without a server the task still runs, as it would outside runwire.
+        let (server, child_env) = match start_server(ctx, &self.env) {
+            Ok((server, extra)) => (Some(server), exec::task_env(ctx, &extra)),
+            Err(_) => (None, exec::unserved_task_env(ctx)),
+        };
         let status = run_untraced(ctx, &child_env, out)?;
         // Declarations do not matter here; draining only lets the tools finish cleanly.
-        let _ = server.finish(DRAIN_DEADLINE);
+        if let Some(server) = server {
+            let _ = server.finish(DRAIN_DEADLINE);
+        }
         Ok(Outcome {
             exit_code: exec::exit_code(status),
             duration: start.elapsed(),
@@ -125,7 +130,8 @@ fn is_node_runtime(program: &Path) -> bool {
 /// What an untraced fallback run needs: the task's server, its env, and why the tracer
 /// could not start.
 struct Untraced<'a> {
-    server: runwire_server::RunningServer,
+    /// `None` when the server is what could not start.
+    server: Option<runwire_server::RunningServer>,
     child_env: &'a [(OsString, OsString)],
     reason: Reason,
 }
@@ -666,8 +672,27 @@ impl CachedExecutor {
 
         let mut options = self.classify_options(ctx)?;
         options.prior_tool_state = self.prior_tool_state(ctx, wall_start);
-        // The server answers from the runner's full env, with the user's policy.
-        let (server, extra) = start_server(ctx, &self.env)?;
+        // The server answers from the runner's full env, with the user's policy. Without
+        // it no tool can ask for its variables: the task runs as it would outside runwire,
+        // with the whole environment, untraced and not cached.
+        let (server, extra) = match start_server(ctx, &self.env) {
+            Ok(started) => started,
+            Err(e) => {
+                let child_env = exec::unserved_task_env(ctx);
+                let reason = Reason::runner(
+                    "protocol_server_unavailable",
+                    format!(
+                        "the protocol server could not start, the task ran untraced with the whole environment: {e}"
+                    ),
+                );
+                let untraced = Untraced {
+                    server: None,
+                    child_env: &child_env,
+                    reason,
+                };
+                return self.run_without_tracer(ctx, out, summary, miss, untraced);
+            }
+        };
         let child_env = exec::task_env(ctx, &extra);
 
         let mut command = TracedCommand::new("sh");
@@ -701,7 +726,7 @@ impl CachedExecutor {
                     ),
                 );
                 let untraced = Untraced {
-                    server,
+                    server: Some(server),
                     child_env: &child_env,
                     reason,
                 };
@@ -769,7 +794,9 @@ impl CachedExecutor {
         let start = Instant::now();
         let status = run_untraced(ctx, untraced.child_env, out)?;
         crate::clock::note_workspace_write();
-        let _ = untraced.server.finish(DRAIN_DEADLINE);
+        if let Some(server) = untraced.server {
+            let _ = server.finish(DRAIN_DEADLINE);
+        }
         let mut not_cached = vec![untraced.reason];
         let task = ctx.task;
         if let Err(e) = self

@@ -677,21 +677,7 @@ impl CachedExecutor {
         // with the whole environment, untraced and not cached.
         let (server, extra) = match start_server(ctx, &self.env) {
             Ok(started) => started,
-            Err(e) => {
-                let child_env = exec::unserved_task_env(ctx);
-                let reason = Reason::runner(
-                    "protocol_server_unavailable",
-                    format!(
-                        "the protocol server could not start, the task ran untraced with the whole environment: {e}"
-                    ),
-                );
-                let untraced = Untraced {
-                    server: None,
-                    child_env: &child_env,
-                    reason,
-                };
-                return self.run_without_tracer(ctx, out, summary, miss, untraced);
-            }
+            Err(e) => return self.run_without_server(ctx, out, summary, miss, &e),
         };
         let child_env = exec::task_env(ctx, &extra);
 
@@ -779,6 +765,31 @@ impl CachedExecutor {
                 notes: converted.notes,
             },
         })
+    }
+
+    /// The task run without the protocol server, which could not start: untraced, with
+    /// the whole environment, never stored.
+    fn run_without_server(
+        &self,
+        ctx: &TaskContext<'_>,
+        out: &mut TaskOutput<'_>,
+        summary: &SpawnSummary,
+        miss: Vec<Reason>,
+        cause: &Error,
+    ) -> Result<Outcome, Error> {
+        let child_env = exec::unserved_task_env(ctx);
+        let reason = Reason::runner(
+            "protocol_server_unavailable",
+            format!(
+                "the protocol server could not start, the task ran untraced with the whole environment: {cause}"
+            ),
+        );
+        let untraced = Untraced {
+            server: None,
+            child_env: &child_env,
+            reason,
+        };
+        self.run_without_tracer(ctx, out, summary, miss, untraced)
     }
 
     /// The task run without the tracer, which could not start: the run is never stored,

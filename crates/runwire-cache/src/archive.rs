@@ -330,6 +330,16 @@ impl Compared {
             .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = threads.clamp(1, items.len().div_ceil(64).max(1));
+        if threads == 1 {
+            // Most entries hold a handful of files: no thread for those.
+            let files = items
+                .iter()
+                .map(|(p, hash, size, mode)| {
+                    ((*p).clone(), equal_file(&root.join(p), *hash, *size, *mode))
+                })
+                .collect();
+            return Self { files };
+        }
         let results: Vec<Vec<(String, Comparison)>> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
@@ -397,10 +407,15 @@ impl Compared {
 /// failing both, files are staged beside their target as before. Directories of dead
 /// processes are swept when the next restore starts.
 struct Staging {
-    dir: Option<PathBuf>,
+    /// The directory staging directories go in, if any is on the workspace's file system.
+    base: Option<PathBuf>,
+    /// `restore-<pid>` under `base`, once made (`None` inside: it could not be).
+    dir: std::cell::OnceCell<Option<PathBuf>>,
 }
 
 impl Staging {
+    /// Where this restore would stage; nothing is created until a file is to be written
+    /// (a hit whose outputs are in place writes none).
     fn new(root: &Path, cache_tmp: &Path) -> Self {
         let dev = |p: &Path| fs::metadata(p).ok().map(|m| m.dev());
         let base = if dev(cache_tmp).is_some() && dev(cache_tmp) == dev(root) {
@@ -410,20 +425,29 @@ impl Staging {
                 .filter(|parent| dev(parent) == dev(root))
                 .map(|parent| parent.join(".runwire-restore"))
         };
-        let Some(base) = base else {
-            return Self { dir: None };
-        };
-        sweep_dead(&base);
-        let dir = base.join(format!("restore-{}", std::process::id()));
-        let ok = fs::create_dir_all(&dir).is_ok();
         Self {
-            dir: ok.then_some(dir),
+            base,
+            dir: std::cell::OnceCell::new(),
         }
+    }
+
+    /// This process's staging directory, made (and dead processes' swept, once per
+    /// process) on first use; `None` when neither place works.
+    fn dir(&self) -> Option<&PathBuf> {
+        self.dir
+            .get_or_init(|| {
+                let base = self.base.as_ref()?;
+                static SWEPT: std::sync::Once = std::sync::Once::new();
+                SWEPT.call_once(|| sweep_dead(base));
+                let dir = base.join(format!("restore-{}", std::process::id()));
+                fs::create_dir_all(&dir).is_ok().then_some(dir)
+            })
+            .as_ref()
     }
 
     /// A temporary path for `target`.
     fn temp_for(&self, target: &Path, n: usize) -> PathBuf {
-        if let Some(d) = &self.dir {
+        if let Some(d) = self.dir() {
             return d.join(format!("{n}.tmp"));
         }
         let name = target
@@ -434,7 +458,7 @@ impl Staging {
     }
 
     fn remove(&self) {
-        if let Some(d) = &self.dir {
+        if let Some(Some(d)) = self.dir.get() {
             let _ = fs::remove_dir_all(d);
         }
     }

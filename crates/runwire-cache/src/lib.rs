@@ -680,8 +680,11 @@ impl Cache {
         }
         // Outputs already equal on disk are left alone and their blobs never read; every
         // blob that will be written is verified before the first write.
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let compared = archive::Compared::new(workspace_root, &entry.manifest, threads);
+        let compared = archive::Compared::new(
+            workspace_root,
+            &entry.manifest,
+            runwire_fingerprint::cpu_count(),
+        );
         for h in compared.needed_blobs(&entry.manifest) {
             if !self.blobs.verify(&h) {
                 return Err(self.corrupt(entry.id, &h, "output blob"));

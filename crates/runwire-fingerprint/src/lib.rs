@@ -52,7 +52,7 @@ pub use fingerprint::{
     PostRunFingerprint,
 };
 pub use glob::PathGlob;
-pub use hash::{EnvKey, FileHash, Hash32, HashMemo, Hasher, StatKey, hash_path};
+pub use hash::{EnvKey, FileHash, Hash32, HashMemo, Hasher, StatKey, cpu_count, hash_path};
 pub use model::{
     Access, BUILTIN_TOOL_STATE, ClassifyOptions, Declaration, Diagnostic, EnvSelector, ExitStatus,
     HOME_TOOL_CACHES, OTHER_RUNNER_DIRS, PathAccess, RunRecord, TraceModel, builtin_tool_state,

@@ -434,10 +434,10 @@ impl Staging {
     /// This process's staging directory, made (and dead processes' swept, once per
     /// process) on first use; `None` when neither place works.
     fn dir(&self) -> Option<&PathBuf> {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
         self.dir
             .get_or_init(|| {
                 let base = self.base.as_ref()?;
-                static SWEPT: std::sync::Once = std::sync::Once::new();
                 SWEPT.call_once(|| sweep_dead(base));
                 let dir = base.join(format!("restore-{}", std::process::id()));
                 fs::create_dir_all(&dir).is_ok().then_some(dir)

@@ -32,7 +32,7 @@ soak_test() {
   out=$(cargo test -q "$@" -- --nocapture --test-threads=1 2>&1)
   local rc=$?
   printf '%s\n' "$out" >>"$log"
-  printf '%s\n' "$out" | grep '^soak:' || true
+  printf '%s\n' "$out" | grep -o 'soak:.*' || true
   if [ "$rc" -ne 0 ]; then
     echo "FAILED: cargo test $*"
     failed=1

@@ -773,18 +773,7 @@ fn servers_and_watchers_are_named_and_the_trace_stays_complete() {
     let prog = root.compile("serve", &["-O0"]);
     let out = root.run_ok(prog.to_str().unwrap(), &["fanotify"]);
     assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
-    assert_eq!(
-        out.trace.services(),
-        &[
-            Service::Listen {
-                program: prog.clone()
-            },
-            Service::Inotify {
-                program: prog.clone()
-            },
-            Service::Fanotify { program: prog },
-        ]
-    );
+    assert_eq!(out.trace.services(), common::serve_services(&prog));
     // Node's servers and fs.watch go through libuv's libc calls.
     let js = "require('fs').watch('.').close();
 require('net').createServer().listen(0, '127.0.0.1', function () { this.close(); });";

@@ -9,7 +9,7 @@ use std::process::Command;
 mod common;
 use common::Root;
 
-use runwire_trace::{AccessKind, IncompleteReason, Service, Trace, TracedOutput};
+use runwire_trace::{AccessKind, IncompleteReason, Trace, TracedOutput};
 
 use AccessKind::{Create, Delete, ListDir, NotFound, Read, RenameFrom, Stat, Truncate};
 
@@ -466,18 +466,7 @@ fn static_servers_and_watchers_are_seen_through_seccomp() {
     let prog = root.compile("serve", &["-static"]);
     let out = root.run_ok(prog.to_str().unwrap(), &["fanotify"]);
     assert!(out.trace.complete(), "{:?}", out.trace.incomplete_reasons());
-    assert_eq!(
-        out.trace.services(),
-        &[
-            Service::Listen {
-                program: prog.clone()
-            },
-            Service::Inotify {
-                program: prog.clone()
-            },
-            Service::Fanotify { program: prog },
-        ]
-    );
+    assert_eq!(out.trace.services(), common::serve_services(&prog));
 }
 
 #[test]

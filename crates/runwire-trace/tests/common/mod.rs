@@ -101,3 +101,20 @@ impl Root {
         out
     }
 }
+
+/// What tests/c/serve.c sets up when given `fanotify`, in order: a listening socket, an
+/// inotify watch and a fanotify mark.
+#[allow(dead_code)] // each test file uses its own subset
+pub fn serve_services(prog: &Path) -> Vec<runwire_trace::Service> {
+    use runwire_trace::Service;
+    let program = prog.to_path_buf();
+    vec![
+        Service::Listen {
+            program: program.clone(),
+        },
+        Service::Inotify {
+            program: program.clone(),
+        },
+        Service::Fanotify { program },
+    ]
+}

@@ -6,7 +6,8 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use runwire_fingerprint::{Hash32, OutputSet, RelPath, StatKey};
+use runwire_fingerprint::hash::hash_reader;
+use runwire_fingerprint::{Hash32, Hasher, OutputSet, RelPath, StatKey};
 use serde::{Deserialize, Serialize};
 
 use crate::blobs::Blobs;
@@ -318,8 +319,9 @@ pub(crate) struct Compared {
 type Comparison = (Sameness, Option<StatKey>);
 
 impl Compared {
-    /// Compares every file item of `m` with the workspace, on up to `threads` threads.
-    pub(crate) fn new(root: &Path, m: &Manifest, threads: usize) -> Self {
+    /// Compares every file item of `m` with the workspace, in parallel when there are
+    /// many (the fingerprint engine's work-stealing map, a read buffer per thread).
+    pub(crate) fn new(root: &Path, m: &Manifest) -> Self {
         let items: Vec<(&String, Hash32, u64, u32)> = m
             .items
             .iter()
@@ -328,42 +330,17 @@ impl Compared {
                 _ => None,
             })
             .collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = threads.clamp(1, items.len().div_ceil(64).max(1));
-        if threads == 1 {
-            // Most entries hold a handful of files: no thread for those.
-            let files = items
-                .iter()
-                .map(|(p, hash, size, mode)| {
-                    ((*p).clone(), equal_file(&root.join(p), *hash, *size, *mode))
-                })
-                .collect();
-            return Self { files };
-        }
-        let results: Vec<Vec<(String, Comparison)>> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut out = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((p, hash, size, mode)) = items.get(i) else {
-                                break;
-                            };
-                            let abs = root.join(p);
-                            out.push(((*p).clone(), equal_file(&abs, *hash, *size, *mode)));
-                        }
-                        out
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_default())
-                .collect()
+        // No memo: a restore compares what is on disk now, and remembers nothing.
+        let hasher = Hasher::new(None, std::time::SystemTime::now());
+        let compared = hasher.map_parallel(&items, |(p, hash, size, mode), buf| {
+            equal_file(&root.join(p), *hash, *size, *mode, buf)
         });
         Self {
-            files: results.into_iter().flatten().collect(),
+            files: items
+                .iter()
+                .map(|(p, ..)| (*p).clone())
+                .zip(compared)
+                .collect(),
         }
     }
 
@@ -396,7 +373,7 @@ impl Compared {
         {
             return *s;
         }
-        equal_file(abs, hash, size, mode).0
+        equal_file(abs, hash, size, mode, &mut vec![0; READ_BUFFER]).0
     }
 }
 
@@ -585,6 +562,7 @@ pub fn differences(root: &Path, m: &Manifest) -> Vec<String> {
         }
     };
     let mut out = Vec::new();
+    let mut buf = vec![0; READ_BUFFER];
     for (p, item) in &m.items {
         let abs = root.join(p);
         let now = fs::symlink_metadata(&abs).ok();
@@ -598,7 +576,7 @@ pub fn differences(root: &Path, m: &Manifest) -> Vec<String> {
                 "{p}: the cached run left it, the fresh run did not"
             )),
             (Item::File { hash, size, mode }, Some(meta)) => {
-                match equal_file(&abs, *hash, *size, *mode).0 {
+                match equal_file(&abs, *hash, *size, *mode, &mut buf).0 {
                     Sameness::Equal => None,
                     Sameness::ModeDiffers => Some(format!(
                         "{p}: mode differs (cached {mode:o}, fresh {:o})",
@@ -635,9 +613,13 @@ pub(crate) enum Sameness {
     Differs,
 }
 
-/// Compares the regular file at `abs` with an archived one: size first, then content. The
-/// stat is the one taken before hashing (a change during the hash moves the ctime).
-fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32) -> Comparison {
+/// The read buffer of a comparison made on its own (not through [`Compared::new`]).
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Compares the regular file at `abs` with an archived one: size first, then content read
+/// through `buf`. The stat is the one taken before hashing (a change during the hash moves
+/// the ctime).
+fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32, buf: &mut [u8]) -> Comparison {
     let Ok(meta) = fs::symlink_metadata(abs) else {
         return (Sameness::Differs, None);
     };
@@ -645,7 +627,7 @@ fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32) -> Comparison {
     if !meta.is_file() || meta.len() != size {
         return (Sameness::Differs, seen);
     }
-    let sameness = match runwire_fingerprint::hash_path(abs) {
+    let sameness = match fs::File::open(abs).and_then(|f| hash_reader(f, buf)) {
         Ok(h) if h == hash => {
             if meta.mode() & 0o7777 == mode {
                 Sameness::Equal

@@ -680,11 +680,7 @@ impl Cache {
         }
         // Outputs already equal on disk are left alone and their blobs never read; every
         // blob that will be written is verified before the first write.
-        let compared = archive::Compared::new(
-            workspace_root,
-            &entry.manifest,
-            runwire_fingerprint::cpu_count(),
-        );
+        let compared = archive::Compared::new(workspace_root, &entry.manifest);
         for h in compared.needed_blobs(&entry.manifest) {
             if !self.blobs.verify(&h) {
                 return Err(self.corrupt(entry.id, &h, "output blob"));

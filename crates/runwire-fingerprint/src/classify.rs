@@ -15,7 +15,7 @@ use crate::fingerprint::{
     PostRunFingerprint,
 };
 use crate::hash::StatKey;
-use crate::hash::{EnvKey, Hasher};
+use crate::hash::{EnvKey, FileHash, Hasher};
 use crate::model::{
     Access, ClassifyOptions, Declaration, ExitStatus, OTHER_RUNNER_DIRS, PathAccess, RunRecord,
 };
@@ -445,15 +445,10 @@ pub fn classify(
                 .is_some_and(|f| f.existence == Existence::File && f.content.is_some())
         });
     let left = hasher.map_parallel(&recorded, |r, buf| {
-        let abs = r.to_abs(root);
-        let is_file = std::fs::metadata(&abs).is_ok_and(|m| m.is_file());
-        is_file
-            .then(|| hasher.hash_file(&abs, buf).ok())
-            .flatten()
-            .map(|h| OutputContent {
-                hash: h.hash,
-                executable: h.executable,
-            })
+        hash_regular_file(hasher, &r.to_abs(root), buf).map(|h| OutputContent {
+            hash: h.hash,
+            executable: h.executable,
+        })
     });
     for (r, or_output) in recorded.into_iter().zip(left) {
         let mut fact = opts.prior_tool_state[&r].clone();
@@ -645,12 +640,7 @@ pub fn observe_tool_state(
     hasher: &Hasher<'_>,
 ) -> BTreeMap<RelPath, PathFact> {
     let facts = hasher.map_parallel(paths, |r, buf| {
-        let abs = r.to_abs(root);
-        // Never open what is not a regular file (a fifo would block).
-        if !std::fs::metadata(&abs).ok()?.is_file() {
-            return None;
-        }
-        let h = hasher.hash_file(&abs, buf).ok()?;
+        let h = hash_regular_file(hasher, &r.to_abs(root), buf)?;
         Some(PathFact {
             existence: Existence::File,
             content: Some(ContentFact {
@@ -670,6 +660,15 @@ pub fn observe_tool_state(
         .zip(facts)
         .filter_map(|(r, f)| Some((r, f?)))
         .collect()
+}
+
+/// The hash of `abs` when it is a regular file that can be read; never opens anything
+/// else (a fifo would block).
+fn hash_regular_file(hasher: &Hasher<'_>, abs: &Path, buf: &mut [u8]) -> Option<FileHash> {
+    if !std::fs::metadata(abs).ok()?.is_file() {
+        return None;
+    }
+    hasher.hash_file(abs, buf).ok()
 }
 
 /// The trace in canonical form: paths inside the workspace, user-listed external inputs,

@@ -542,14 +542,17 @@ fn outputs_under_a_symlinked_directory_are_never_stored() {
 #[test]
 fn size_cap_evicts_least_recently_used_and_shares_blobs() {
     let w = ws();
-    let cache = Cache::open(
-        &w.cache_dir,
-        CacheOptions {
-            max_size: 3000,
-            ..CacheOptions::default()
-        },
-    )
-    .unwrap();
+    let open = || {
+        Cache::open(
+            &w.cache_dir,
+            CacheOptions {
+                max_size: 3000,
+                ..CacheOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let cache = open();
     let world_env = EnvMap::new();
     let salts = BTreeMap::new();
     let env_key = cache.env_key().clone();
@@ -590,14 +593,7 @@ fn size_cap_evicts_least_recently_used_and_shares_blobs() {
         matches!(cache.find_hit(&key(10), &world, &hasher).unwrap(), Lookup::Hit(e) if e.id == e1)
     );
     drop(cache);
-    let cache = Cache::open(
-        &w.cache_dir,
-        CacheOptions {
-            max_size: 3000,
-            ..CacheOptions::default()
-        },
-    )
-    .unwrap();
+    let cache = open();
     write(&w.root, "e3", &[3; 1500]);
     let e3 = store(&cache, &w.root, key(12), &fp("3"), &outputs(&["e3"]));
     let ids: Vec<i64> = [10, 11, 12]

@@ -188,6 +188,7 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
             outputs: &outputs,
             workspace_root: tree,
             stdio: &[],
+            run_time: None,
         })
         .unwrap();
     let env = EnvMap::new();

@@ -384,28 +384,36 @@ impl Compared {
 /// failing both, files are staged beside their target as before. Directories of dead
 /// processes are swept when the next restore starts.
 struct Staging {
-    /// The directory staging directories go in, if any is on the workspace's file system.
-    base: Option<PathBuf>,
-    /// `restore-<pid>` under `base`, once made (`None` inside: it could not be).
+    root: PathBuf,
+    cache_tmp: PathBuf,
+    /// `restore-<pid>` in a directory on the workspace's file system, once made (`None`
+    /// inside: it could not be).
     dir: std::cell::OnceCell<Option<PathBuf>>,
 }
 
 impl Staging {
-    /// Where this restore would stage; nothing is created until a file is to be written
-    /// (a hit whose outputs are in place writes none).
+    /// Where this restore would stage; nothing is looked at or created until a file is to
+    /// be written (a hit whose outputs are in place writes none).
     fn new(root: &Path, cache_tmp: &Path) -> Self {
-        let dev = |p: &Path| fs::metadata(p).ok().map(|m| m.dev());
-        let base = if dev(cache_tmp).is_some() && dev(cache_tmp) == dev(root) {
-            Some(cache_tmp.to_path_buf())
-        } else {
-            root.parent()
-                .filter(|parent| dev(parent) == dev(root))
-                .map(|parent| parent.join(".runwire-restore"))
-        };
         Self {
-            base,
+            root: root.to_path_buf(),
+            cache_tmp: cache_tmp.to_path_buf(),
             dir: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The directory staging directories go in: the cache's tmp dir when it is on the
+    /// workspace's file system (a rename must not cross devices), else beside the workspace.
+    fn base(&self) -> Option<PathBuf> {
+        let dev = |p: &Path| fs::metadata(p).ok().map(|m| m.dev());
+        let root_dev = dev(&self.root)?;
+        if dev(&self.cache_tmp) == Some(root_dev) {
+            return Some(self.cache_tmp.clone());
+        }
+        self.root
+            .parent()
+            .filter(|parent| dev(parent) == Some(root_dev))
+            .map(|parent| parent.join(".runwire-restore"))
     }
 
     /// This process's staging directory, made (and dead processes' swept, once per
@@ -414,8 +422,8 @@ impl Staging {
         static SWEPT: std::sync::Once = std::sync::Once::new();
         self.dir
             .get_or_init(|| {
-                let base = self.base.as_ref()?;
-                SWEPT.call_once(|| sweep_dead(base));
+                let base = self.base()?;
+                SWEPT.call_once(|| sweep_dead(&base));
                 let dir = base.join(format!("restore-{}", std::process::id()));
                 fs::create_dir_all(&dir).is_ok().then_some(dir)
             })

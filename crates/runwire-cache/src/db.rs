@@ -55,6 +55,10 @@ const MIGRATIONS: &[&str] = &[
         path TEXT NOT NULL,
         PRIMARY KEY (package, task, path)
     ) WITHOUT ROWID;",
+    // 3: how long the stored run took (milliseconds; NULL for a remote hit or an older
+    // entry), in the row a hit already reads: "saved 1.2s" and "restoring took longer than
+    // the run" cost no extra file read per hit.
+    "ALTER TABLE entries ADD COLUMN run_ms INTEGER;",
 ];
 
 /// The schema version this build writes.

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
+use std::time::Duration;
 
 use runwire_fingerprint::{
     Difference, EnvKey, Hash32, HashMemo, Hasher, OutputSet, PostRunFingerprint, SpawnExplanation,
@@ -137,6 +138,8 @@ pub struct StoredEntry {
     pub stdio: Option<Hash32>,
     /// Bytes of the blobs it references.
     pub size: u64,
+    /// How long the stored run took, when this machine stored it.
+    pub run_time: Option<Duration>,
 }
 
 /// What `Cache::verify` found.
@@ -159,6 +162,8 @@ pub struct NewEntry<'a> {
     pub outputs: &'a OutputSet,
     pub workspace_root: &'a Path,
     pub stdio: &'a [StdioChunk],
+    /// How long the run took (kept to report what a hit saved).
+    pub run_time: Option<Duration>,
 }
 
 /// Progress of a store, for callers that report it (and for the crash tests).
@@ -402,10 +407,7 @@ impl Cache {
     /// Every variant stored under `key`, most recently used first. Undecodable rows are
     /// dropped (a miss, never an error).
     pub fn lookup(&self, key: &SpawnKey) -> Result<Vec<StoredEntry>, CacheError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, fingerprint_id, fingerprint, manifest, stdio, size FROM entries
-             WHERE spawn_key = ?1 ORDER BY last_used DESC",
-        )?;
+        let mut stmt = self.conn.prepare_cached(LOOKUP_SQL)?;
         let rows = stmt.query_map(params![key.0.0.as_slice()], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -414,12 +416,15 @@ impl Cache {
                 r.get::<_, Vec<u8>>(3)?,
                 r.get::<_, Option<Vec<u8>>>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, i64>(7)?,
             ))
         })?;
+        let mut rows: Vec<_> = rows.collect::<Result<_, _>>()?;
+        rows.sort_by_key(|row| std::cmp::Reverse((row.7, row.0)));
         let mut out = Vec::new();
         let mut bad = Vec::new();
-        for row in rows {
-            let (id, fid, fp, manifest, stdio, size) = row?;
+        for (id, fid, fp, manifest, stdio, size, run_ms, _) in rows {
             let decoded = (|| {
                 Some(StoredEntry {
                     id,
@@ -432,6 +437,9 @@ impl Cache {
                         Some(s) => Some(hash_from(&s)?),
                     },
                     size: u64::try_from(size).ok()?,
+                    run_time: run_ms
+                        .and_then(|ms| u64::try_from(ms).ok())
+                        .map(Duration::from_millis),
                 })
             })();
             match decoded {
@@ -460,23 +468,17 @@ impl Cache {
         world: &World<'_>,
         hasher: &Hasher<'_>,
     ) -> Result<Lookup, CacheError> {
-        let mut misses = Vec::new();
-        for e in self.lookup(key)? {
-            let differences = e.fingerprint.validate(world, hasher);
-            if differences.is_empty() {
+        match first_valid(self.lookup(key)?, world, hasher) {
+            Ok(e) => {
                 self.touch(e.id);
-                return Ok(Lookup::Hit(Box::new(e)));
+                Ok(Lookup::Hit(Box::new(e)))
             }
-            misses.push(VariantMiss {
-                entry_id: e.id,
-                differences,
-            });
+            Err(misses) => Ok(Lookup::Miss(misses)),
         }
-        Ok(Lookup::Miss(misses))
     }
 
     /// Marks an entry most recently used; written by the next [`Cache::flush`].
-    fn touch(&self, id: i64) {
+    pub(crate) fn touch(&self, id: i64) {
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
         // A hit touches its entry at lookup and at restore: once is enough.
         if used.last() != Some(&id) {
@@ -547,6 +549,7 @@ impl Cache {
                 &manifest,
                 stdio.map(|(h, _)| h),
                 &refs,
+                new.run_time,
             )?;
             if replaced > 0 {
                 self.gc_orphans(&tx)?;
@@ -1086,6 +1089,34 @@ mod blobs_api {
     }
 }
 
+/// The first of `entries` (most recently used first) valid against `world`, or every
+/// variant's differences.
+pub(crate) fn first_valid(
+    entries: Vec<StoredEntry>,
+    world: &World<'_>,
+    hasher: &Hasher<'_>,
+) -> Result<StoredEntry, Vec<VariantMiss>> {
+    let mut misses = Vec::new();
+    for e in entries {
+        let differences = e.fingerprint.validate(world, hasher);
+        if differences.is_empty() {
+            return Ok(e);
+        }
+        misses.push(VariantMiss {
+            entry_id: e.id,
+            differences,
+        });
+    }
+    Err(misses)
+}
+
+/// The variants of one spawn key. No ORDER BY: with it, SQLite (built with STAT4) re-plans
+/// the statement for every new binding, a full re-parse per lookup; a task has a handful
+/// of variants, sorted by [`Cache::lookup`] instead.
+const LOOKUP_SQL: &str =
+    "SELECT id, fingerprint_id, fingerprint, manifest, stdio, size, run_ms, last_used
+     FROM entries WHERE spawn_key = ?1";
+
 fn hash_from(b: &[u8]) -> Option<Hash32> {
     Some(Hash32(b.try_into().ok()?))
 }
@@ -1100,6 +1131,7 @@ fn insert_variant(
     manifest: &Manifest,
     stdio: Option<Hash32>,
     refs: &BTreeMap<Hash32, u64>,
+    run_time: Option<Duration>,
 ) -> Result<(i64, usize), CacheError> {
     let size: u64 = refs.values().sum();
     let fid = fingerprint.id();
@@ -1108,8 +1140,8 @@ fn insert_variant(
         params![key.0.0.as_slice(), fid.0.as_slice()],
     )?;
     tx.execute(
-        "INSERT INTO entries (spawn_key, fingerprint_id, fingerprint, manifest, stdio, size, created_at, last_used)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries))",
+        "INSERT INTO entries (spawn_key, fingerprint_id, fingerprint, manifest, stdio, size, created_at, run_ms, last_used)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries))",
         params![
             key.0.0.as_slice(),
             fid.0.as_slice(),
@@ -1118,6 +1150,7 @@ fn insert_variant(
             stdio.map(|h| h.0.to_vec()),
             i64::try_from(size).unwrap_or(i64::MAX),
             now_secs(),
+            run_time.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -1138,4 +1171,26 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hit path's one query is parsed once per process, not once per task (a run of
+    /// 1,000 hits spent a fifth of its time re-parsing it).
+    #[test]
+    fn lookup_is_not_reprepared_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), CacheOptions::default()).unwrap();
+        for n in 0..5u8 {
+            cache.lookup(&SpawnKey(Hash32::of(&[n]))).unwrap();
+        }
+        let stmt = cache.conn.prepare_cached(LOOKUP_SQL).unwrap();
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "the lookup statement was re-prepared"
+        );
+    }
 }

@@ -19,6 +19,7 @@ use runwire_remote::{BlobRef, Remote, RemoteEntry, RemoteError};
 use rusqlite::params;
 
 use crate::blobs::Blobs;
+use crate::first_valid;
 use crate::{
     Cache, CacheError, Lookup, Manifest, StoredEntry, VariantMiss, hash_from, insert_variant,
 };
@@ -326,9 +327,15 @@ pub fn find_hit_with_remote<G: Deref<Target = Cache>>(
 ) -> Result<(Lookup, HitSource), CacheError> {
     let mut misses = Vec::new();
     if local {
-        match cache().find_hit(key, world, hasher)? {
-            hit @ Lookup::Hit(_) => return Ok((hit, HitSource::Local)),
-            Lookup::Miss(m) => misses = m,
+        // Only the index read holds the cache: validating stats and hashes files, which
+        // other jobs need not wait for.
+        let entries = cache().lookup(key)?;
+        match first_valid(entries, world, hasher) {
+            Ok(entry) => {
+                cache().touch(entry.id);
+                return Ok((Lookup::Hit(Box::new(entry)), HitSource::Local));
+            }
+            Err(m) => misses = m,
         }
     }
     let Some(remote) = remote else {
@@ -379,7 +386,7 @@ impl Cache {
         if refs.iter().any(|(h, s)| !self.blobs.present(h, *s)) {
             return Ok(None);
         }
-        let (id, _) = insert_variant(&tx, &key, &fingerprint, &manifest, stdio, &refs)?;
+        let (id, _) = insert_variant(&tx, &key, &fingerprint, &manifest, stdio, &refs, None)?;
         let size: u64 = refs.values().sum();
         let fid = fingerprint.id();
         self.gc_orphans(&tx)?;
@@ -393,6 +400,7 @@ impl Cache {
             manifest,
             stdio,
             size,
+            run_time: None,
         }))
     }
 }

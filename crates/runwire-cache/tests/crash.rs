@@ -57,6 +57,7 @@ fn assert_store_and_restore_work(cache_dir: &Path, ws: &Path) {
             outputs: &outputs,
             workspace_root: ws,
             stdio: &[],
+            run_time: None,
         })
         .unwrap();
     std::fs::remove_file(ws.join("after/x.txt")).unwrap();

@@ -48,6 +48,7 @@ fn filled_cache(base: &Path) -> std::path::PathBuf {
             },
             workspace_root: &ws,
             stdio: &[],
+            run_time: None,
         })
         .unwrap();
     assert_eq!(cache.info().unwrap().entries, 1);

@@ -130,6 +130,7 @@ fn build_and_upload(m: &Machine, mode: &str) {
             outputs: &c.outputs,
             workspace_root: &m.root,
             stdio: &stdio,
+            run_time: None,
         })
         .unwrap();
     let job = m.cache.upload_job(&KEY, id).unwrap().expect("just stored");

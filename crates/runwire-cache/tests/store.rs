@@ -66,6 +66,7 @@ fn store(cache: &Cache, root: &Path, k: SpawnKey, f: &PostRunFingerprint, o: &Ou
             outputs: o,
             workspace_root: root,
             stdio: &[],
+            run_time: None,
         })
         .unwrap()
 }
@@ -138,6 +139,7 @@ fn variants_a_b_a_third_run_is_a_hit_with_exact_outputs() {
                 outputs: &c.outputs,
                 workspace_root: &w.root,
                 stdio: &[],
+                run_time: None,
             })
             .unwrap()
     };
@@ -392,6 +394,7 @@ fn stdio_is_replayed_in_original_interleaving() {
             outputs: &o,
             workspace_root: &w.root,
             stdio: &chunks,
+            run_time: None,
         })
         .unwrap();
     let entry = cache.lookup(&key(4)).unwrap().remove(0);
@@ -530,6 +533,7 @@ fn outputs_under_a_symlinked_directory_are_never_stored() {
             outputs: &outputs(&["out/a.txt"]),
             workspace_root: &w.root,
             stdio: &[],
+            run_time: None,
         })
         .unwrap_err();
     assert!(matches!(err, CacheError::UnsafePath { .. }), "{err}");
@@ -1048,6 +1052,7 @@ fn what_restore_would_refuse_is_never_stored() {
                 outputs: &outputs(&[path]),
                 workspace_root: &w.root,
                 stdio: &[],
+                run_time: None,
             })
             .unwrap_err();
         assert!(err.to_string().contains(why), "{path}: {err}");

@@ -324,8 +324,7 @@ impl<'m> Hasher<'m> {
     ) -> Vec<R> {
         let threads = self.threads.min(items.len().div_ceil(16)).max(1);
         if threads == 1 {
-            let mut buf = vec![0u8; BLOCK];
-            return items.iter().map(|i| f(i, &mut buf)).collect();
+            return with_read_buffer(|buf| items.iter().map(|i| f(i, buf)).collect());
         }
         let cursor = AtomicUsize::new(0);
         let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
@@ -364,6 +363,24 @@ impl<'m> Hasher<'m> {
             .map(|r| r.expect("every index is visited once"))
             .collect()
     }
+}
+
+/// Runs `f` with this thread's read buffer: a hit validates and compares a few files on
+/// the calling thread, and zeroing a fresh [`BLOCK`] each time cost more than reading them.
+/// A nested call (the buffer is in use) gets a fresh one.
+fn with_read_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < BLOCK {
+                buf.resize(BLOCK, 0);
+            }
+            f(&mut buf)
+        }
+        Err(_) => f(&mut vec![0u8; BLOCK]),
+    })
 }
 
 /// Hashes a whole file without a memo (used for blobs).

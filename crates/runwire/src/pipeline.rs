@@ -250,35 +250,6 @@ fn previous_spawn_differences(
         .collect()
 }
 
-/// Where the CLI keeps how long each stored run took, to print "saved 1.2s" on a hit.
-fn duration_file(cache_dir: &Path, fingerprint: &fp::Hash32) -> PathBuf {
-    cache_dir
-        .join("cli")
-        .join("durations")
-        .join(fingerprint.to_hex())
-}
-
-/// `None` when this machine did not store the run (a remote hit) or the record is unreadable.
-fn read_duration(cache_dir: &Path, fingerprint: &fp::Hash32) -> Option<Duration> {
-    std::fs::read_to_string(duration_file(cache_dir, fingerprint))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .map(Duration::from_millis)
-}
-
-fn write_duration(cache_dir: &Path, fingerprint: &fp::Hash32, duration: Duration) {
-    let path = duration_file(cache_dir, fingerprint);
-    let Some(dir) = path.parent() else { return };
-    // Only for the "saved" figure: a failure here must not fail the task.
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    let tmp = dir.join(format!(".{}.{}", fingerprint.to_hex(), std::process::id()));
-    if std::fs::write(&tmp, duration.as_millis().to_string()).is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
-    }
-}
-
 /// Where a lookup may look.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fetch {
@@ -630,10 +601,10 @@ impl CachedExecutor {
                 outputs: &classified.outputs,
                 workspace_root: &self.root,
                 stdio: &stdio,
+                run_time: Some(duration),
             };
             match cache.store(&entry) {
                 Ok(id) => {
-                    write_duration(&self.cache_dir, &classified.fingerprint.id(), duration);
                     // Write-through: the upload runs on its own thread while later tasks
                     // run; a failed upload is never a failed task.
                     if let Some(r) = &self.remote
@@ -890,7 +861,7 @@ impl CachedExecutor {
             out.replay(from_cache_stream(chunk.stream), &chunk.data);
         }
         out.finish();
-        Ok(read_duration(&self.cache_dir, &entry.fingerprint_id))
+        Ok(entry.run_time)
     }
 
     /// Every variant under the task's key with its differences, or why there is none.

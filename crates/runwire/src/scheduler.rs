@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
 use crate::exec::{CacheMode, CacheReport, Executor, Outcome, TaskContext};
 use crate::output::{
@@ -43,25 +43,38 @@ pub fn run(
     let jobs = options.jobs.max(1);
     // Prefixes only help when output of several tasks can interleave.
     let prefixed = n > 1 && jobs > 1;
-    let mut waiting: Vec<usize> = plan.tasks.iter().map(|t| t.deps.len()).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, task) in plan.tasks.iter().enumerate() {
         for &d in &task.deps {
             dependents[d].push(i);
         }
     }
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut exit_code = 0;
-    let mut running = 0usize;
-    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    let board = Board {
+        waiting: plan.tasks.iter().map(|t| t.deps.len()).collect(),
+        ready: (0..n).filter(|&i| plan.tasks[i].deps.is_empty()).collect(),
+        outcomes: vec![None; n],
+        exit_code: 0,
+        running: 0,
+        idle: 0,
+    };
+    let shared = Shared {
+        board: Mutex::new(board),
+        wake: Condvar::new(),
+        dependents,
+    };
     // Dropping `stop` wakes the status ticker at once, so the run ends without waiting.
     let (stop, stopped) = mpsc::channel::<()>();
-    // A pool of `jobs` workers, not a thread per task: a run of 1,000 hits would otherwise
-    // start 1,000 threads. Tasks are handed out only to idle workers (`running < jobs`),
-    // so nothing is queued when the first failure stops new work.
-    let (work, queue) = mpsc::channel::<usize>();
-    let queue = std::sync::Mutex::new(queue);
+    let work = |shared: &Shared| {
+        shared.work(|i| {
+            let ctx = TaskContext {
+                ws,
+                task: &plan.tasks[i],
+                full_env,
+                mode: options.mode,
+            };
+            run_one(&ctx, executor, printer, prefixed)
+        });
+    };
     std::thread::scope(|scope| {
         if printer.is_live() {
             // Redraws the live status line while tasks run (terminal only).
@@ -73,56 +86,19 @@ pub fn run(
                 }
             });
         }
-        for _ in 0..jobs.min(n) {
-            let tx = tx.clone();
-            let queue = &queue;
-            scope.spawn(move || {
-                loop {
-                    // The lock is held only while waiting for the next index.
-                    let next = queue
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .recv();
-                    let Ok(i) = next else { break };
-                    let ctx = TaskContext {
-                        ws,
-                        task: &plan.tasks[i],
-                        full_env,
-                        mode: options.mode,
-                    };
-                    let outcome = run_one(&ctx, executor, printer, prefixed);
-                    // The receiver lives until every task is done.
-                    let _ = tx.send((i, outcome));
-                }
-            });
+        // `jobs` workers, this thread one of them, not a thread per task: a run of 1,000
+        // hits would otherwise start 1,000 threads.
+        for _ in 1..jobs.min(n) {
+            scope.spawn(|| work(&shared));
         }
-        loop {
-            while exit_code == 0 && running < jobs {
-                let Some(i) = ready.pop_front() else { break };
-                running += 1;
-                // The workers live until `work` is dropped below.
-                let _ = work.send(i);
-            }
-            if running == 0 {
-                break;
-            }
-            let Ok((i, outcome)) = rx.recv() else { break };
-            running -= 1;
-            if outcome.exit_code == 0 {
-                for &d in &dependents[i] {
-                    waiting[d] -= 1;
-                    if waiting[d] == 0 {
-                        ready.push_back(d);
-                    }
-                }
-            } else if exit_code == 0 {
-                exit_code = outcome.exit_code;
-            }
-            outcomes[i] = Some(outcome);
-        }
-        drop(work);
+        work(&shared);
         drop(stop);
     });
+    let board = shared
+        .board
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let (exit_code, outcomes) = (board.exit_code, board.outcomes);
     printer.end_live();
     let skipped = outcomes.iter().filter(|o| o.is_none()).count();
     if exit_code != 0 && skipped > 0 {
@@ -134,6 +110,86 @@ pub fn run(
     RunSummary {
         exit_code,
         outcomes,
+    }
+}
+
+/// The run's state, shared by the workers.
+struct Board {
+    /// Per task, how many of its dependencies have not succeeded yet.
+    waiting: Vec<usize>,
+    /// Tasks whose dependencies all succeeded, not started yet.
+    ready: VecDeque<usize>,
+    outcomes: Vec<Option<Outcome>>,
+    /// 0, or the first failing task's code: no new task starts after it.
+    exit_code: i32,
+    running: usize,
+    /// Workers waiting for a task to become ready.
+    idle: usize,
+}
+
+struct Shared {
+    board: Mutex<Board>,
+    /// Signalled when tasks become ready or the run is over.
+    wake: Condvar,
+    dependents: Vec<Vec<usize>>,
+}
+
+impl Shared {
+    /// One worker: takes ready tasks until none is left to start. A worker that finishes a
+    /// task releases its dependents itself, so a run of hits passes no task through another
+    /// thread and wakes no one while every worker is busy.
+    fn work(&self, mut run: impl FnMut(usize) -> Outcome) {
+        let lock = || self.board.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut board = lock();
+        loop {
+            let next = if board.exit_code == 0 {
+                board.ready.pop_front()
+            } else {
+                None
+            };
+            if let Some(i) = next {
+                board.running += 1;
+                drop(board);
+                let outcome = run(i);
+                board = lock();
+                board.running -= 1;
+                if outcome.exit_code == 0 {
+                    for &d in &self.dependents[i] {
+                        board.waiting[d] -= 1;
+                        if board.waiting[d] == 0 {
+                            board.ready.push_back(d);
+                        }
+                    }
+                } else if board.exit_code == 0 {
+                    board.exit_code = outcome.exit_code;
+                }
+                board.outcomes[i] = Some(outcome);
+                let startable = if board.exit_code == 0 {
+                    board.ready.len()
+                } else {
+                    0
+                };
+                if board.running == 0 && startable == 0 {
+                    // Nothing runs and nothing can start: the run is over for everyone.
+                    self.wake.notify_all();
+                    return;
+                }
+                // The one running this loop takes a ready task itself; idle ones get the rest.
+                for _ in 0..startable.saturating_sub(1).min(board.idle) {
+                    self.wake.notify_one();
+                }
+            } else if board.running == 0 {
+                self.wake.notify_all();
+                return;
+            } else {
+                board.idle += 1;
+                board = self
+                    .wake
+                    .wait(board)
+                    .unwrap_or_else(PoisonError::into_inner);
+                board.idle -= 1;
+            }
+        }
     }
 }
 

@@ -138,6 +138,7 @@ fn main() -> ExitCode {
             outputs: &outputs,
             workspace_root: &ws,
             stdio: &stdio,
+            run_time: None,
         };
         let res = cache.store_observed(&new, &mut |step| {
             let line = match step {

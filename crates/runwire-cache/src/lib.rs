@@ -1110,7 +1110,7 @@ pub(crate) fn first_valid(
     Err(misses)
 }
 
-/// The variants of one spawn key. No ORDER BY: with it, SQLite (built with STAT4) re-plans
+/// The variants of one spawn key. No ORDER BY: with it, `SQLite` (built with `STAT4`) re-plans
 /// the statement for every new binding, a full re-parse per lookup; a task has a handful
 /// of variants, sorted by [`Cache::lookup`] instead.
 const LOOKUP_SQL: &str =

@@ -142,6 +142,13 @@ impl Blobs {
         runwire_fingerprint::hash_path(&self.path(h)).is_ok_and(|x| x == *h)
     }
 
+    /// [`Blobs::verify`] through the caller's read buffer (a restore verifies thousands).
+    pub(crate) fn verify_with(&self, h: &Hash32, buf: &mut [u8]) -> bool {
+        File::open(self.path(h))
+            .and_then(|f| runwire_fingerprint::hash::hash_reader(f, buf))
+            .is_ok_and(|x| x == *h)
+    }
+
     pub(crate) fn remove(&self, h: &Hash32) {
         // Already gone is fine: removal is idempotent.
         let _ = fs::remove_file(self.path(h));

@@ -672,6 +672,17 @@ impl Cache {
         entry: &StoredEntry,
         workspace_root: &Path,
     ) -> Result<Restored, CacheError> {
+        self.restore_with_memo(entry, workspace_root, None)
+    }
+
+    /// [`Cache::restore`], judging outputs already in place by `memo`'s remembered hashes
+    /// when their stat is unchanged (they are read otherwise, and remembered).
+    pub fn restore_with_memo(
+        &self,
+        entry: &StoredEntry,
+        workspace_root: &Path,
+        memo: Option<&HashMemo>,
+    ) -> Result<Restored, CacheError> {
         if let Err(e) = entry
             .manifest
             .check()
@@ -683,11 +694,13 @@ impl Cache {
         }
         // Outputs already equal on disk are left alone and their blobs never read; every
         // blob that will be written is verified before the first write.
-        let compared = archive::Compared::new(workspace_root, &entry.manifest);
-        for h in compared.needed_blobs(&entry.manifest) {
-            if !self.blobs.verify(&h) {
-                return Err(self.corrupt(entry.id, &h, "output blob"));
-            }
+        let compared = archive::Compared::new(workspace_root, &entry.manifest, memo);
+        let needed = compared.needed_blobs(&entry.manifest);
+        let blobs = &self.blobs;
+        let verified = Hasher::new(None, std::time::SystemTime::now())
+            .map_parallel(&needed, |h, buf| blobs.verify_with(h, buf));
+        if let Some((h, _)) = needed.iter().zip(verified).find(|(_, ok)| !ok) {
+            return Err(self.corrupt(entry.id, h, "output blob"));
         }
         let stdio = match &entry.stdio {
             None => Vec::new(),

@@ -310,6 +310,24 @@ impl<'m> Hasher<'m> {
         Ok(found(hash))
     }
 
+    /// The remembered hash of the file at `path` when its stat is still `key` and `key`
+    /// may be trusted (the racy rule of [`Hasher::hash_file`]).
+    pub fn remembered(&self, path: &Path, key: &StatKey) -> Option<Hash32> {
+        let memo = self.memo?;
+        key.is_stable_before(self.run_start)
+            .then(|| memo.get(path, key))
+            .flatten()
+    }
+
+    /// Remembers `hash` as the content of `path` at `key`, when `key` may be trusted later.
+    pub fn remember(&self, path: &Path, key: StatKey, hash: Hash32) {
+        if let Some(memo) = self.memo
+            && key.is_stable_before(self.run_start)
+        {
+            memo.put(path, key, hash);
+        }
+    }
+
     /// Hashes many files on `threads` scoped threads; results in input order.
     pub fn hash_files(&self, paths: &[PathBuf]) -> Vec<io::Result<FileHash>> {
         self.map_parallel(paths, |p, buf| self.hash_file(p, buf))

@@ -854,7 +854,9 @@ impl CachedExecutor {
         entry: &runwire_cache::StoredEntry,
         out: &mut TaskOutput<'_>,
     ) -> Result<Option<Duration>, String> {
-        let restored = self.cache().restore(entry, &self.root);
+        let restored = self
+            .cache()
+            .restore_with_memo(entry, &self.root, Some(&self.memo));
         crate::clock::note_workspace_write();
         let restored = restored.map_err(|e| e.to_string())?;
         for chunk in &restored.stdio {

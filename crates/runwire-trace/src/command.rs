@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::elf;
 use crate::error::TraceError;
+use crate::platform::{self, Installer, Supervisor};
 use crate::ring::{Appender, Ring};
-use crate::seccomp::{self, Installer, Supervisor};
 use crate::shim;
 use crate::trace::{IncompleteReason, Trace};
 
@@ -248,18 +248,18 @@ impl TracedCommand {
         let program = self.program.to_string_lossy().into_owned();
 
         // Variables of an outer tracer must not leak into this tree.
-        self.inner.env_remove(seccomp::ACTIVE_ENV);
-        self.inner.env_remove(seccomp::SOCK_ENV);
+        self.inner.env_remove(platform::ACTIVE_ENV);
+        self.inner.env_remove(platform::SOCK_ENV);
         let mut supervisor = None;
         let mut static_root = None;
-        if seccomp::enabled(self.seccomp) {
+        if platform::enabled(self.seccomp) {
             let sock = dir.path().join("seccomp.sock");
             let started = Appender::open(&ring)
                 .map_err(|e| e.to_string())
                 .and_then(|a| Supervisor::start(&sock, a).map_err(|e| e.to_string()));
             match started {
                 Ok(s) => {
-                    self.inner.env(seccomp::SOCK_ENV, s.sock());
+                    self.inner.env(platform::SOCK_ENV, s.sock());
                     supervisor = Some(s);
                 }
                 Err(cause) => {
@@ -295,7 +295,7 @@ impl TracedCommand {
                             Ok(())
                         });
                     }
-                    self.inner.env(seccomp::ACTIVE_ENV, "1");
+                    self.inner.env(platform::ACTIVE_ENV, "1");
                     static_root = Some(exe.clone());
                     untraceable = None;
                 }

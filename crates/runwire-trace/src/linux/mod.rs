@@ -1,0 +1,6 @@
+//! The Linux implementation of the platform seam (see `src/platform/README.md`): the
+//! `LD_PRELOAD` shim is built by build.rs and materialized by `shim.rs`; what lives here is
+//! the second path, for the programs the shim cannot enter (static and Go programs),
+//! through seccomp user notification.
+
+pub(crate) mod seccomp;

@@ -206,9 +206,10 @@ impl Appender {
         rec[RECORD_HEADER + path.len()..RECORD_HEADER + path.len() + aux.len()]
             .copy_from_slice(aux);
         let at = usize::try_from(DATA_OFFSET + off).expect("inside the mapping");
+        // Records start 8-aligned in a page-aligned map.
+        #[allow(clippy::cast_ptr_alignment)]
         // SAFETY: [at, at + len) was reserved for us by the fetch_add and lies inside the
         // mapping (off + len <= capacity); the first word is published last, atomically.
-        #[allow(clippy::cast_ptr_alignment)] // records start 8-aligned in a page-aligned map
         unsafe {
             let dst = self.base.add(at);
             std::ptr::copy_nonoverlapping(rec.as_ptr().add(4), dst.add(4), len - 4);

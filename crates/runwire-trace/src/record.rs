@@ -87,7 +87,7 @@ codes! {
 }
 
 codes! {
-    /// The reason byte of an [`RecordKind::Incomplete`] record.
+    /// The reason byte of a [`RecordKind::Incomplete`] record.
     enum IncompleteCode as "reason" {
         /// A static program, followed by nobody.
         Static = 1 as "R_STATIC",

@@ -497,3 +497,98 @@ fn service(service: ServiceCode, pid: u32) -> Event {
         program: exe_of(pid),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(f: impl FnOnce(&mut dyn FnMut(AccessKind, Vec<u8>))) -> Vec<AccessKind> {
+        let mut out = Vec::new();
+        f(&mut |k, _| out.push(k));
+        out
+    }
+
+    fn bytes(p: &Path) -> Vec<u8> {
+        p.as_os_str().as_bytes().to_vec()
+    }
+
+    #[test]
+    fn opens_are_predicted_from_the_state_before_the_call() {
+        use AccessKind::{Create, NotFound, Read, Stat, Truncate, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let missing = dir.path().join("m");
+        let orphan = dir.path().join("no/such");
+        let open =
+            |p: &Path, flags: i32| kinds(|one| open_kinds(bytes(p), flags, &mut |k, p| one(k, p)));
+        assert_eq!(open(&file, libc::O_RDONLY), [Read]);
+        assert_eq!(open(dir.path(), libc::O_RDONLY), [Stat]);
+        assert_eq!(open(&missing, libc::O_RDONLY), [NotFound]);
+        assert_eq!(open(&file, libc::O_RDWR), [Read, Write]);
+        assert_eq!(open(&file, libc::O_WRONLY | libc::O_TRUNC), [Truncate]);
+        let create = libc::O_WRONLY | libc::O_CREAT;
+        assert_eq!(open(&file, create | libc::O_EXCL), [Stat]);
+        assert_eq!(open(&missing, create | libc::O_TRUNC), [Truncate]);
+        assert_eq!(open(&missing, create | libc::O_EXCL), [Create]);
+        assert_eq!(open(&missing, create | libc::O_APPEND), [NotFound, Write]);
+        assert_eq!(open(&orphan, create), [NotFound]);
+        assert_eq!(open(&file, libc::O_PATH), [Stat]);
+        assert!(read_only(libc::O_RDONLY | libc::O_CLOEXEC));
+        assert!(!read_only(libc::O_RDONLY | libc::O_CREAT));
+    }
+
+    #[test]
+    fn changes_are_predicted_from_the_state_before_the_call() {
+        use AccessKind::{Create, Delete, NotFound, Read, RenameFrom, RenameTo, Stat};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let empty = dir.path().join("e");
+        std::fs::create_dir(&empty).unwrap();
+        let missing = dir.path().join("m");
+        let delete = |p: &Path, rmdir: bool| {
+            kinds(|one| delete_kinds(bytes(p), rmdir, &mut |k, p| one(k, p)))
+        };
+        assert_eq!(delete(&file, false), [Delete]);
+        assert_eq!(delete(&file, true), [Stat]);
+        assert_eq!(delete(&empty, true), [Delete]);
+        assert_eq!(delete(dir.path(), true), [Stat]);
+        assert_eq!(delete(&missing, false), [NotFound]);
+        let create = |p: &Path| kinds(|one| create_kinds(bytes(p), &mut |k, p| one(k, p)));
+        assert_eq!(create(&missing), [Create]);
+        assert_eq!(create(&empty), [Stat]);
+        assert_eq!(create(&missing.join("x")), [NotFound]);
+        let rename = |a: &Path, b: &Path| {
+            kinds(|one| rename_kinds(Some(bytes(a)), Some(bytes(b)), &mut |k, p| one(k, p)))
+        };
+        assert_eq!(rename(&file, &missing), [RenameFrom, RenameTo]);
+        assert_eq!(rename(&missing, &file), [NotFound]);
+        let link = |a: &Path, b: &Path| {
+            kinds(|one| link_kinds(Some(bytes(a)), Some(bytes(b)), &mut |k, p| one(k, p)))
+        };
+        assert_eq!(link(&file, &missing), [Read, Create]);
+        assert_eq!(link(&file, &empty), [Stat]);
+    }
+
+    #[test]
+    fn a_listing_is_the_directory_then_one_record_per_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "").unwrap();
+        let d = bytes(dir.path());
+        let events = After::List(d.clone()).events();
+        assert_eq!(
+            events,
+            [
+                Event::Access {
+                    op: AccessKind::ListDir,
+                    path: d.clone()
+                },
+                Event::DirEntry {
+                    dir: d,
+                    name: b"a".to_vec()
+                },
+            ]
+        );
+    }
+}

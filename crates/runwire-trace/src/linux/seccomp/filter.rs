@@ -110,7 +110,7 @@ enum To {
 
 /// The BPF program: native architecture only, no x32, notify on [`SYSCALLS`] and on the
 /// path forms of [`PATH_ONLY_IF_NO_FLAG`], allow the rest. The shim installs the same
-/// program: the supervisor hands it over on each connection (`Worker::accept_all`).
+/// program: the supervisor hands it over on each connection (`supervisor.rs`, `accept_all`).
 pub(super) fn filter() -> Vec<libc::sock_filter> {
     let mut code: Vec<(u16, To, To, u32)> = vec![
         (BPF_LD_W_ABS, To::Next, To::Next, 4), // seccomp_data.arch

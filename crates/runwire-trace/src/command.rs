@@ -128,7 +128,7 @@ impl TracedCommand {
 
     fn remember(&mut self, key: &OsStr, val: Option<&OsStr>) -> bool {
         let slot = match key.to_str() {
-            Some("LD_PRELOAD") => &mut self.ld_preload,
+            Some(platform::PRELOAD_ENV) => &mut self.ld_preload,
             Some("UV_USE_IO_URING") => &mut self.uv_io_uring,
             Some("PATH") => &mut self.path_var,
             _ => return false,
@@ -139,7 +139,8 @@ impl TracedCommand {
 
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
         // LD_PRELOAD is combined with the shim at spawn; the others are also passed now.
-        if !self.remember(key.as_ref(), Some(val.as_ref())) || key.as_ref() != "LD_PRELOAD" {
+        if !self.remember(key.as_ref(), Some(val.as_ref())) || key.as_ref() != platform::PRELOAD_ENV
+        {
             self.inner.env(key, val);
         }
         self
@@ -229,13 +230,13 @@ impl TracedCommand {
         let ring = Ring::create(&dir.path().join("ring"), capacity)?;
 
         let mut preload = shim.clone().into_os_string();
-        if let Some(theirs) = self.child_var(&self.ld_preload, "LD_PRELOAD") {
+        if let Some(theirs) = self.child_var(&self.ld_preload, platform::PRELOAD_ENV) {
             if !theirs.is_empty() {
                 preload.push(":");
                 preload.push(theirs);
             }
         }
-        self.inner.env("LD_PRELOAD", preload);
+        self.inner.env(platform::PRELOAD_ENV, preload);
         self.inner.env("RUNWIRE_TRACE_RING", ring.path());
         if matches!(self.uv_io_uring, EnvChoice::Inherit) {
             // io_uring file operations bypass libc; libuv honours this switch.

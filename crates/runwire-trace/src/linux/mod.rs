@@ -4,3 +4,7 @@
 //! through seccomp user notification.
 
 pub(crate) mod seccomp;
+
+/// The variable through which the loader injects the shim into every dynamic program (the
+/// shim re-injects it across `exec`, see the crate docs).
+pub(crate) const PRELOAD_ENV: &str = "LD_PRELOAD";

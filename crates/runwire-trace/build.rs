@@ -9,6 +9,8 @@ use std::process::Command;
 fn main() {
     let src = "shim/runtrace.c";
     println!("cargo:rerun-if-changed={src}");
+    // Generated from src/record.rs by `cargo xtask codegen` (a test checks it is fresh).
+    println!("cargo:rerun-if-changed=shim/runtrace_codes.h");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let so = out.join("libruntrace.so");
 

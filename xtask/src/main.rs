@@ -9,10 +9,15 @@ fn main() -> ExitCode {
             let root = xtask::repo_root();
             let out = xtask::generated_dir(&root);
             let reapi = xtask::reapi_generated_dir(&root);
-            match xtask::generate(&root, &out).and_then(|()| xtask::generate_reapi(&root, &reapi)) {
+            let codes = xtask::trace_codes_header(&root);
+            match xtask::generate(&root, &out)
+                .and_then(|()| xtask::generate_reapi(&root, &reapi))
+                .and_then(|()| xtask::generate_trace_codes(&codes))
+            {
                 Ok(()) => {
                     println!("regenerated {}", out.display());
                     println!("regenerated {}", reapi.display());
+                    println!("regenerated {}", codes.display());
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
@@ -23,7 +28,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "usage: cargo xtask codegen\n  codegen  regenerate crates/runwire-proto/src/gen from proto/runwire and\n           crates/runwire-remote/src/gen from proto/third_party (protox + prost/tonic-build)\n{}",
+                "usage: cargo xtask codegen\n  codegen  regenerate crates/runwire-proto/src/gen from proto/runwire and\n           crates/runwire-remote/src/gen from proto/third_party (protox + prost/tonic-build),\n           crates/runwire-trace/shim/runtrace_codes.h from runwire-trace's record codes\n{}",
                 other.map_or(String::new(), |t| format!("unknown task `{t}`"))
             );
             ExitCode::FAILURE

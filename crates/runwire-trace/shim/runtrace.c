@@ -13,7 +13,8 @@
  *   supervisor notices a process that did not report in, see K_START / K_EXEC);
  * - paths are sent as "base/relative"; lexical normalization happens in the supervisor.
  *
- * The record layout must match src/ring.rs.
+ * The record layout must match src/ring.rs; the record codes and ring constants come from
+ * runtrace_codes.h, generated from src/record.rs (`cargo xtask codegen`), never written here.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -43,14 +44,11 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "runtrace_codes.h"
+
 #define EXPORT __attribute__((visibility("default")))
 
-/* ---- ring layout (see src/ring.rs) ---- */
-#define RING_MAGIC 0x3145434152545752ULL /* "RWTRACE1" little-endian */
-#define RING_DATA_OFFSET 4096
-#define REC_HEADER 24
-#define REC_COMMITTED 0x80000000u
-
+/* ---- ring layout (see src/ring.rs; the constants are in runtrace_codes.h) ---- */
 struct ring_header {
     uint64_t magic;
     uint32_t version;
@@ -62,17 +60,12 @@ struct ring_header {
     uint32_t overflow; /* offset 128: set when a record did not fit */
 };
 
-enum kind {
-    K_READ = 1, K_STAT = 2, K_NOTFOUND = 3, K_LISTDIR = 4, K_WRITE = 5, K_CREATE = 6,
-    K_TRUNCATE = 7, K_DELETE = 8, K_RENAME_FROM = 9, K_RENAME_TO = 10,
-    K_DIRENTRY = 20, /* path = directory, aux = one name it returned */
-    K_START = 30,    /* the shim loaded in this pid; path = /proc/self/exe */
-    K_EXEC = 31,     /* this pid is about to exec path (expects a K_START) */
-    K_EXEC_FAILED = 32,
-    K_SPAWNED = 33,  /* pid field = child pid of posix_spawn, path = program */
-    K_INCOMPLETE = 40,
-    K_SERVICE = 41,  /* path = /proc/self/exe; reason = enum service: it served or watched */
-};
+/* Record kinds (enum kind, K_*), K_INCOMPLETE reasons (enum reason, R_*) and K_SERVICE
+ * reasons (enum service, S_*) are in runtrace_codes.h. What the fields carry:
+ * K_DIRENTRY: path = directory, aux = one name it returned; K_START: the shim loaded in
+ * this pid, path = /proc/self/exe; K_EXEC: this pid is about to exec path (expects a
+ * K_START); K_SPAWNED: pid field = child pid of posix_spawn, path = program; K_SERVICE:
+ * path = /proc/self/exe, reason = what it did (a run doing this is not a build). */
 #if defined(__x86_64__)
 #define NATIVE_MACHINE EM_X86_64
 #elif defined(__aarch64__)
@@ -81,9 +74,6 @@ enum kind {
 #error "runtrace: unsupported architecture"
 #endif
 
-enum reason { R_STATIC = 1, R_SETUID = 2, R_IO_URING = 3, R_FOREIGN = 4, R_GO = 5, R_SECCOMP = 6 };
-/* What a K_SERVICE record says the process did (a run doing this is not a build). */
-enum service { S_LISTEN = 1, S_INOTIFY = 2, S_FANOTIFY = 3 };
 
 static struct ring_header *g_ring;
 static char *g_data;
@@ -94,7 +84,7 @@ static char g_preload_entry[PATH_MAX + 16];
 static char g_ring_entry[PATH_MAX + 32];
 static char g_lock_entry[48]; /* RUNWIRE_TRACE_LOCK_FD=<n>, empty without a lock */
 /* RUNWIRE_TRACE_SECCOMP_SOCK=<path>: the supervisor takes seccomp listeners there (see
- * src/seccomp.rs); empty when the runner switched the feature off. */
+ * src/linux/seccomp/); empty when the runner switched the feature off. */
 #define SOCK_VAR "RUNWIRE_TRACE_SECCOMP_SOCK="
 #define ACTIVE_VAR "RUNWIRE_TRACE_SECCOMP_ACTIVE="
 static char g_sock_entry[sizeof SOCK_VAR + sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -516,7 +506,7 @@ static int inspect_exe(const char *path, int depth) {
 
 /* ---- static programs: a seccomp filter whose listener goes to the supervisor ---- */
 
-/* The filter program comes from the supervisor (src/seccomp.rs, `filter()`), one source
+/* The filter program comes from the supervisor (src/linux/seccomp/filter.rs, `filter()`), one source
  * for both installers: a little-endian u16 count, then that many sock_filter. */
 enum { MAX_FILTER = 128 };
 
@@ -1213,7 +1203,7 @@ __attribute__((constructor)) static void runtrace_init(void) {
     close(fd);
     if (keep >= 0) snprintf(g_lock_entry, sizeof g_lock_entry, "RUNWIRE_TRACE_LOCK_FD=%d", keep);
     struct ring_header *h = map;
-    if (h->magic != RING_MAGIC || h->version != 1 || h->capacity + RING_DATA_OFFSET > (uint64_t)st.st_size) {
+    if (h->magic != RING_MAGIC || h->version != RING_VERSION || h->capacity + RING_DATA_OFFSET > (uint64_t)st.st_size) {
         munmap(map, (size_t)st.st_size);
         return;
     }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::elf;
 use crate::error::TraceError;
+use crate::platform::{self, Installer, Supervisor};
 use crate::ring::{Appender, Ring};
-use crate::seccomp::{self, Installer, Supervisor};
 use crate::shim;
 use crate::trace::{IncompleteReason, Trace};
 
@@ -128,7 +128,7 @@ impl TracedCommand {
 
     fn remember(&mut self, key: &OsStr, val: Option<&OsStr>) -> bool {
         let slot = match key.to_str() {
-            Some("LD_PRELOAD") => &mut self.ld_preload,
+            Some(platform::PRELOAD_ENV) => &mut self.ld_preload,
             Some("UV_USE_IO_URING") => &mut self.uv_io_uring,
             Some("PATH") => &mut self.path_var,
             _ => return false,
@@ -139,7 +139,8 @@ impl TracedCommand {
 
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
         // LD_PRELOAD is combined with the shim at spawn; the others are also passed now.
-        if !self.remember(key.as_ref(), Some(val.as_ref())) || key.as_ref() != "LD_PRELOAD" {
+        if !self.remember(key.as_ref(), Some(val.as_ref())) || key.as_ref() != platform::PRELOAD_ENV
+        {
             self.inner.env(key, val);
         }
         self
@@ -229,13 +230,13 @@ impl TracedCommand {
         let ring = Ring::create(&dir.path().join("ring"), capacity)?;
 
         let mut preload = shim.clone().into_os_string();
-        if let Some(theirs) = self.child_var(&self.ld_preload, "LD_PRELOAD") {
+        if let Some(theirs) = self.child_var(&self.ld_preload, platform::PRELOAD_ENV) {
             if !theirs.is_empty() {
                 preload.push(":");
                 preload.push(theirs);
             }
         }
-        self.inner.env("LD_PRELOAD", preload);
+        self.inner.env(platform::PRELOAD_ENV, preload);
         self.inner.env("RUNWIRE_TRACE_RING", ring.path());
         if matches!(self.uv_io_uring, EnvChoice::Inherit) {
             // io_uring file operations bypass libc; libuv honours this switch.
@@ -248,18 +249,18 @@ impl TracedCommand {
         let program = self.program.to_string_lossy().into_owned();
 
         // Variables of an outer tracer must not leak into this tree.
-        self.inner.env_remove(seccomp::ACTIVE_ENV);
-        self.inner.env_remove(seccomp::SOCK_ENV);
+        self.inner.env_remove(platform::ACTIVE_ENV);
+        self.inner.env_remove(platform::SOCK_ENV);
         let mut supervisor = None;
         let mut static_root = None;
-        if seccomp::enabled(self.seccomp) {
+        if platform::enabled(self.seccomp) {
             let sock = dir.path().join("seccomp.sock");
             let started = Appender::open(&ring)
                 .map_err(|e| e.to_string())
                 .and_then(|a| Supervisor::start(&sock, a).map_err(|e| e.to_string()));
             match started {
                 Ok(s) => {
-                    self.inner.env(seccomp::SOCK_ENV, s.sock());
+                    self.inner.env(platform::SOCK_ENV, s.sock());
                     supervisor = Some(s);
                 }
                 Err(cause) => {
@@ -295,7 +296,7 @@ impl TracedCommand {
                             Ok(())
                         });
                     }
-                    self.inner.env(seccomp::ACTIVE_ENV, "1");
+                    self.inner.env(platform::ACTIVE_ENV, "1");
                     static_root = Some(exe.clone());
                     untraceable = None;
                 }

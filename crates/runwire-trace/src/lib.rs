@@ -50,7 +50,7 @@
 //! installs a seccomp filter with `SECCOMP_FILTER_FLAG_NEW_LISTENER` just before the exec,
 //! and sends the listener descriptor over the supervisor's Unix socket (`SCM_RIGHTS`; the
 //! path travels in `RUNWIRE_TRACE_SECCOMP_SOCK`, re-injected like the ring). The BPF
-//! program has one source, `filter()` in `src/seccomp.rs`: the supervisor sends it to the
+//! program has one source, `filter()` in `src/linux/seccomp/filter.rs`: the supervisor sends it to the
 //! shim on each connection. The filter stops the process at open/creat/openat/openat2,
 //! stat/lstat/access/faccessat/faccessat2, newfstatat/statx with a path (not the
 //! `AT_EMPTY_PATH` form that musl's and Go's `fstat` use), readlink(at),
@@ -71,7 +71,7 @@
 //! itself to predict the outcome the shim would have classified: an open for reading of
 //! an existing file is a `Read`, of a directory a `Stat`, of nothing a `NotFound`; a create
 //! whose parent is missing is a `NotFound`; `rmdir` of a non-empty directory is a `Stat`;
-//! and so on (`open_kinds` & co in `src/seccomp.rs`). For `getdents64` it lists the
+//! and so on (`open_kinds` & co in `src/linux/seccomp/classify.rs`). For `getdents64` it lists the
 //! directory itself when the descriptor's offset is 0 (read through a `pidfd_getfd` copy,
 //! or `/proc/PID/fdinfo`), i.e. once per listing. `io_uring_setup` makes the trace incomplete as soon as it is called (even a
 //! setup the kernel then refuses).
@@ -125,7 +125,7 @@
 //! is serving or watching: the run's result depends on what happened while it ran, so it is
 //! not a build result even when it exits 0 (a dev server quit with `q`). The shim hooks
 //! those libc functions (and `syscall()` with their numbers) and records one `SERVICE`
-//! record (kind 41, reason 1 listen, 2 inotify, 3 fanotify, path = the program) per process
+//! record (`K_SERVICE`, reason `S_LISTEN`, `S_INOTIFY` or `S_FANOTIFY`, path = the program) per process
 //! and kind, on success; the seccomp filter records the same for static and Go programs,
 //! before the call runs. [`Trace::services`] lists them; the trace stays complete.
 //!
@@ -175,30 +175,32 @@
 //!   the `__xstat` family exists there only for old binaries and binds lazily, like every
 //!   hook. Still to do: CI on an aarch64 runner, and checking libuv's aarch64 `syscall()`
 //!   use (same `statx`/`io_uring_setup` calls through `SYS_*`).
-//! - **macOS.** `DYLD_INSERT_LIBRARIES` with a dylib using `__DATA,__interpose` tuples (two-
-//!   level namespaces make plain symbol preemption unreliable). Hook the same libc entry
-//!   points plus the `$INODE64`/`$NOCANCEL` variants, `getattrlist`, `getdirentries64`,
-//!   `posix_spawn` (exec goes through it in libSystem) and `NSFileManager` paths that end
-//!   in them. SIP strips `DYLD_*` from protected binaries (/bin, /usr/bin): like static
-//!   binaries there, exec of a SIP-protected or hardened-runtime program without the
-//!   `allow-dyld-environment-variables` entitlement is an incomplete trace, unless the
-//!   runner copies /bin/sh & co to an unprotected location. Ring: `shm_open` + `mmap`,
-//!   same record format; dirfd paths via `fcntl(F_GETPATH)`.
-//! - **Windows.** Detours-style: the supervisor creates the process suspended, injects a
-//!   DLL (`DetourCreateProcessWithDlls`-like: write a `LoadLibrary` stub or patch the import
-//!   table), the DLL hooks `NtCreateFile`, `NtOpenFile`, `NtQueryAttributesFile`,
-//!   `NtQueryFullAttributesFile`, `NtQueryDirectoryFile(Ex)`, `NtSetInformationFile`
-//!   (rename, delete disposition) and `CreateProcessInternalW` (to inject into children
-//!   suspended the same way). The ring is a named file mapping (`CreateFileMappingW`) with
-//!   the same lock-free append (`InterlockedExchangeAdd64`). Paths are normalized from
-//!   NT form (`\??\C:\...`) to DOS form. WOW64 children need a 32-bit DLL; absent one, the
-//!   trace is incomplete with the program named.
+//! - **macOS and Windows.** The plan (DYLD interposing; Detours-like injection with ETW
+//!   as the follower), what they share with Linux (records, codes, ring protocol, the
+//!   `Trace` model) and what differs is in `src/platform/README.md`, the documentation
+//!   of the platform seam: the items `command.rs` calls, which a new platform provides
+//!   from its own `src/<os>/` module.
+//!
+//! # Layout
+//!
+//! - `command.rs`: the builder and the run (OS-neutral apart from what it asks of
+//!   `platform`); `trace.rs`: the `Trace` model, folded from records; `ring.rs`: the
+//!   shared-memory ring; `record.rs`: the record codes as `#[repr(u8)]` enums, the typed
+//!   `Event` the supervisor appends, and the generator of `shim/runtrace_codes.h`, the
+//!   header the shim includes (a test fails when the committed one is stale; `cargo xtask
+//!   codegen` rewrites it).
+//! - `platform/`: the seam; `linux/seccomp/`: the supervisor path on Linux, one concern per
+//!   module (`filter`, `fdpass`, `supervisor`, `memory`, `classify`); `shim.rs` + build.rs:
+//!   the injected library; `elf.rs`: which programs it cannot enter.
 
 mod command;
 mod elf;
 mod error;
+#[cfg(target_os = "linux")]
+mod linux;
+mod platform;
+mod record;
 mod ring;
-mod seccomp;
 mod shim;
 mod trace;
 
@@ -212,5 +214,11 @@ pub use trace::{AccessKind, IncompleteReason, PathAccess, Service, Trace};
 /// For the benchmark only (`benches/trace.rs`): the kernel's own cost of the seccomp path.
 #[doc(hidden)]
 pub mod floor {
-    pub use crate::seccomp::run_continue_only;
+    pub use crate::platform::run_continue_only;
+}
+
+/// For `cargo xtask codegen` and its freshness test only: the C header of the record codes.
+#[doc(hidden)]
+pub mod codegen {
+    pub use crate::record::{C_HEADER_PATH, c_header};
 }

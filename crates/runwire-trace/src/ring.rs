@@ -5,7 +5,8 @@
 //! appends records lock-free (see `shim/runtrace.c`); the supervisor reads it after the
 //! root process exited, with plain positional reads, so no `unsafe` is needed here.
 //!
-//! Layout (little-endian), kept in sync with the shim:
+//! Layout (little-endian); the shim takes these constants from the generated
+//! `shim/runtrace_codes.h` (see `record.rs`):
 //! - header page: magic `u64` at 0, version `u32` at 8, capacity `u64` at 16,
 //!   write offset `u64` at 64, overflow flag `u32` at 128;
 //! - records from byte 4096: `u32` length with bit 31 = committed, `u8` kind, `u8` reason,
@@ -17,12 +18,13 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::TraceError;
+use crate::record::Event;
 
 pub(crate) const MAGIC: u64 = 0x3145_4341_5254_5752; // "RWTRACE1"
-const VERSION: u32 = 1;
-const DATA_OFFSET: u64 = 4096;
-const RECORD_HEADER: usize = 24;
-const COMMITTED: u32 = 0x8000_0000;
+pub(crate) const VERSION: u32 = 1;
+pub(crate) const DATA_OFFSET: u64 = 4096;
+pub(crate) const RECORD_HEADER: usize = 24;
+pub(crate) const COMMITTED: u32 = 0x8000_0000;
 
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,8 +172,9 @@ impl Appender {
     }
 
     /// Appends one record (layout in the module docs); sets the overflow flag if full.
-    pub(crate) fn append(&self, kind: u8, reason: u8, pid: u32, path: &[u8], aux: &[u8]) {
+    pub(crate) fn append(&self, pid: u32, event: &Event) {
         use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+        let (kind, reason, path, aux) = (event.kind(), event.reason(), event.path(), event.aux());
         let (Ok(plen), Ok(alen)) = (u32::try_from(path.len()), u32::try_from(aux.len())) else {
             return;
         };
@@ -194,7 +197,7 @@ impl Appender {
             return;
         }
         let mut rec = vec![0u8; len];
-        rec[4] = kind;
+        rec[4] = kind.into();
         rec[5] = reason;
         rec[8..12].copy_from_slice(&pid.to_le_bytes());
         rec[12..16].copy_from_slice(&plen.to_le_bytes());
@@ -203,9 +206,10 @@ impl Appender {
         rec[RECORD_HEADER + path.len()..RECORD_HEADER + path.len() + aux.len()]
             .copy_from_slice(aux);
         let at = usize::try_from(DATA_OFFSET + off).expect("inside the mapping");
+        // Records start 8-aligned in a page-aligned map.
+        #[allow(clippy::cast_ptr_alignment)]
         // SAFETY: [at, at + len) was reserved for us by the fetch_add and lies inside the
         // mapping (off + len <= capacity); the first word is published last, atomically.
-        #[allow(clippy::cast_ptr_alignment)] // records start 8-aligned in a page-aligned map
         unsafe {
             let dst = self.base.add(at);
             std::ptr::copy_nonoverlapping(rec.as_ptr().add(4), dst.add(4), len - 4);

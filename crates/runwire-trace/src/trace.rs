@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
+use crate::record::{IncompleteCode, RecordKind, ServiceCode};
 use crate::ring::RawTrace;
 
 /// How a process touched a path. The order of the variants is the sort order of
@@ -61,22 +62,6 @@ impl AccessKind {
                 | Self::RenameFrom
                 | Self::RenameTo
         )
-    }
-
-    pub(crate) fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => Self::Read,
-            2 => Self::Stat,
-            3 => Self::NotFound,
-            4 => Self::ListDir,
-            5 => Self::Write,
-            6 => Self::Create,
-            7 => Self::Truncate,
-            8 => Self::Delete,
-            9 => Self::RenameFrom,
-            10 => Self::RenameTo,
-            _ => return None,
-        })
     }
 }
 
@@ -404,15 +389,6 @@ impl<'a> IntoIterator for &'a Trace {
     }
 }
 
-// Record kinds that are not accesses (see shim/runtrace.c).
-const DIR_ENTRY: u8 = 20;
-const START: u8 = 30;
-const EXEC: u8 = 31;
-const EXEC_FAILED: u8 = 32;
-const SPAWNED: u8 = 33;
-const INCOMPLETE: u8 = 40;
-const SERVICE: u8 = 41;
-
 #[derive(Default)]
 struct Builder {
     /// Normalized path bytes -> position in `accesses`.
@@ -498,53 +474,72 @@ impl Builder {
     }
 
     fn event(&mut self, kind: u8, reason: u8, pid: u32, path: &[u8], aux: &[u8]) {
-        if let Some(k) = AccessKind::from_code(kind) {
+        // Unknown record kinds come from a newer shim: say so rather than guess.
+        let Some(kind) = RecordKind::from_u8(kind) else {
+            return self.reason(IncompleteReason::TornRecord);
+        };
+        if let Some(k) = kind.access() {
             self.access_raw(path, k);
             return;
         }
         let program = || normalize(path);
         match kind {
-            DIR_ENTRY => {
+            RecordKind::DirEntry => {
                 let i = self.access_raw(path, AccessKind::ListDir);
                 self.accesses[i]
                     .names
                     .insert(OsString::from_vec(aux.to_vec()));
             }
-            START => self.started(pid),
-            EXEC_FAILED => self.exec_failed(pid),
-            EXEC => {
+            RecordKind::Start => self.started(pid),
+            RecordKind::ExecFailed => self.exec_failed(pid),
+            RecordKind::Exec => {
                 self.programs.insert(program());
                 self.expect(pid, program());
             }
-            SPAWNED => {
+            RecordKind::Spawned => {
                 self.programs.insert(program());
                 self.spawned(pid, program());
             }
-            INCOMPLETE => self.reason(match reason {
-                1 => IncompleteReason::StaticBinary { program: program() },
-                2 => IncompleteReason::SetuidBinary { program: program() },
-                3 => IncompleteReason::IoUring { program: program() },
-                5 => IncompleteReason::GoBinary { program: program() },
-                6 => IncompleteReason::SeccompUnavailable {
+            RecordKind::Incomplete => self.reason(match IncompleteCode::from_u8(reason) {
+                Some(IncompleteCode::Static) => {
+                    IncompleteReason::StaticBinary { program: program() }
+                }
+                Some(IncompleteCode::Setuid) => {
+                    IncompleteReason::SetuidBinary { program: program() }
+                }
+                Some(IncompleteCode::IoUring) => IncompleteReason::IoUring { program: program() },
+                Some(IncompleteCode::Go) => IncompleteReason::GoBinary { program: program() },
+                Some(IncompleteCode::Seccomp) => IncompleteReason::SeccompUnavailable {
                     program: program(),
                     cause: String::from_utf8_lossy(aux).into_owned(),
                 },
-                _ => IncompleteReason::UnsupportedBinary { program: program() },
+                Some(IncompleteCode::Foreign) | None => {
+                    IncompleteReason::UnsupportedBinary { program: program() }
+                }
             }),
-            SERVICE => {
-                let service = match reason {
-                    1 => Service::Listen { program: program() },
-                    2 => Service::Inotify { program: program() },
-                    3 => Service::Fanotify { program: program() },
+            RecordKind::Service => {
+                let service = match ServiceCode::from_u8(reason) {
+                    Some(ServiceCode::Listen) => Service::Listen { program: program() },
+                    Some(ServiceCode::Inotify) => Service::Inotify { program: program() },
+                    Some(ServiceCode::Fanotify) => Service::Fanotify { program: program() },
                     // A newer shim's service: say so rather than guess.
-                    _ => return self.reason(IncompleteReason::TornRecord),
+                    None => return self.reason(IncompleteReason::TornRecord),
                 };
                 if !self.services.contains(&service) {
                     self.services.push(service);
                 }
             }
-            // Unknown record kinds come from a newer shim: say so rather than guess.
-            _ => self.reason(IncompleteReason::TornRecord),
+            // The ten access kinds were handled above.
+            RecordKind::Read
+            | RecordKind::Stat
+            | RecordKind::NotFound
+            | RecordKind::ListDir
+            | RecordKind::Write
+            | RecordKind::Create
+            | RecordKind::Truncate
+            | RecordKind::Delete
+            | RecordKind::RenameFrom
+            | RecordKind::RenameTo => {}
         }
     }
 

@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 start=$SECONDS
-(cd packaging/pypi-cli && python3 -m maturin build --quiet --locked --profile dev --out "$scratch/wheels")
+(cd packaging/pypi-cli && python3 -m maturin build --quiet --offline --locked --profile dev --out "$scratch/wheels")
 wheels=("$scratch"/wheels/runwire_cli-*.whl)
 [ -f "${wheels[0]}" ] || { echo "check-pypi-cli: no wheel built" >&2; exit 1; }
 echo "check-pypi-cli: built $(basename "${wheels[0]}") in $((SECONDS - start)) s"

@@ -29,16 +29,24 @@ fn main() {
     let addon_manifest = root.join("clients/node/Cargo.toml");
 
     println!("cargo:rerun-if-env-changed=RUNWIRE_EMBED_NODE_ADDON");
-    for watched in [
-        "clients/node/Cargo.toml",
-        "clients/node/build.rs",
-        "clients/node/src",
-        "crates/runwire-client/Cargo.toml",
-        "crates/runwire-client/src",
-        "crates/runwire-proto/Cargo.toml",
-        "crates/runwire-proto/src",
-        "Cargo.lock",
-    ] {
+    let in_repo = addon_manifest.is_file();
+    // Outside this repository there is nothing of it to watch (and a missing watched path
+    // would rerun this script at every build).
+    let watched: &[&str] = if in_repo {
+        &[
+            "clients/node/Cargo.toml",
+            "clients/node/build.rs",
+            "clients/node/src",
+            "crates/runwire-client/Cargo.toml",
+            "crates/runwire-client/src",
+            "crates/runwire-proto/Cargo.toml",
+            "crates/runwire-proto/src",
+            "Cargo.lock",
+        ]
+    } else {
+        &[]
+    };
+    for watched in watched {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -46,7 +54,6 @@ fn main() {
     let published = env::var_os("DEP_RUNWIRE_NODE_ROOT").map(PathBuf::from);
     let skip = env::var("RUNWIRE_EMBED_NODE_ADDON").is_ok_and(|v| v == "0");
     let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    let in_repo = addon_manifest.is_file();
     if skip || !linux || !(in_repo || published.is_some()) {
         std::fs::write(&embedded, b"").expect("write the empty addon placeholder");
         return;
@@ -72,9 +79,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", source.display());
         let copy = target_dir.join("src");
         copy_published_source(&source, &copy);
-        if copy.join("Cargo.lock").is_file() {
-            cmd.arg("--locked");
-        }
+        // Its packaged Cargo.lock, if any, is a starting point, not enforced (`--locked`):
+        // this build cannot know whether the outer one was locked.
         cmd.arg("--manifest-path").arg(copy.join("Cargo.toml"));
         // The workspace's profile settings for the addon (Cargo.toml at the repository's
         // root) are not published with it.

@@ -89,3 +89,4 @@ done
 
 cp -r npm/cli "$stage/cli"
 pack "$stage/cli"
+rm -rf "$stage"

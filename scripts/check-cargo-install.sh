@@ -43,6 +43,10 @@ mkdir -p "$scratch/crates/.cargo"
     echo "$name = { path = \"$name-0.1.0\" }"
   done
 } >"$scratch/crates/.cargo/config.toml"
+# The unpacked files keep the crates' old timestamps, and cargo (which judges path packages
+# by mtime, and whose unit hashes do not include their directory) would take build scripts
+# compiled from an earlier check's sources as fresh.
+find "$scratch/crates" -type f -exec touch {} +
 [ ! -e "$scratch/crates/runwire-0.1.0/tests" ] || { echo "check-cargo-install: tests/ was packaged" >&2; exit 1; }
 # From the unpacked crates' directory, so that its .cargo/config.toml (the patches) applies,
 # to the nested build of the addon too.

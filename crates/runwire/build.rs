@@ -13,7 +13,8 @@
 //! - built from crates.io (`cargo install runwire`: no `clients/node` beside this crate),
 //!   the addon's source is the published crate `runwire-node`, a dependency of this one for
 //!   that reason only: its build script names its directory (`DEP_RUNWIRE_NODE_ROOT`), which
-//!   is copied to `<target>/node-addon/src` and built there as a workspace of its own;
+//!   is copied to `<target>/node-addon-published/src` and built there as a workspace of its
+//!   own;
 //! - with neither, or with `RUNWIRE_EMBED_NODE_ADDON=0`, an empty placeholder is embedded
 //!   and the runner falls back to a file beside the binary.
 
@@ -59,7 +60,13 @@ fn main() {
         return;
     }
 
-    let target_dir = outer_target_dir(&out).join("node-addon");
+    // A published build gets a target dir of its own: both builds would uplift their
+    // cdylib to the same `<profile>/librunwire_node.so` otherwise.
+    let target_dir = outer_target_dir(&out).join(if in_repo {
+        "node-addon"
+    } else {
+        "node-addon-published"
+    });
     let release = env::var("PROFILE").is_ok_and(|p| p == "release");
     let profile = if release { "release" } else { "dev" };
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -10,6 +10,9 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages the tests use: strace (tracer benchmark peer), busybox-static (a static
 # binary the LD_PRELOAD tracer cannot see).
 apt_packages=(strace busybox-static golang-go)
+# python3-venv: scripts/check-pypi-cli.sh installs the CLI wheel into a fresh venv, and a
+# Debian python3 has no ensurepip without it.
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then apt_packages+=(python3-venv); fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

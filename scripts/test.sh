@@ -17,3 +17,12 @@ python3 -m pytest clients/python/tests
 # Conformance suite (conformance/README.md): the Rust, Python and Node clients through every
 # case with their expected-failure lists, then the server checks on the reference server.
 conformance/run.sh
+
+# Installing (README, "Install"), each from what the runs above already built: the npm
+# packages installed offline from local tarballs (postinstall and --ignore-scripts), the
+# PyPI wheel in a fresh venv, and `cargo install` from the checkout and from the packaged
+# crates. Last, since the packaged build relinks $CARGO_TARGET_DIR/debug/runwire from its
+# own sources until the next cargo build.
+node --test npm/test/
+bash scripts/check-pypi-cli.sh
+bash scripts/check-cargo-install.sh

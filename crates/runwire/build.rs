@@ -10,8 +10,13 @@
 //!   job tokens instead of each taking every core;
 //! - the outer build's `CARGO_*`/`OUT_DIR`/`TARGET` variables are removed: they describe
 //!   this package's build script, not the nested build;
-//! - outside this repository (no `clients/node`) or with `RUNWIRE_EMBED_NODE_ADDON=0`, an
-//!   empty placeholder is embedded and the runner falls back to a file beside the binary.
+//! - built from crates.io (`cargo install runwire`: no `clients/node` beside this crate),
+//!   the addon's source is the published crate `runwire-node`, a dependency of this one for
+//!   that reason only: its build script names its directory (`DEP_RUNWIRE_NODE_ROOT`), which
+//!   is copied to `<target>/node-addon-published/src` and built there as a workspace of its
+//!   own;
+//! - with neither, or with `RUNWIRE_EMBED_NODE_ADDON=0`, an empty placeholder is embedded
+//!   and the runner falls back to a file beside the binary.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -25,38 +30,73 @@ fn main() {
     let addon_manifest = root.join("clients/node/Cargo.toml");
 
     println!("cargo:rerun-if-env-changed=RUNWIRE_EMBED_NODE_ADDON");
-    for watched in [
-        "clients/node/Cargo.toml",
-        "clients/node/build.rs",
-        "clients/node/src",
-        "crates/runwire-client/Cargo.toml",
-        "crates/runwire-client/src",
-        "crates/runwire-proto/Cargo.toml",
-        "crates/runwire-proto/src",
-        "Cargo.lock",
-    ] {
+    let in_repo = addon_manifest.is_file();
+    // Outside this repository there is nothing of it to watch (and a missing watched path
+    // would rerun this script at every build).
+    let watched: &[&str] = if in_repo {
+        &[
+            "clients/node/Cargo.toml",
+            "clients/node/build.rs",
+            "clients/node/src",
+            "crates/runwire-client/Cargo.toml",
+            "crates/runwire-client/src",
+            "crates/runwire-proto/Cargo.toml",
+            "crates/runwire-proto/src",
+            "Cargo.lock",
+        ]
+    } else {
+        &[]
+    };
+    for watched in watched {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
+    println!("cargo:rerun-if-env-changed=DEP_RUNWIRE_NODE_ROOT");
+    let published = env::var_os("DEP_RUNWIRE_NODE_ROOT").map(PathBuf::from);
     let skip = env::var("RUNWIRE_EMBED_NODE_ADDON").is_ok_and(|v| v == "0");
     let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    if skip || !linux || !addon_manifest.is_file() {
+    if skip || !linux || !(in_repo || published.is_some()) {
         std::fs::write(&embedded, b"").expect("write the empty addon placeholder");
         return;
     }
 
-    let target_dir = outer_target_dir(&out).join("node-addon");
+    // A published build gets a target dir of its own: both builds would uplift their
+    // cdylib to the same `<profile>/librunwire_node.so` otherwise.
+    let target_dir = outer_target_dir(&out).join(if in_repo {
+        "node-addon"
+    } else {
+        "node-addon-published"
+    });
     let release = env::var("PROFILE").is_ok_and(|p| p == "release");
+    let profile = if release { "release" } else { "dev" };
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
-        .arg("--locked")
         .arg("--quiet")
-        .args(["-p", "runwire-node", "--lib"])
-        .arg("--manifest-path")
-        .arg(root.join("Cargo.toml"))
+        .arg("--lib")
         .arg("--target-dir")
         .arg(&target_dir);
+    if in_repo {
+        // This workspace, its lock file and its profiles (the addon's size settings).
+        cmd.arg("--locked")
+            .args(["-p", "runwire-node", "--manifest-path"])
+            .arg(root.join("Cargo.toml"));
+    } else {
+        let source = published.expect("checked above");
+        println!("cargo:rerun-if-changed={}", source.display());
+        let copy = target_dir.join("src");
+        copy_published_source(&source, &copy);
+        // Its packaged Cargo.lock, if any, is a starting point, not enforced (`--locked`):
+        // this build cannot know whether the outer one was locked.
+        cmd.arg("--manifest-path").arg(copy.join("Cargo.toml"));
+        // The workspace's profile settings for the addon (Cargo.toml at the repository's
+        // root) are not published with it.
+        cmd.args(["--config", &format!("profile.{profile}.debug=false")]);
+        cmd.args([
+            "--config",
+            &format!("profile.{profile}.strip=\"debuginfo\""),
+        ]);
+    }
     if release {
         cmd.arg("--release");
     }
@@ -87,6 +127,37 @@ fn main() {
         .join("librunwire_node.so");
     std::fs::copy(&built, &embedded)
         .unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
+}
+
+/// Copies the published `runwire-node` package (a directory of cargo's registry, read-only
+/// to builds) to `to`, replacing an older copy, and makes the copy a workspace of its own so
+/// a target dir inside some other cargo workspace does not adopt it.
+fn copy_published_source(from: &Path, to: &Path) {
+    fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let (src, dst) = (entry.path(), to.join(entry.file_name()));
+            if entry.file_type()?.is_dir() {
+                copy_tree(&src, &dst)?;
+            } else {
+                std::fs::copy(&src, &dst)?;
+            }
+        }
+        Ok(())
+    }
+    if to.exists() {
+        std::fs::remove_dir_all(to)
+            .unwrap_or_else(|e| panic!("cannot remove {}: {e}", to.display()));
+    }
+    copy_tree(from, to)
+        .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), to.display()));
+    let manifest = to.join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
+    text.push_str("\n[workspace]\n");
+    std::fs::write(&manifest, text)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", manifest.display()));
 }
 
 /// `<target>`: the ancestor of `OUT_DIR` that holds cargo's `CACHEDIR.TAG` (with or

@@ -486,23 +486,57 @@ impl Cache {
         }
     }
 
-    /// Writes the recency of the entries used since the last flush, in one transaction.
-    /// Losing it (a killed runner) only makes eviction a little less exact.
+    /// Records the recency of the entries used since the last flush by appending their ids
+    /// to `recency.log`, one write: a run of pure hits leaves the index untouched (no
+    /// transaction, no WAL growth, no checkpoint). The next eviction folds the log into
+    /// the index under its write lock ([`Cache::evict`]). Losing it (a killed runner, a
+    /// race with a fold) only makes eviction a little less exact.
     pub fn flush(&self) -> Result<(), CacheError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
         let used = std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner));
         if used.is_empty() {
             return Ok(());
         }
-        let tx = self.begin()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE entries SET last_used = (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries) WHERE id = ?1",
-            )?;
-            for id in used {
-                stmt.execute(params![id])?;
+        let record: Vec<u8> = used.iter().flat_map(|id| id.to_le_bytes()).collect();
+        let path = self.dir.join(RECENCY_LOG);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&record))
+            .map_err(io("appending to", &path))
+    }
+
+    /// Moves the recency log into the index inside `tx` (whose write lock serializes the
+    /// folders): each logged entry becomes the most recently used, in log order. A partial
+    /// trailing record (a write cut short) is ignored.
+    fn fold_recency(&self, tx: &Transaction<'_>) -> Result<(), CacheError> {
+        let log = self.dir.join(RECENCY_LOG);
+        let taken = self.dir.join(RECENCY_LOG_FOLDING);
+        match std::fs::rename(&log, &taken) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(CacheError::Io {
+                    action: "taking",
+                    path: log,
+                    source: e,
+                });
             }
         }
-        tx.commit()?;
+        let record = std::fs::read(&taken).map_err(io("reading", &taken))?;
+        let mut stmt = tx.prepare_cached(
+            "UPDATE entries SET last_used = (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries) WHERE id = ?1",
+        )?;
+        for id in record.chunks_exact(8) {
+            let id = i64::from_le_bytes(id.try_into().expect("chunks of 8 bytes"));
+            stmt.execute(params![id])?;
+        }
+        // Removed before the commit: should that fail, this recency is lost, which only
+        // costs eviction precision.
+        let _ = std::fs::remove_file(&taken);
         Ok(())
     }
 
@@ -589,6 +623,7 @@ impl Cache {
     pub fn evict(&self, keep: Option<i64>) -> Result<usize, CacheError> {
         self.flush()?;
         let tx = self.begin()?;
+        self.fold_recency(&tx)?;
         let mut evicted = 0;
         loop {
             let total: i64 =
@@ -971,6 +1006,8 @@ impl Cache {
             "DELETE FROM entries; DELETE FROM blobs; DELETE FROM history; DELETE FROM hash_memo;
              DELETE FROM tool_state;",
         )?;
+        // Logged ids name entries that are gone (and ids are reused).
+        let _ = std::fs::remove_file(self.dir.join(RECENCY_LOG));
         // Files go while the write lock is held; a concurrent store re-checks presence.
         for d in [self.blobs.dir(), self.blobs.tmp_dir()] {
             if d.exists() {
@@ -1122,6 +1159,12 @@ pub(crate) fn first_valid(
     }
     Err(misses)
 }
+
+/// Ids of entries used by hits, appended by [`Cache::flush`] and folded into the index by
+/// the next eviction (eight bytes each, little-endian).
+const RECENCY_LOG: &str = "recency.log";
+/// The log while one folder moves it into the index.
+const RECENCY_LOG_FOLDING: &str = "recency.log.folding";
 
 /// The variants of one spawn key. No ORDER BY: with it, `SQLite` (built with `STAT4`) re-plans
 /// the statement for every new binding, a full re-parse per lookup; a task has a handful

@@ -265,6 +265,13 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
     match &outcome.cache {
         CacheReport::Hit { saved } => {
             let hit = match saved {
+                // A hit never hides that it cost more than the run it replaced (50,000
+                // small files restore slower than a tool writes them on some disks).
+                Some(run) if outcome.duration > *run => format!(
+                    "cache hit, restored in {}, the run took {}",
+                    format_duration(outcome.duration),
+                    format_duration(*run)
+                ),
                 Some(saved) => format!("cache hit, saved {}", format_duration(*saved)),
                 None => "cache hit".to_owned(),
             };
@@ -310,4 +317,40 @@ pub fn result_message(printer: &Printer, label: &str, outcome: &Outcome) -> Stri
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn hit(took: Duration, run: Option<Duration>) -> String {
+        let outcome = Outcome {
+            exit_code: 0,
+            duration: took,
+            cache: CacheReport::Hit { saved: run },
+        };
+        result_message(&Printer::from_env(), "a:build", &outcome)
+    }
+
+    #[test]
+    fn a_hit_says_what_it_saved() {
+        assert_eq!(
+            hit(Duration::from_millis(40), Some(Duration::from_millis(2800))),
+            "a:build done, cache hit, saved 2.8s"
+        );
+        assert_eq!(
+            hit(Duration::from_millis(40), None),
+            "a:build done, cache hit"
+        );
+    }
+
+    #[test]
+    fn a_hit_slower_than_its_run_says_so() {
+        assert_eq!(
+            hit(Duration::from_secs(21), Some(Duration::from_millis(2800))),
+            "a:build done, cache hit, restored in 21.0s, the run took 2.8s"
+        );
+    }
 }

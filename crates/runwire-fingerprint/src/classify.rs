@@ -990,6 +990,7 @@ fn apply_declarations(
     let mut outputs = OutputSet::default();
     let mut fp = PostRunFingerprint::default();
     let mut sets: BTreeMap<crate::model::EnvSelector, EnvSetFact> = BTreeMap::new();
+    let listings = crate::glob::Listings::default();
     for d in &run.declarations {
         match d {
             Declaration::IgnoreInput(p) => {
@@ -1055,7 +1056,7 @@ fn apply_declarations(
                 let Some(b) = decl_path(root, base, false, "reportGlob base", reasons) else {
                     continue;
                 };
-                match crate::glob::match_paths(&b.to_abs(root), pattern) {
+                match crate::glob::match_paths_in(&b.to_abs(root), pattern, &listings) {
                     Ok(matches) => fp.globs.push(GlobFact {
                         base: b,
                         pattern: pattern.clone(),

@@ -230,9 +230,10 @@ impl PostRunFingerprint {
                 }
             }
         }
+        let listings = crate::glob::Listings::default();
         for g in &self.globs {
-            let now = crate::glob::match_paths(&g.base.to_abs(world.workspace_root), &g.pattern)
-                .unwrap_or_default();
+            let base = g.base.to_abs(world.workspace_root);
+            let now = crate::glob::match_paths_in(&base, &g.pattern, &listings).unwrap_or_default();
             if now != g.matches {
                 out.push(Difference::GlobChanged {
                     base: g.base.clone(),

@@ -10,6 +10,9 @@
 #               place, a hit after `rm -rf` of them (runwire vs its own build and vs turbo's
 #               restore of the same outputs)
 #   inputs      one task reading 10,000 input files
+#   vite        the vite 8 fixture app (clients/node/test/vite-app), `vite build`
+#   globs       (runwire only) a Python tool reporting 10,000 distinct globs: its hit
+#               against the task run without the cache
 # Prints medians, the min-max spread, the ratio runwire/turbo and a verdict against the
 # goals of issue #24, then the peak RSS of runwire's chain run. Not run in CI.
 # Usage: bench/peers.sh [ROUNDS]   (default 7)
@@ -28,8 +31,15 @@ turbo=$repo/bench/peers/node_modules/@turbo/linux-64/bin/turbo
 [ -x "$turbo" ] || { echo "turbo's native binary is missing: $turbo" >&2; exit 2; }
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 TURBO_NO_UPDATE_NOTIFIER=1 NO_COLOR=1
 
-work=$(mktemp -d "$scratch/run.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# The generated workspaces are kept between runs (turbo's cold runs go through `npm run`,
+# minutes for 1,000 tasks): one directory per version of this script, older ones removed.
+work=$scratch/ws-$(sha256sum "$0" | cut -c1-12)
+for old in "$scratch"/ws-* "$scratch"/run.*; do
+  [ -e "$old" ] && [ "$old" != "$work" ] && rm -rf "$old"
+done
+fresh=true
+[ -e "$work/.ready" ] && fresh=false
+mkdir -p "$work"
 
 # One workspace per tool: npm workspaces with a lockfile (turbo wants one), a git repo
 # (turbo hashes through git), and each tool's config.
@@ -72,8 +82,9 @@ declare -A counts=([noop]=1 [chain]=200 [wide]=1000 [outputs]=1 [inputs]=1)
 declare -A runwire_args=([noop]="run noop -r" [chain]="run t5 -r" [wide]="run t1 -r" [outputs]="run build -r" [inputs]="run build -r")
 declare -A turbo_args=([noop]="run noop" [chain]="run t5" [wide]="run t1" [outputs]="run build" [inputs]="run build")
 
-for w in noop chain wide outputs inputs; do
+$fresh && for w in noop chain wide outputs inputs; do
   for tool in runwire turbo; do
+    rm -rf "$work/$w-$tool"
     make_ws "$work/$w-$tool" "${counts[$w]}" <<<"${scripts[$w]}"
     configure "$work/$w-$tool" "$w"
     if [ "$w" = inputs ]; then
@@ -85,6 +96,47 @@ for w in noop chain wide outputs inputs; do
     fi
   done
 done
+
+# The vite fixture, as a single-package repo for both tools (its node_modules as installed
+# by scripts/install.sh).
+if $fresh; then
+  [ -d clients/node/test/vite-app/node_modules/vite ] || { echo "run scripts/install.sh first (vite-app)" >&2; exit 2; }
+  for tool in runwire turbo; do
+    dir=$work/vite-$tool
+    rm -rf "$dir"
+    cp -a clients/node/test/vite-app "$dir"
+    rm -rf "$dir/dist" "$dir/node_modules/.cache"
+    python3 - "$dir/package.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+d["packageManager"] = "npm@10.9.4"
+json.dump(d, open(p, "w"), indent=2)
+PY
+    echo '{"tasks":{"build":{"outputs":["dist/**"]}}}' >"$dir/turbo.json"
+    printf 'node_modules\ndist\n.turbo\n' >"$dir/.gitignore"
+    (cd "$dir" && git init -q . && git add -A && git -c user.email=b@b -c user.name=b commit -qm init)
+  done
+  # A tool that reports 10,000 distinct globs through the Python client (runwire only).
+  dir=$work/globs-runwire
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  echo '{"name":"globs","private":true,"scripts":{"build":"python3 report.py"}}' >"$dir/package.json"
+  for d in $(seq 1 100); do
+    mkdir -p "$dir/src/d$d"
+    for f in $(seq -w 0 99); do echo "$d $f" >"$dir/src/d$d/f$f.txt"; done
+  done
+  cat >"$dir/report.py" <<'PY'
+import runwire
+for i in range(10000):
+    runwire.report_glob(f"src/d{i % 100 + 1}/f{i // 100:02d}*.txt")
+open("out.txt", "w").write("reported\n")
+PY
+  touch "$work/.ready"
+fi
+runwire_args[vite]="run build"
+turbo_args[vite]="run build"
+python3 -c 'import runwire' 2>/dev/null || { echo "the runwire Python client is missing (scripts/install.sh)" >&2; exit 2; }
 
 now_ns() { date +%s%N; }
 # run TOOL WORKLOAD [must-hit] -> elapsed microseconds on stdout
@@ -118,8 +170,8 @@ printf 'runwire %s vs turbo %s (native), %d interleaved rounds, %s, %d cores\n' 
   "$(git -C "$repo" rev-parse --short HEAD)" "$("$turbo" --version)" "$rounds" "$(date -u +%F)" "$(nproc)"
 
 # Hit workloads: prime (the run that stores, then a first hit), then the rounds.
-declare -A goal=([noop]=0.3 [chain]=0.3 [wide]=0.3 [inputs]=0.3)
-for w in noop chain wide inputs; do
+declare -A goal=([noop]=0.3 [chain]=0.3 [wide]=0.3 [inputs]=0.3 [vite]=0.3)
+for w in noop vite chain wide inputs; do
   for tool in runwire turbo; do
     run "$tool" "$w" >/dev/null
     run "$tool" "$w" >/dev/null
@@ -165,6 +217,22 @@ printf 'outputs  build %.1f ms; hit, outputs present %.1f ms [%.1f-%.1f] = %sx t
 printf '         hit after rm -rf %.1f ms [%.1f-%.1f] = %sx the build (goal <= 1.0: %s), %sx turbo'"'"'s restore %.1f ms [%.1f-%.1f] (goal <= 1.0: %s)\n' \
   "$gm" "$gmin" "$gmax" "$(ratio "$gm" "$bm")" "$(verdict "$(ratio "$gm" "$bm")" 1.0)" \
   "$(ratio "$gm" "$tm")" "$tm" "$tmin" "$tmax" "$(verdict "$(ratio "$gm" "$tm")" 1.0)"
+
+# 10,000 reported globs: the hit against the task run without the cache (goal <= 0.2x).
+dir=$work/globs-runwire
+(cd "$dir" && "$runwire" run build >/dev/null 2>&1 && "$runwire" run build >/dev/null 2>&1)
+: >"$work/task.t"; : >"$work/hit.t"
+for _ in $(seq "$rounds"); do
+  t0=$(now_ns); (cd "$dir" && "$runwire" run build --no-cache >/dev/null 2>&1); t1=$(now_ns)
+  echo $(((t1 - t0) / 1000)) >>"$work/task.t"
+  t0=$(now_ns); out=$(cd "$dir" && "$runwire" run build 2>&1 >/dev/null); t1=$(now_ns)
+  grep -q "cache hit" <<<"$out" || { echo "globs: not a hit: $out" >&2; exit 1; }
+  echo $(((t1 - t0) / 1000)) >>"$work/hit.t"
+done
+read -r km _ _ < <(stats <"$work/task.t")
+read -r hm hmin hmax < <(stats <"$work/hit.t")
+printf 'globs    task %.1f ms; hit %.1f ms [%.1f-%.1f] = %sx the task (goal <= 0.2: %s)\n' \
+  "$km" "$hm" "$hmin" "$hmax" "$(ratio "$hm" "$km")" "$(verdict "$(ratio "$hm" "$km")" 0.2)"
 
 # Peak RSS of runwire's chain run (all hits).
 rss=$(cd "$work/chain-runwire" && python3 -c '

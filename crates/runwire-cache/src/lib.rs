@@ -233,6 +233,10 @@ pub struct Cache {
     /// index; their recency is written in one transaction ([`Cache::flush`]), before any
     /// eviction and when the cache is dropped.
     used: std::sync::Mutex<Vec<i64>>,
+    /// Whether this connection wrote to the index (then it folds the WAL in when closed).
+    wrote: std::sync::atomic::AtomicBool,
+    /// The recency log as first read by a lookup ([`Cache::logged_recency`]).
+    logged: std::sync::OnceLock<std::collections::HashMap<i64, usize>>,
 }
 
 /// Renames `path` (and its `companions`: `path` + suffix, such as the index's WAL) to
@@ -276,6 +280,24 @@ impl Drop for Cache {
     fn drop(&mut self) {
         // Only recency is pending: losing it costs eviction precision, never an entry.
         let _ = self.flush();
+        if self.wrote.load(std::sync::atomic::Ordering::Relaxed) {
+            self.fold_wal();
+        }
+    }
+}
+
+impl Cache {
+    /// Moves the WAL into the database file and truncates it, when no other runner is
+    /// reading: the next runner to open the cache alone otherwise rebuilds the WAL index by
+    /// reading every frame (up to `SQLite`'s 1,000-page checkpoint threshold, 4 MB), which
+    /// dominated a one-task hit. Only runs that wrote pay it. Never waits: a busy cache
+    /// keeps its WAL for a later run.
+    fn fold_wal(&self) {
+        if self.conn.busy_timeout(std::time::Duration::ZERO).is_ok() {
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
     }
 }
 
@@ -344,6 +366,8 @@ impl Cache {
             options,
             recoveries,
             used: std::sync::Mutex::new(Vec::new()),
+            wrote: std::sync::atomic::AtomicBool::new(false),
+            logged: std::sync::OnceLock::new(),
         })
     }
 
@@ -398,6 +422,7 @@ impl Cache {
     }
 
     fn begin(&self) -> Result<Transaction<'_>, CacheError> {
+        self.wrote.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(Transaction::new_unchecked(
             &self.conn,
             TransactionBehavior::Immediate,
@@ -451,10 +476,17 @@ impl Cache {
         for id in bad {
             self.drop_entry(id)?;
         }
-        // Entries used since the last flush are the most recent, the last used first.
-        let used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
-        if !used.is_empty() {
-            let recency = |e: &StoredEntry| used.iter().rposition(|&id| id == e.id);
+        // Entries used in this process are the most recent, then those in the recency log
+        // (not folded into `last_used` yet), each the last used first.
+        if out.len() > 1 {
+            let used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+            let logged = self.logged_recency();
+            let recency = |e: &StoredEntry| {
+                (
+                    used.iter().rposition(|&id| id == e.id),
+                    logged.get(&e.id).copied(),
+                )
+            };
             out.sort_by_key(|e| std::cmp::Reverse(recency(e)));
         }
         Ok(out)
@@ -489,8 +521,9 @@ impl Cache {
     /// Records the recency of the entries used since the last flush by appending their ids
     /// to `recency.log`, one write: a run of pure hits leaves the index untouched (no
     /// transaction, no WAL growth, no checkpoint). The next eviction folds the log into
-    /// the index under its write lock ([`Cache::evict`]). Losing it (a killed runner, a
-    /// race with a fold) only makes eviction a little less exact.
+    /// the index under its write lock ([`Cache::evict`]), as does the flush that grows it
+    /// past [`RECENCY_LOG_FOLD_AT`]. Losing it (a killed runner, a race with a fold) only
+    /// makes eviction a little less exact.
     pub fn flush(&self) -> Result<(), CacheError> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt;
@@ -500,24 +533,50 @@ impl Cache {
         }
         let record: Vec<u8> = used.iter().flat_map(|id| id.to_le_bytes()).collect();
         let path = self.dir.join(RECENCY_LOG);
-        std::fs::OpenOptions::new()
+        let size = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(&path)
-            .and_then(|mut f| f.write_all(&record))
-            .map_err(io("appending to", &path))
+            .and_then(|mut f| {
+                f.write_all(&record)?;
+                f.metadata()
+            })
+            .map_err(io("appending to", &path))?
+            .len();
+        // A cache that only ever hits still folds the log now and then, so the log (read
+        // by lookups to order variants) stays small.
+        if size > RECENCY_LOG_FOLD_AT {
+            let tx = self.begin()?;
+            self.fold_recency(&tx)?;
+            tx.commit()?;
+        }
+        Ok(())
     }
 
-    /// Moves the recency log into the index inside `tx` (whose write lock serializes the
-    /// folders): each logged entry becomes the most recently used, in log order. A partial
-    /// trailing record (a write cut short) is ignored.
-    fn fold_recency(&self, tx: &Transaction<'_>) -> Result<(), CacheError> {
+    /// The recency log as it was when first asked: each logged entry's last position.
+    fn logged_recency(&self) -> &std::collections::HashMap<i64, usize> {
+        self.logged.get_or_init(|| {
+            std::fs::read(self.dir.join(RECENCY_LOG))
+                .unwrap_or_default()
+                .chunks_exact(8)
+                .enumerate()
+                .map(|(i, id)| (i64::from_le_bytes(id.try_into().expect("8 bytes")), i))
+                .collect()
+        })
+    }
+
+    /// Moves the recency log, then this process's own unflushed uses, into the index inside
+    /// `tx` (whose write lock serializes the folders): each becomes the most recently used,
+    /// in order. A store folds before it inserts, so uses that happened before it stay
+    /// older than the entry it stores. A partial trailing record (a write cut short) is
+    /// ignored.
+    pub(crate) fn fold_recency(&self, tx: &Transaction<'_>) -> Result<(), CacheError> {
         let log = self.dir.join(RECENCY_LOG);
         let taken = self.dir.join(RECENCY_LOG_FOLDING);
-        match std::fs::rename(&log, &taken) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        let logged = match std::fs::rename(&log, &taken) {
+            Ok(()) => std::fs::read(&taken).map_err(io("reading", &taken))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => {
                 return Err(CacheError::Io {
                     action: "taking",
@@ -525,13 +584,16 @@ impl Cache {
                     source: e,
                 });
             }
-        }
-        let record = std::fs::read(&taken).map_err(io("reading", &taken))?;
+        };
+        let own = std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner));
+        let ids = logged
+            .chunks_exact(8)
+            .map(|id| i64::from_le_bytes(id.try_into().expect("chunks of 8 bytes")))
+            .chain(own);
         let mut stmt = tx.prepare_cached(
             "UPDATE entries SET last_used = (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries) WHERE id = ?1",
         )?;
-        for id in record.chunks_exact(8) {
-            let id = i64::from_le_bytes(id.try_into().expect("chunks of 8 bytes"));
+        for id in ids {
             stmt.execute(params![id])?;
         }
         // Removed before the commit: should that fail, this recency is lost, which only
@@ -576,6 +638,7 @@ impl Cache {
                 drop(tx);
                 continue;
             }
+            self.fold_recency(&tx)?;
             let (id, replaced) = insert_variant(
                 &tx,
                 &new.spawn_key,
@@ -1163,6 +1226,8 @@ pub(crate) fn first_valid(
 /// Ids of entries used by hits, appended by [`Cache::flush`] and folded into the index by
 /// the next eviction (eight bytes each, little-endian).
 const RECENCY_LOG: &str = "recency.log";
+/// Past this size (8,192 hits), the runner that appended folds the log in itself.
+const RECENCY_LOG_FOLD_AT: u64 = 64 * 1024;
 /// The log while one folder moves it into the index.
 const RECENCY_LOG_FOLDING: &str = "recency.log.folding";
 
@@ -1248,5 +1313,27 @@ mod tests {
             0,
             "the lookup statement was re-prepared"
         );
+    }
+
+    /// A cache that only ever hits keeps its recency log small: the flush that grows it past
+    /// the threshold folds it into the index.
+    #[test]
+    fn a_long_recency_log_is_folded_by_the_flush_that_grows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), CacheOptions::default()).unwrap();
+        let log = dir.path().join(RECENCY_LOG);
+        let ids = |n: usize| (0..n).flat_map(|_| 7i64.to_le_bytes()).collect::<Vec<u8>>();
+        std::fs::write(&log, ids(100)).unwrap();
+        cache.touch(7);
+        cache.flush().unwrap();
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().len(),
+            101 * 8,
+            "appended, not folded"
+        );
+        std::fs::write(&log, ids(usize::try_from(RECENCY_LOG_FOLD_AT).unwrap() / 8)).unwrap();
+        cache.touch(7);
+        cache.flush().unwrap();
+        assert!(!log.exists(), "folded into the index");
     }
 }

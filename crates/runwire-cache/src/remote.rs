@@ -386,6 +386,7 @@ impl Cache {
         if refs.iter().any(|(h, s)| !self.blobs.present(h, *s)) {
             return Ok(None);
         }
+        self.fold_recency(&tx)?;
         let (id, _) = insert_variant(&tx, &key, &fingerprint, &manifest, stdio, &refs, None)?;
         let size: u64 = refs.values().sum();
         let fid = fingerprint.id();

@@ -262,10 +262,9 @@ fn run(
             printer,
         );
     }
-    let jobs = args.jobs.map_or_else(
-        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        |j| j as usize,
-    );
+    let jobs = args
+        .jobs
+        .map_or_else(runwire_fingerprint::hash::cpu_count, |j| j as usize);
     let summary = scheduler::run(
         &ws,
         &plan,

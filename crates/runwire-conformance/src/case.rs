@@ -7,28 +7,54 @@ use runwire_proto::ErrorCode;
 
 use crate::bytes::{self, Pairs};
 
-/// Why a case file could not be read; names the file and line.
+/// Which kind of input file an [`InputError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// A `.case` file.
+    Case,
+    /// An expected-failure list.
+    FailureList,
+}
+
+/// Why an input file (a case file or an expected-failure list) could not be used; names
+/// the file and line.
 #[derive(Debug, thiserror::Error)]
-pub enum CaseError {
+pub enum InputError {
     #[error("{file}: cannot read: {source}")]
     Read {
+        kind: InputKind,
         file: PathBuf,
         source: std::io::Error,
     },
     #[error("{file}:{line}: {message}")]
     Syntax {
+        kind: InputKind,
         file: PathBuf,
         line: usize,
         message: String,
     },
 }
 
-impl CaseError {
-    /// A stable code for each variant.
+impl InputError {
+    /// A stable code for each kind of file and failure.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Read { .. } => "case_read",
-            Self::Syntax { .. } => "case_syntax",
+            Self::Read {
+                kind: InputKind::Case,
+                ..
+            } => "case_read",
+            Self::Syntax {
+                kind: InputKind::Case,
+                ..
+            } => "case_syntax",
+            Self::Read {
+                kind: InputKind::FailureList,
+                ..
+            } => "failure_list_read",
+            Self::Syntax {
+                kind: InputKind::FailureList,
+                ..
+            } => "failure_list_syntax",
         }
     }
 }
@@ -291,7 +317,7 @@ mod embedded {
 }
 
 /// The cases this harness was built with (conformance/cases/ at build time), sorted by name.
-pub fn load_embedded() -> Result<Vec<Case>, CaseError> {
+pub fn load_embedded() -> Result<Vec<Case>, InputError> {
     embedded::EMBEDDED
         .iter()
         .map(|(file, text)| parse(&Path::new("conformance/cases").join(file), text))
@@ -299,8 +325,9 @@ pub fn load_embedded() -> Result<Vec<Case>, CaseError> {
 }
 
 /// Every `.case` file under `dir`, sorted by name.
-pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseError> {
-    let read_error = |source| CaseError::Read {
+pub fn load_dir(dir: &Path) -> Result<Vec<Case>, InputError> {
+    let read_error = |source| InputError::Read {
+        kind: InputKind::Case,
         file: dir.to_path_buf(),
         source,
     };
@@ -313,8 +340,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseError> {
     files.iter().map(|f| load(f)).collect()
 }
 
-pub fn load(file: &Path) -> Result<Case, CaseError> {
-    let text = std::fs::read_to_string(file).map_err(|source| CaseError::Read {
+pub fn load(file: &Path) -> Result<Case, InputError> {
+    let text = std::fs::read_to_string(file).map_err(|source| InputError::Read {
+        kind: InputKind::Case,
         file: file.to_path_buf(),
         source,
     })?;
@@ -615,7 +643,7 @@ fn declared(c: &mut Cursor) -> Result<Declared, String> {
 }
 
 /// Parses one case file's text; `file` names it in errors and must be `<case name>.case`.
-pub fn parse(file: &Path, text: &str) -> Result<Case, CaseError> {
+pub fn parse(file: &Path, text: &str) -> Result<Case, InputError> {
     let mut case = Case {
         name: String::new(),
         tier: Tier::Required,
@@ -635,7 +663,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Case, CaseError> {
     };
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
-        let syntax = |message: String| CaseError::Syntax {
+        let syntax = |message: String| InputError::Syntax {
+            kind: InputKind::Case,
             file: file.to_path_buf(),
             line,
             message,
@@ -674,7 +703,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Case, CaseError> {
             .and_then(|()| c.end())
             .map_err(syntax)?;
     }
-    let syntax = |message: String| CaseError::Syntax {
+    let syntax = |message: String| InputError::Syntax {
+        kind: InputKind::Case,
         file: file.to_path_buf(),
         line: 1,
         message,
@@ -805,7 +835,7 @@ fn directive_line(
 mod tests {
     use super::*;
 
-    fn parse_text(name: &str, text: &str) -> Result<Case, CaseError> {
+    fn parse_text(name: &str, text: &str) -> Result<Case, InputError> {
         parse(Path::new(&format!("cases/{name}.case")), text)
     }
 

@@ -3,36 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
-use crate::case::Tier;
-
-/// Why a failure list could not be used; names the file and line.
-#[derive(Debug, thiserror::Error)]
-pub enum FailureListError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}: {message}")]
-    Syntax {
-        file: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
-
-impl FailureListError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Read { .. } => "failure_list_read",
-            Self::Syntax { .. } => "failure_list_syntax",
-        }
-    }
-}
+use crate::case::{InputError, InputKind, Tier};
 
 /// Cases a testee is known to fail, each with the reason: `CaseName  # reason` per line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,8 +16,9 @@ pub struct FailureList {
 }
 
 impl FailureList {
-    pub fn load(file: &Path) -> Result<Self, FailureListError> {
-        let text = std::fs::read_to_string(file).map_err(|source| FailureListError::Read {
+    pub fn load(file: &Path) -> Result<Self, InputError> {
+        let text = std::fs::read_to_string(file).map_err(|source| InputError::Read {
+            kind: InputKind::FailureList,
             file: file.to_path_buf(),
             source,
         })?;
@@ -51,10 +27,11 @@ impl FailureList {
 
     /// `known` is every case name of the suite: an entry naming no case is an error (a stale
     /// list would otherwise hide nothing and say something false).
-    pub fn parse(file: &Path, text: &str) -> Result<Self, FailureListError> {
+    pub fn parse(file: &Path, text: &str) -> Result<Self, InputError> {
         let mut entries = BTreeMap::new();
         for (index, raw) in text.lines().enumerate() {
-            let syntax = |message: String| FailureListError::Syntax {
+            let syntax = |message: String| InputError::Syntax {
+                kind: InputKind::FailureList,
                 file: file.to_path_buf(),
                 line: index + 1,
                 message,

@@ -32,14 +32,15 @@ turbo=$repo/bench/peers/node_modules/@turbo/linux-64/bin/turbo
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 TURBO_NO_UPDATE_NOTIFIER=1 NO_COLOR=1
 
 # The generated workspaces are kept between runs (turbo's cold runs go through `npm run`,
-# minutes for 1,000 tasks): one directory per version of this script, older ones removed.
-work=$scratch/ws-$(sha256sum "$0" | cut -c1-12)
+# minutes for 1,000 tasks). Each workload's pair is generated once (marker `.ready-<name>`);
+# bump GENERATION when the generator below changes.
+GENERATION=2
+work=$scratch/ws-$GENERATION
 for old in "$scratch"/ws-* "$scratch"/run.*; do
   [ -e "$old" ] && [ "$old" != "$work" ] && rm -rf "$old"
 done
-fresh=true
-[ -e "$work/.ready" ] && fresh=false
 mkdir -p "$work"
+ready() { [ -e "$work/.ready-$1" ]; }
 
 # One workspace per tool: npm workspaces with a lockfile (turbo wants one), a git repo
 # (turbo hashes through git), and each tool's config.
@@ -53,6 +54,8 @@ make_ws() {
     mkdir -p "$dir/packages/p$i"
     echo "{\"name\":\"p$i\",\"private\":true,\"scripts\":$scripts}" >"$dir/packages/p$i/package.json"
   done
+  # Outputs stay out of git, where turbo would take them for inputs.
+  printf 'node_modules\n.turbo\nout\nsum.txt\n' >"$dir/.gitignore"
   (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null && git init -q . &&
     git add -A >/dev/null 2>&1 && git -c user.email=b@b -c user.name=b commit -qm init)
 }
@@ -82,7 +85,8 @@ declare -A counts=([noop]=1 [chain]=200 [wide]=1000 [outputs]=1 [inputs]=1)
 declare -A runwire_args=([noop]="run noop -r" [chain]="run t5 -r" [wide]="run t1 -r" [outputs]="run build -r" [inputs]="run build -r")
 declare -A turbo_args=([noop]="run noop" [chain]="run t5" [wide]="run t1" [outputs]="run build" [inputs]="run build")
 
-$fresh && for w in noop chain wide outputs inputs; do
+for w in noop chain wide outputs inputs; do
+  ready "$w" && continue
   for tool in runwire turbo; do
     rm -rf "$work/$w-$tool"
     make_ws "$work/$w-$tool" "${counts[$w]}" <<<"${scripts[$w]}"
@@ -95,11 +99,12 @@ $fresh && for w in noop chain wide outputs inputs; do
       (cd "$work/$w-$tool" && git add -A && git -c user.email=b@b -c user.name=b commit -qm inputs)
     fi
   done
+  touch "$work/.ready-$w"
 done
 
 # The vite fixture, as a single-package repo for both tools (its node_modules as installed
 # by scripts/install.sh).
-if $fresh; then
+if ! ready vite; then
   [ -d clients/node/test/vite-app/node_modules/vite ] || { echo "run scripts/install.sh first (vite-app)" >&2; exit 2; }
   for tool in runwire turbo; do
     dir=$work/vite-$tool
@@ -132,7 +137,7 @@ for i in range(10000):
     runwire.report_glob(f"src/d{i % 100 + 1}/f{i // 100:02d}*.txt")
 open("out.txt", "w").write("reported\n")
 PY
-  touch "$work/.ready"
+  touch "$work/.ready-vite"
 fi
 runwire_args[vite]="run build"
 turbo_args[vite]="run build"

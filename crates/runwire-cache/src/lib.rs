@@ -233,7 +233,8 @@ pub struct Cache {
     /// index; their recency is written in one transaction ([`Cache::flush`]), before any
     /// eviction and when the cache is dropped.
     used: std::sync::Mutex<Vec<i64>>,
-    /// Whether this connection wrote to the index (then it folds the WAL in when closed).
+    /// Whether this connection wrote to the index, or found a WAL left behind: then it folds
+    /// the WAL in when closed.
     wrote: std::sync::atomic::AtomicBool,
     /// The recency log as first read by a lookup ([`Cache::logged_recency`]).
     logged: std::sync::OnceLock<std::collections::HashMap<i64, usize>>,
@@ -358,6 +359,9 @@ impl Cache {
             (options.on_recovery)(r);
         }
         let blobs = Blobs::new(dir)?;
+        // A WAL left behind (a writer that could not fold it, or an older runwire) is read
+        // whole by every runner that opens the cache alone: fold it when this one closes.
+        let wal_left = std::fs::metadata(dir.join("index.sqlite-wal")).is_ok_and(|m| m.len() > 0);
         Ok(Self {
             dir: dir.to_path_buf(),
             conn,
@@ -366,7 +370,7 @@ impl Cache {
             options,
             recoveries,
             used: std::sync::Mutex::new(Vec::new()),
-            wrote: std::sync::atomic::AtomicBool::new(false),
+            wrote: std::sync::atomic::AtomicBool::new(wal_left),
             logged: std::sync::OnceLock::new(),
         })
     }

@@ -25,7 +25,9 @@ Examples:
   runwire explain build              every difference between now and each cached variant
 
 Environment:
-  RUNWIRE_CACHE_DIR  cache directory (default: <workspace>/node_modules/.cache/runwire)
+  RUNWIRE_CACHE_DIR  cache directory, relative to the workspace root (default:
+                     node_modules/.cache/runwire when the root has node_modules, otherwise
+                     .runwire/cache, created with a .gitignore holding `*`)
   RUNWIRE_REMOTE_CACHE_URL    remote cache (http(s):// Turborepo API, grpc:// REAPI); overrides
                               `remoteCache.url` in runwire.json
   RUNWIRE_REMOTE_CACHE_TOKEN  its bearer token (never printed)
@@ -162,7 +164,7 @@ pub fn cached_executor(
     )?;
     Ok(Box::new(crate::pipeline::CachedExecutor::open(
         &ws.root,
-        cache_dir(ws),
+        prepare_cache_dir(ws)?,
         &full_env,
         remote,
     )?))
@@ -484,17 +486,46 @@ fn explain(
     Ok(0)
 }
 
-/// The cache directory: `RUNWIRE_CACHE_DIR`, else `<root>/node_modules/.cache/runwire`.
+/// The cache directory: `RUNWIRE_CACHE_DIR` (relative to the workspace root), else
+/// `<root>/node_modules/.cache/runwire` when the root has a `node_modules`, else
+/// `<root>/.runwire/cache`. Nothing is created here (see [`prepare_cache_dir`]).
 pub fn cache_dir(ws: &Workspace) -> PathBuf {
     match std::env::var_os("RUNWIRE_CACHE_DIR") {
         Some(dir) if !dir.is_empty() => ws.root.join(dir),
-        _ => ws.root.join("node_modules").join(".cache").join("runwire"),
+        _ if ws.root.join("node_modules").is_dir() => {
+            ws.root.join("node_modules").join(".cache").join("runwire")
+        }
+        _ => ws.root.join(DEFAULT_CACHE_DIR),
     }
+}
+
+/// The cache directory of a workspace without `node_modules`, relative to its root.
+pub const DEFAULT_CACHE_DIR: &str = ".runwire/cache";
+
+/// [`cache_dir`], created when missing. The default `.runwire/cache` gets a `.gitignore`
+/// holding `*` when it is created, so git never sees the cache (a directory the user chose
+/// with `RUNWIRE_CACHE_DIR`, or `node_modules`, which is ignored already, gets none).
+pub fn prepare_cache_dir(ws: &Workspace) -> Result<PathBuf, Error> {
+    let dir = cache_dir(ws);
+    let default = ws.root.join(DEFAULT_CACHE_DIR);
+    if dir == default && !dir.exists() {
+        let io = |path: &std::path::Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Private to the user, as the cache makes a directory it creates itself.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(io(&dir))?;
+        let ignore = dir.join(".gitignore");
+        std::fs::write(&ignore, "*\n").map_err(io(&ignore))?;
+    }
+    Ok(dir)
 }
 
 fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Result<i32, Error> {
     let ws = Workspace::load(cwd)?;
-    let dir = cache_dir(&ws);
+    let dir = prepare_cache_dir(&ws)?;
     let shown =
         escape_line(&dir.strip_prefix(&ws.root).unwrap_or(&dir).to_string_lossy()).into_owned();
     let open = || {

@@ -20,6 +20,8 @@ Examples:
   runwire run build                  run `build` in the current package (and its dependsOn)
   runwire run build -r               ... in every workspace package, dependencies first
   runwire run test --filter 'app-*'  ... in the packages whose name matches
+  runwire run build test lint -r     several tasks: one graph, each task once
+  runwire run web#build              one task of one package, from anywhere
   runwire run build -- --mode prod   append arguments to the command
   runwire run build --dry-run --json the plan, with the cache status of every task
   runwire explain build              every difference between now and each cached variant
@@ -80,11 +82,13 @@ pub enum CacheCommand {
     },
 }
 
-/// Which packages and task.
+/// Which packages and tasks.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
-    /// Task name: a runwire.json task or a package.json script.
-    pub task: String,
+    /// Task names: runwire.json tasks or package.json scripts, run as one graph (each task
+    /// once). `pkg#task` names one task of one package.
+    #[arg(required = true, value_name = "TASK")]
+    pub tasks: Vec<String>,
     /// Run the task in every workspace package, in dependency order.
     #[arg(short = 'r', long)]
     pub recursive: bool,
@@ -222,7 +226,7 @@ fn load(
     let selection = Selection::new(
         &ws,
         cwd,
-        &select.task,
+        &select.tasks,
         select.recursive,
         &select.filter,
         extra,

@@ -280,6 +280,7 @@ cases!(
     terminal_injection_and_flood,
     damaged_cache_recovers,
     cache_location,
+    multi_task_run,
 );
 
 #[test]

@@ -210,6 +210,9 @@ pub fn main(cli: Cli, make_executor: ExecutorFactory) -> Result<i32, Error> {
     {
         printer = printer.with_stdout_to_stderr();
     }
+    if matches!(&cli.command, Command::Run(args) if args.json) {
+        printer = printer.without_live();
+    }
     match cli.command {
         Command::Run(args) => run(&cwd, &args, &printer, make_executor),
         Command::Explain(args) => explain(&cwd, &args, &printer, make_executor),

@@ -25,6 +25,7 @@ Examples:
   runwire run build -- --mode prod   append arguments to the command
   runwire run build --dry-run --json the plan, with the cache status of every task
   runwire explain build              every difference between now and each cached variant
+  runwire tasks [--json]             every package's tasks, where each is defined, dependsOn
 
 Environment:
   RUNWIRE_CACHE_DIR  cache directory, relative to the workspace root (default:
@@ -60,6 +61,13 @@ pub enum Command {
     Run(RunArgs),
     /// Show why a task would hit or miss: the full difference between now and each cached variant.
     Explain(SelectArgs),
+    /// List every package's tasks: the command, where it is defined (runwire.json or a
+    /// package.json script) and what it depends on.
+    Tasks {
+        /// Print the list as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or clear the cache.
     Cache {
         #[command(subcommand)]
@@ -216,6 +224,7 @@ pub fn main(cli: Cli, make_executor: ExecutorFactory) -> Result<i32, Error> {
     match cli.command {
         Command::Run(args) => run(&cwd, &args, &printer, make_executor),
         Command::Explain(args) => explain(&cwd, &args, &printer, make_executor),
+        Command::Tasks { json } => tasks(&cwd, json, &printer),
         Command::Cache { command } => cache(&cwd, &command, &printer),
     }
 }
@@ -490,6 +499,80 @@ fn explain(
         }
         printer.message(&text);
     }
+    Ok(0)
+}
+
+/// `runwire tasks`: every package with its tasks, on stdout.
+fn tasks(cwd: &std::path::Path, json: bool, printer: &Printer) -> Result<i32, Error> {
+    #[derive(serde::Serialize)]
+    struct PackageTasks<'a> {
+        name: &'a str,
+        dir: &'a str,
+        tasks: Vec<crate::plan::TaskInfo>,
+    }
+    let ws = Workspace::load(cwd)?;
+    let packages: Vec<PackageTasks<'_>> = ws
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PackageTasks {
+            name: &p.name,
+            dir: &p.rel,
+            tasks: crate::plan::describe_tasks(&ws, i),
+        })
+        .collect();
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "packages": packages }))
+            .map_err(|e| Error::Task(format!("cannot encode the task list: {e}")))?;
+        println!("{text}");
+        return Ok(0);
+    }
+    let mut text = String::new();
+    for package in &packages {
+        let _ = writeln!(
+            text,
+            "{} ({})",
+            printer.paint(Style::Label, &escape_line(package.name)),
+            escape_line(package.dir)
+        );
+        if package.tasks.is_empty() {
+            text.push_str("  (no tasks)\n");
+        }
+        let width = package
+            .tasks
+            .iter()
+            .map(|t| t.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for task in &package.tasks {
+            let defined = match (task.command_source, &task.config_entry) {
+                (crate::plan::CommandSource::RunwireJson, Some(key)) => {
+                    format!("runwire.json tasks.{key}")
+                }
+                (_, Some(key)) => format!(
+                    "package.json scripts.{}, settings: runwire.json tasks.{key}",
+                    task.name
+                ),
+                (_, None) => format!("package.json scripts.{}", task.name),
+            };
+            let _ = writeln!(
+                text,
+                "  {:width$}  {}  ({})",
+                escape_line(&task.name),
+                printer.paint(Style::Dim, &format!("$ {}", escape_line(&task.command))),
+                escape_line(&defined),
+            );
+            if !task.depends_on.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "  {:width$}  dependsOn: {}",
+                    "",
+                    escape_line(&task.depends_on.join(", "))
+                );
+            }
+        }
+    }
+    print!("{text}");
     Ok(0)
 }
 

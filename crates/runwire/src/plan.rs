@@ -160,6 +160,46 @@ fn definition(
     ))
 }
 
+/// The runwire.json entry that applies to `task` in package `pkg` (`pkg#task`, else
+/// `task`), by its key.
+pub fn config_entry<'w>(ws: &'w Workspace, pkg: usize, task: &str) -> Option<&'w str> {
+    let own = format!("{}#{task}", ws.packages[pkg].name);
+    ws.config
+        .tasks
+        .get_key_value(&own)
+        .or_else(|| ws.config.tasks.get_key_value(task))
+        .map(|(k, _)| k.as_str())
+}
+
+/// What `runwire tasks` shows of one task.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskInfo {
+    pub name: String,
+    pub command: String,
+    pub command_source: CommandSource,
+    /// The runwire.json `tasks` key whose settings apply, if any.
+    pub config_entry: Option<String>,
+    pub depends_on: Vec<String>,
+}
+
+/// Every task of package `pkg` with where it is defined, sorted by name.
+pub fn describe_tasks(ws: &Workspace, pkg: usize) -> Vec<TaskInfo> {
+    package_tasks(ws, pkg)
+        .into_iter()
+        .filter_map(|name| {
+            let (command, source, config) = definition(ws, pkg, &name)?;
+            Some(TaskInfo {
+                config_entry: config_entry(ws, pkg, &name).map(str::to_owned),
+                name,
+                command,
+                command_source: source,
+                depends_on: config.depends_on,
+            })
+        })
+        .collect()
+}
+
 /// Every task package `pkg` defines, sorted.
 pub fn package_tasks(ws: &Workspace, pkg: usize) -> Vec<String> {
     let package = &ws.packages[pkg];

@@ -281,6 +281,7 @@ cases!(
     damaged_cache_recovers,
     cache_location,
     multi_task_run,
+    task_list,
 );
 
 #[test]

@@ -26,6 +26,7 @@ Examples:
   runwire run build --dry-run --json the plan, with the cache status of every task
   runwire explain build              every difference between now and each cached variant
   runwire tasks [--json]             every package's tasks, where each is defined, dependsOn
+  runwire completions bash           a completion script (bash, zsh, fish; see its --help)
 
 Environment:
   RUNWIRE_CACHE_DIR  cache directory, relative to the workspace root (default:
@@ -73,7 +74,19 @@ pub enum Command {
         #[command(subcommand)]
         command: CacheCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) on stdout.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
+
+const COMPLETIONS_HELP: &str = "\
+Install:
+  bash  runwire completions bash > ~/.local/share/bash-completion/completions/runwire
+  zsh   runwire completions zsh > ~/.zfunc/_runwire   (with fpath+=(~/.zfunc) before compinit)
+  fish  runwire completions fish > ~/.config/fish/completions/runwire.fish";
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
@@ -226,6 +239,16 @@ pub fn main(cli: Cli, make_executor: ExecutorFactory) -> Result<i32, Error> {
         Command::Explain(args) => explain(&cwd, &args, &printer, make_executor),
         Command::Tasks { json } => tasks(&cwd, json, &printer),
         Command::Cache { command } => cache(&cwd, &command, &printer),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "runwire",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
 }
 

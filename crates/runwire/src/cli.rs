@@ -39,6 +39,11 @@ Environment:
   RUNWIRE_REMOTE_CACHE_KIND   `turbo` or `reapi` (default: from the URL's scheme)
   RUNWIRE_REMOTE_CACHE_READ_ONLY=1  download only, never upload
   NO_COLOR           disable colors (they are only used on a terminal anyway)
+  CI                 when set (to anything but empty, 0 or false): no live status line
+
+Output: every line a task prints starts with `package:task | ` (`--log-prefix none`: as
+written); on a terminal a status line shows done/total, running tasks, hits and elapsed
+time; every run ends with one line: `N tasks: H cache hits (saved T), R ran, F failed in T`.
 
 Tasks run with a strict environment: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG,
 LANGUAGE, LC_*, TMPDIR, TZ, CI, NO_COLOR, FORCE_COLOR, plus the task's `env` and
@@ -58,9 +63,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a task (and the tasks it depends on), replaying cached results when nothing changed.
+    /// Run tasks (and the tasks they depend on) as one graph, replaying cached results when
+    /// nothing changed.
     Run(RunArgs),
-    /// Show why a task would hit or miss: the full difference between now and each cached variant.
+    /// Show why tasks would hit or miss: the full difference between now and each cached
+    /// variant.
     Explain(SelectArgs),
     /// List every package's tasks: the command, where it is defined (runwire.json or a
     /// package.json script) and what it depends on.
@@ -151,12 +158,25 @@ pub struct RunArgs {
     /// at the end (the tasks' output and runwire's messages then go to stderr).
     #[arg(long)]
     pub json: bool,
+    /// `task`: every line a task prints starts with `package:task | `; `none`: the tasks'
+    /// output as written (for `runwire run gen --log-prefix none > out.json`).
+    #[arg(long, value_enum, value_name = "task|none", default_value_t = LogPrefix::Task)]
+    pub log_prefix: LogPrefix,
     /// How many tasks may run at once (default: number of cores).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
-    /// Extra arguments appended to the selected task's command.
+    /// Extra arguments appended to the commands of the tasks named (not their dependencies).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+/// `runwire run --log-prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogPrefix {
+    /// `package:task | ` before every line.
+    Task,
+    /// The output as the task wrote it.
+    None,
 }
 
 /// Chooses how tasks are executed; the cached pipeline replaces the direct one when the
@@ -313,7 +333,11 @@ fn run(
         executor.as_ref(),
         printer,
         &full_env,
-        RunOptions { jobs, mode },
+        RunOptions {
+            jobs,
+            mode,
+            prefix: args.log_prefix == LogPrefix::Task,
+        },
     );
     executor.finish();
     if args.json {
@@ -745,6 +769,20 @@ mod tests {
                 readme.contains(&format!("`{name}`")),
                 "README misses {name}"
             );
+        }
+    }
+
+    /// The help text and the README name the three cache locations, in their order.
+    #[test]
+    fn documented_cache_locations() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        for text in [AFTER_HELP, readme.as_str()] {
+            let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+            assert!(at("RUNWIRE_CACHE_DIR") < at("node_modules/.cache/runwire"));
+            assert!(at("node_modules/.cache/runwire") < at(DEFAULT_CACHE_DIR));
+            assert!(text.contains(".gitignore"));
         }
     }
 

@@ -29,6 +29,8 @@ pub struct RunSummary {
 pub struct RunOptions {
     pub jobs: usize,
     pub mode: CacheMode,
+    /// Whether the tasks' output lines carry their `package:task` prefix (`--log-prefix`).
+    pub prefix: bool,
 }
 
 /// Runs `plan` with `executor`, printing headers, output and results.
@@ -73,7 +75,7 @@ pub fn run(
                 full_env,
                 mode: options.mode,
             };
-            run_one(&ctx, executor, printer)
+            run_one(&ctx, executor, printer, options.prefix)
         });
     };
     std::thread::scope(|scope| {
@@ -218,7 +220,12 @@ impl Shared {
     }
 }
 
-fn run_one(ctx: &TaskContext<'_>, executor: &dyn Executor, printer: &Printer) -> Outcome {
+fn run_one(
+    ctx: &TaskContext<'_>,
+    executor: &dyn Executor,
+    printer: &Printer,
+    prefix: bool,
+) -> Outcome {
     let task = ctx.task;
     // Package names and commands come from files: escaped before they reach the terminal.
     let shown = escape_line(&task.label).into_owned();
@@ -228,8 +235,9 @@ fn run_one(ctx: &TaskContext<'_>, executor: &dyn Executor, printer: &Printer) ->
         printer.paint(Style::Dim, &format!("$ {}", escape_line(&task.command)))
     ));
     // Every line a task prints carries its `package:task`, whatever the number of tasks
-    // and jobs: the output reads the same in a one-task run and in a log of many.
-    let mut out = TaskOutput::new(printer, Some(shown.clone()));
+    // and jobs: the output reads the same in a one-task run and in a log of many. Only
+    // `--log-prefix none` passes it through as written (output meant for a file).
+    let mut out = TaskOutput::new(printer, prefix.then(|| shown.clone()));
     printer.task_started(&shown);
     let result = executor.execute(ctx, &mut out);
     let hit = matches!(

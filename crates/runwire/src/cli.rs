@@ -43,7 +43,7 @@ Environment:
 
 Output: every line a task prints starts with `package:task | ` (`--log-prefix none`: as
 written); on a terminal a status line shows done/total, running tasks, hits and elapsed
-time; every run ends with one line: `N tasks: H cache hits (saved T), R ran, F failed in T`.
+time; every run ends with one line: `N tasks: H hits (saved T), R ran, F failed in T`.
 
 Tasks run with a strict environment: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG,
 LANGUAGE, LC_*, TMPDIR, TZ, CI, NO_COLOR, FORCE_COLOR, plus the task's `env` and

@@ -84,7 +84,7 @@ pub fn status_line(
         parts.push(format!("+{} more", running.len() - 4));
     }
     format!(
-        "[{}/{}] {} running, {} cache {}, {}: {}",
+        "[{}/{}] {} running, {} {}, {}: {}",
         progress.done,
         progress.total,
         running.len(),
@@ -423,7 +423,7 @@ pub struct RunCounts {
     pub not_run: usize,
 }
 
-/// `12 tasks: 10 cache hits (saved 8.2s), 2 ran, 0 failed in 1.3s`, with `, 3 not run`
+/// `12 tasks: 10 hits (saved 8.2s), 2 ran, 0 failed in 1.3s`, with `, 3 not run`
 /// before ` in` when a failure stopped the run.
 pub fn summary_line(counts: RunCounts, elapsed: Duration) -> String {
     use std::fmt::Write as _;
@@ -432,7 +432,7 @@ pub fn summary_line(counts: RunCounts, elapsed: Duration) -> String {
     let mut text = format!(
         "{}: {}",
         plural(counts.total, "task", "tasks"),
-        plural(counts.hits, "cache hit", "cache hits")
+        plural(counts.hits, "hit", "hits")
     );
     if counts.hits > 0 && !counts.saved.is_zero() {
         let _ = write!(text, " (saved {})", format_duration(counts.saved));
@@ -513,7 +513,7 @@ mod tests {
         };
         assert_eq!(
             status_line(progress, Duration::from_millis(4100), &running[..2]),
-            "[3/12] 2 running, 1 cache hit, 4.1s: p1:build (1.0s), p2:build (2.0s)"
+            "[3/12] 2 running, 1 hit, 4.1s: p1:build (1.0s), p2:build (2.0s)"
         );
         let line = status_line(
             Progress {
@@ -524,7 +524,7 @@ mod tests {
             &running,
         );
         assert!(
-            line.starts_with("[3/12] 6 running, 2 cache hits, 0ms: "),
+            line.starts_with("[3/12] 6 running, 2 hits, 0ms: "),
             "{line}"
         );
         assert!(line.ends_with("p4:build (4.0s), +2 more"), "{line}");
@@ -542,7 +542,7 @@ mod tests {
         };
         assert_eq!(
             summary_line(counts, Duration::from_millis(1300)),
-            "12 tasks: 10 cache hits (saved 8.2s), 2 ran, 0 failed in 1.3s"
+            "12 tasks: 10 hits (saved 8.2s), 2 ran, 0 failed in 1.3s"
         );
         let one = RunCounts {
             total: 1,
@@ -551,7 +551,7 @@ mod tests {
         };
         assert_eq!(
             summary_line(one, Duration::from_millis(5)),
-            "1 task: 0 cache hits, 1 ran, 0 failed in 5ms"
+            "1 task: 0 hits, 1 ran, 0 failed in 5ms"
         );
         let failed = RunCounts {
             total: 4,
@@ -562,11 +562,22 @@ mod tests {
         };
         assert_eq!(
             summary_line(failed, Duration::from_secs(2)),
-            "4 tasks: 1 cache hit, 0 ran, 1 failed, 2 not run in 2.0s"
+            "4 tasks: 1 hit, 0 ran, 1 failed, 2 not run in 2.0s"
         );
+        // A task's own result says `cache hit` / `cache miss`; scripts and tests count
+        // those, so the summary never says them.
+        for line in [
+            summary_line(counts, Duration::ZERO),
+            summary_line(one, Duration::ZERO),
+        ] {
+            assert!(
+                !line.contains("cache hit") && !line.contains("cache miss"),
+                "{line}"
+            );
+        }
         assert_eq!(
             mask_durations(&summary_line(counts, Duration::from_millis(1300))),
-            "12 tasks: 10 cache hits (saved <time>), 2 ran, 0 failed in <time>"
+            "12 tasks: 10 hits (saved <time>), 2 ran, 0 failed in <time>"
         );
     }
 

@@ -111,7 +111,7 @@ fn status_line_shows_progress_on_a_terminal_and_is_cleared_at_the_end() {
     // Done / total, running, hits, elapsed, and the running task with its own time.
     wait_for(&output, Duration::from_secs(120), |text| {
         text.split("\r\x1b[K").any(|part| {
-            part.strip_prefix("[1/2] 1 running, 1 cache hit, ")
+            part.strip_prefix("[1/2] 1 running, 1 hit, ")
                 .and_then(|rest| rest.split_once(": "))
                 .is_some_and(|(elapsed, tasks)| {
                     elapsed.ends_with('s')
@@ -138,8 +138,7 @@ fn status_line_shows_progress_on_a_terminal_and_is_cleared_at_the_end() {
         .find(|l| l.starts_with("2 tasks: "))
         .unwrap_or_else(|| panic!("no summary line in {tail:?}"));
     assert!(
-        summary.starts_with("2 tasks: 1 cache hit (saved ")
-            && summary.contains(", 1 ran, 0 failed in "),
+        summary.starts_with("2 tasks: 1 hit (saved ") && summary.contains(", 1 ran, 0 failed in "),
         "{summary}"
     );
 }

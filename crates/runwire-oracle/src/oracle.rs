@@ -338,7 +338,7 @@ pub fn script(scenario: &Scenario, seed: u64, steps: &[Mutation]) -> String {
     );
     let _ = writeln!(
         s,
-        "run() {{ (cd \"$base/work\" && runwire run {task}); (cd \"$base/twin\" && npm_config_loglevel=silent sh -c \"$(node -p 'require(\"./package.json\").scripts[\"{task}\"]' 2>/dev/null || echo false)\"); diff -r -x node_modules \"$base/work\" \"$base/twin\" && echo '-- outputs equal'; }}",
+        "run() {{ (cd \"$base/work\" && runwire run {task}); (cd \"$base/twin\" && npm_config_loglevel=silent sh -c \"$(node -p 'require(\"./package.json\").scripts[\"{task}\"]' 2>/dev/null || echo false)\"); diff -r -x node_modules -x .runwire \"$base/work\" \"$base/twin\" && echo '-- outputs equal'; }}",
         task = spec.task
     );
     for (n, m) in steps.iter().enumerate() {

@@ -108,7 +108,8 @@ pub fn snapshot(
                 .unwrap_or(&path)
                 .to_string_lossy()
                 .into_owned();
-            if rel.starts_with("node_modules/.cache/runwire") {
+            // runwire's cache: in node_modules when the root has one, else .runwire/cache.
+            if rel.starts_with("node_modules/.cache/runwire") || rel.starts_with(".runwire") {
                 continue;
             }
             let ft = e.file_type()?;
@@ -176,7 +177,7 @@ pub fn latest_mtime(root: &Path) -> std::io::Result<u64> {
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir)? {
             let e = e?;
-            if e.path().ends_with("node_modules/.cache") {
+            if e.path().ends_with("node_modules/.cache") || e.path().ends_with(".runwire") {
                 continue;
             }
             let meta = std::fs::symlink_metadata(e.path())?;

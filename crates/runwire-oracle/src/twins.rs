@@ -269,10 +269,16 @@ impl Twins {
 
     fn runwire_command(&self, task: &TaskSpec) -> Command {
         let mut c = self.command(&self.work, &self.runwire);
-        match &task.runwire_args {
-            Some(args) => c.args(args),
-            None => c.args(["run", &task.name]),
+        let args = match &task.runwire_args {
+            Some(args) => args.clone(),
+            None => vec!["run".to_owned(), task.name.clone()],
         };
+        // stdout is compared byte for byte with the plain run's: no `package:task` prefix.
+        if args.first().is_some_and(|a| a == "run") {
+            c.arg("run").args(["--log-prefix", "none"]).args(&args[1..]);
+        } else {
+            c.args(&args);
+        }
         c
     }
 

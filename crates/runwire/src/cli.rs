@@ -20,12 +20,18 @@ Examples:
   runwire run build                  run `build` in the current package (and its dependsOn)
   runwire run build -r               ... in every workspace package, dependencies first
   runwire run test --filter 'app-*'  ... in the packages whose name matches
+  runwire run build test lint -r     several tasks: one graph, each task once
+  runwire run web#build              one task of one package, from anywhere
   runwire run build -- --mode prod   append arguments to the command
   runwire run build --dry-run --json the plan, with the cache status of every task
   runwire explain build              every difference between now and each cached variant
+  runwire tasks [--json]             every package's tasks, where each is defined, dependsOn
+  runwire completions bash           a completion script (bash, zsh, fish; see its --help)
 
 Environment:
-  RUNWIRE_CACHE_DIR  cache directory (default: <workspace>/node_modules/.cache/runwire)
+  RUNWIRE_CACHE_DIR  cache directory, relative to the workspace root (default:
+                     node_modules/.cache/runwire when the root has node_modules, otherwise
+                     .runwire/cache, created with a .gitignore holding `*`)
   RUNWIRE_REMOTE_CACHE_URL    remote cache (http(s):// Turborepo API, grpc:// REAPI); overrides
                               `remoteCache.url` in runwire.json
   RUNWIRE_REMOTE_CACHE_TOKEN  its bearer token (never printed)
@@ -33,6 +39,11 @@ Environment:
   RUNWIRE_REMOTE_CACHE_KIND   `turbo` or `reapi` (default: from the URL's scheme)
   RUNWIRE_REMOTE_CACHE_READ_ONLY=1  download only, never upload
   NO_COLOR           disable colors (they are only used on a terminal anyway)
+  CI                 when set (to anything but empty, 0 or false): no live status line
+
+Output: every line a task prints starts with `package:task | ` (`--log-prefix none`: as
+written); on a terminal a status line shows done/total, running tasks, hits and elapsed
+time; every run ends with one line: `N tasks: H hits (saved T), R ran, F failed in T`.
 
 Tasks run with a strict environment: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG,
 LANGUAGE, LC_*, TMPDIR, TZ, CI, NO_COLOR, FORCE_COLOR, plus the task's `env` and
@@ -52,16 +63,37 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a task (and the tasks it depends on), replaying cached results when nothing changed.
+    /// Run tasks (and the tasks they depend on) as one graph, replaying cached results when
+    /// nothing changed.
     Run(RunArgs),
-    /// Show why a task would hit or miss: the full difference between now and each cached variant.
+    /// Show why tasks would hit or miss: the full difference between now and each cached
+    /// variant.
     Explain(SelectArgs),
+    /// List every package's tasks: the command, where it is defined (runwire.json or a
+    /// package.json script) and what it depends on.
+    Tasks {
+        /// Print the list as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or clear the cache.
     Cache {
         #[command(subcommand)]
         command: CacheCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) on stdout.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
+
+const COMPLETIONS_HELP: &str = "\
+Install:
+  bash  runwire completions bash > ~/.local/share/bash-completion/completions/runwire
+  zsh   runwire completions zsh > ~/.zfunc/_runwire   (with fpath+=(~/.zfunc) before compinit)
+  fish  runwire completions fish > ~/.config/fish/completions/runwire.fish";
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
@@ -78,11 +110,13 @@ pub enum CacheCommand {
     },
 }
 
-/// Which packages and task.
+/// Which packages and tasks.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
-    /// Task name: a runwire.json task or a package.json script.
-    pub task: String,
+    /// Task names: runwire.json tasks or package.json scripts, run as one graph (each task
+    /// once). `pkg#task` names one task of one package.
+    #[arg(required = true, value_name = "TASK")]
+    pub tasks: Vec<String>,
     /// Run the task in every workspace package, in dependency order.
     #[arg(short = 'r', long)]
     pub recursive: bool,
@@ -124,12 +158,25 @@ pub struct RunArgs {
     /// at the end (the tasks' output and runwire's messages then go to stderr).
     #[arg(long)]
     pub json: bool,
+    /// `task`: every line a task prints starts with `package:task | `; `none`: the tasks'
+    /// output as written (for `runwire run gen --log-prefix none > out.json`).
+    #[arg(long, value_enum, value_name = "task|none", default_value_t = LogPrefix::Task)]
+    pub log_prefix: LogPrefix,
     /// How many tasks may run at once (default: number of cores).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
-    /// Extra arguments appended to the selected task's command.
+    /// Extra arguments appended to the commands of the tasks named (not their dependencies).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+/// `runwire run --log-prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogPrefix {
+    /// `package:task | ` before every line.
+    Task,
+    /// The output as the task wrote it.
+    None,
 }
 
 /// Chooses how tasks are executed; the cached pipeline replaces the direct one when the
@@ -162,7 +209,7 @@ pub fn cached_executor(
     )?;
     Ok(Box::new(crate::pipeline::CachedExecutor::open(
         &ws.root,
-        cache_dir(ws),
+        prepare_cache_dir(ws)?,
         &full_env,
         remote,
     )?))
@@ -204,10 +251,24 @@ pub fn main(cli: Cli, make_executor: ExecutorFactory) -> Result<i32, Error> {
     {
         printer = printer.with_stdout_to_stderr();
     }
+    if matches!(&cli.command, Command::Run(args) if args.json) {
+        printer = printer.without_live();
+    }
     match cli.command {
         Command::Run(args) => run(&cwd, &args, &printer, make_executor),
         Command::Explain(args) => explain(&cwd, &args, &printer, make_executor),
+        Command::Tasks { json } => tasks(&cwd, json, &printer),
         Command::Cache { command } => cache(&cwd, &command, &printer),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "runwire",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
 }
 
@@ -220,7 +281,7 @@ fn load(
     let selection = Selection::new(
         &ws,
         cwd,
-        &select.task,
+        &select.tasks,
         select.recursive,
         &select.filter,
         extra,
@@ -271,7 +332,11 @@ fn run(
         executor.as_ref(),
         printer,
         &full_env,
-        RunOptions { jobs, mode },
+        RunOptions {
+            jobs,
+            mode,
+            prefix: args.log_prefix == LogPrefix::Task,
+        },
     );
     executor.finish();
     if args.json {
@@ -483,17 +548,120 @@ fn explain(
     Ok(0)
 }
 
-/// The cache directory: `RUNWIRE_CACHE_DIR`, else `<root>/node_modules/.cache/runwire`.
+/// `runwire tasks`: every package with its tasks, on stdout.
+fn tasks(cwd: &std::path::Path, json: bool, printer: &Printer) -> Result<i32, Error> {
+    #[derive(serde::Serialize)]
+    struct PackageTasks<'a> {
+        name: &'a str,
+        dir: &'a str,
+        tasks: Vec<crate::plan::TaskInfo>,
+    }
+    let ws = Workspace::load(cwd)?;
+    let packages: Vec<PackageTasks<'_>> = ws
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PackageTasks {
+            name: &p.name,
+            dir: &p.rel,
+            tasks: crate::plan::describe_tasks(&ws, i),
+        })
+        .collect();
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "packages": packages }))
+            .map_err(|e| Error::Task(format!("cannot encode the task list: {e}")))?;
+        println!("{text}");
+        return Ok(0);
+    }
+    let mut text = String::new();
+    for package in &packages {
+        let _ = writeln!(
+            text,
+            "{} ({})",
+            printer.paint(Style::Label, &escape_line(package.name)),
+            escape_line(package.dir)
+        );
+        if package.tasks.is_empty() {
+            text.push_str("  (no tasks)\n");
+        }
+        let width = package
+            .tasks
+            .iter()
+            .map(|t| t.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for task in &package.tasks {
+            let defined = match (task.command_source, &task.config_entry) {
+                (crate::plan::CommandSource::RunwireJson, Some(key)) => {
+                    format!("runwire.json tasks.{key}")
+                }
+                (_, Some(key)) => format!(
+                    "package.json scripts.{}, settings: runwire.json tasks.{key}",
+                    task.name
+                ),
+                (_, None) => format!("package.json scripts.{}", task.name),
+            };
+            let _ = writeln!(
+                text,
+                "  {:width$}  {}  ({})",
+                escape_line(&task.name),
+                printer.paint(Style::Dim, &format!("$ {}", escape_line(&task.command))),
+                escape_line(&defined),
+            );
+            if !task.depends_on.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "  {:width$}  dependsOn: {}",
+                    "",
+                    escape_line(&task.depends_on.join(", "))
+                );
+            }
+        }
+    }
+    print!("{text}");
+    Ok(0)
+}
+
+/// The cache directory: `RUNWIRE_CACHE_DIR` (relative to the workspace root), else
+/// `<root>/node_modules/.cache/runwire` when the root has a `node_modules`, else
+/// `<root>/.runwire/cache`. Nothing is created here (see [`prepare_cache_dir`]).
 pub fn cache_dir(ws: &Workspace) -> PathBuf {
     match std::env::var_os("RUNWIRE_CACHE_DIR") {
         Some(dir) if !dir.is_empty() => ws.root.join(dir),
-        _ => ws.root.join("node_modules").join(".cache").join("runwire"),
+        _ if ws.root.join("node_modules").is_dir() => {
+            ws.root.join("node_modules").join(".cache").join("runwire")
+        }
+        _ => ws.root.join(DEFAULT_CACHE_DIR),
     }
+}
+
+/// The cache directory of a workspace without `node_modules`, relative to its root.
+pub const DEFAULT_CACHE_DIR: &str = ".runwire/cache";
+
+/// [`cache_dir`], created when missing. The default `.runwire/cache` gets a `.gitignore`
+/// holding `*` when it is created, so git never sees the cache (a directory the user chose
+/// with `RUNWIRE_CACHE_DIR`, or `node_modules`, which is ignored already, gets none).
+pub fn prepare_cache_dir(ws: &Workspace) -> Result<PathBuf, Error> {
+    let dir = cache_dir(ws);
+    let default = ws.root.join(DEFAULT_CACHE_DIR);
+    if dir == default && !dir.exists() {
+        let io = |path: &std::path::Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Private to the user, as the cache makes a directory it creates itself.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(io(&dir))?;
+        let ignore = dir.join(".gitignore");
+        std::fs::write(&ignore, "*\n").map_err(io(&ignore))?;
+    }
+    Ok(dir)
 }
 
 fn cache(cwd: &std::path::Path, command: &CacheCommand, printer: &Printer) -> Result<i32, Error> {
     let ws = Workspace::load(cwd)?;
-    let dir = cache_dir(&ws);
+    let dir = prepare_cache_dir(&ws)?;
     let shown =
         escape_line(&dir.strip_prefix(&ws.root).unwrap_or(&dir).to_string_lossy()).into_owned();
     let open = || {
@@ -600,6 +768,20 @@ mod tests {
                 readme.contains(&format!("`{name}`")),
                 "README misses {name}"
             );
+        }
+    }
+
+    /// The help text and the README name the three cache locations, in their order.
+    #[test]
+    fn documented_cache_locations() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        for text in [AFTER_HELP, readme.as_str()] {
+            let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+            assert!(at("RUNWIRE_CACHE_DIR") < at("node_modules/.cache/runwire"));
+            assert!(at("node_modules/.cache/runwire") < at(DEFAULT_CACHE_DIR));
+            assert!(text.contains(".gitignore"));
         }
     }
 

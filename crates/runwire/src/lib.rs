@@ -19,6 +19,7 @@ pub mod pnpm;
 pub mod remote;
 pub mod scheduler;
 pub mod signals;
+pub mod suggest;
 pub mod workspace;
 
 pub use error::Error;

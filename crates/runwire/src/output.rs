@@ -36,7 +36,8 @@ pub enum Style {
 #[derive(Debug)]
 pub struct Printer {
     color: bool,
-    /// Whether a live status line may be drawn (stderr is a terminal).
+    /// Whether a live status line may be drawn (stderr is a terminal, not in CI, not
+    /// `--json`).
     live: bool,
     /// `runwire run --json`: stdout carries the JSON summary only, so the tasks' own stdout
     /// goes to stderr with the rest of the human output.
@@ -44,18 +45,36 @@ pub struct Printer {
     lock: Mutex<LiveState>,
 }
 
-/// The live status line: which tasks run since when, and whether the line is on screen.
+/// The live status line: the run's progress, which tasks run since when, and whether the
+/// line is on screen.
 #[derive(Debug, Default)]
 struct LiveState {
     running: Vec<(String, std::time::Instant)>,
+    progress: Progress,
+    started: Option<std::time::Instant>,
     shown: bool,
+}
+
+/// How far a run is, for the status line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Tasks finished (hits included).
+    pub done: usize,
+    pub total: usize,
+    /// Finished tasks that were cache hits.
+    pub hits: usize,
 }
 
 /// A run shorter than this gets no status line: it would only flicker.
 const LIVE_AFTER: Duration = Duration::from_secs(2);
 
-/// The status line text for tasks running for the given durations.
-pub fn status_line(running: &[(String, Duration)]) -> String {
+/// The status line text: progress, elapsed time, and the tasks running for the given
+/// durations (the four longest-listed first ones, then a count).
+pub fn status_line(
+    progress: Progress,
+    elapsed: Duration,
+    running: &[(String, Duration)],
+) -> String {
     let mut parts: Vec<String> = running
         .iter()
         .take(4)
@@ -64,20 +83,66 @@ pub fn status_line(running: &[(String, Duration)]) -> String {
     if running.len() > 4 {
         parts.push(format!("+{} more", running.len() - 4));
     }
-    format!("running {}: {}", running.len(), parts.join(", "))
+    format!(
+        "[{}/{}] {} running, {} {}, {}: {}",
+        progress.done,
+        progress.total,
+        running.len(),
+        progress.hits,
+        if progress.hits == 1 { "hit" } else { "hits" },
+        format_duration(elapsed),
+        parts.join(", ")
+    )
+}
+
+/// Whether the live status line is wanted: stderr is a terminal, the run does not print
+/// JSON, and it is not in CI (`CI` set to anything but empty, `0` or `false`: CI logs are
+/// files, where a redrawn line only adds noise).
+pub fn live_wanted(stderr_is_tty: bool, json: bool, ci: Option<&std::ffi::OsStr>) -> bool {
+    let in_ci = ci.is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    stderr_is_tty && !json && !in_ci
+}
+
+/// `text` cut to `width` columns (counted as characters) so a redrawn line never wraps.
+fn fit(text: &str, width: usize) -> &str {
+    match text.char_indices().nth(width) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+/// The terminal's width in columns (stderr), if it has one.
+fn terminal_width() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points to ours.
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &raw mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 impl Printer {
-    /// A printer that decides on colors from the terminal and `NO_COLOR`.
+    /// A printer that decides on colors from the terminal and `NO_COLOR`, and on the live
+    /// status line from the terminal and `CI`.
     pub fn from_env() -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let tty = std::io::stderr().is_terminal();
         Self {
             color: !no_color && tty,
-            live: tty,
+            live: live_wanted(tty, false, std::env::var_os("CI").as_deref()),
             stdout_to_stderr: false,
             lock: Mutex::new(LiveState::default()),
         }
+    }
+
+    /// No live status line (`--json`: the output is for a program).
+    #[must_use]
+    pub fn without_live(mut self) -> Self {
+        self.live = false;
+        self
     }
 
     /// Sends the tasks' stdout to stderr (stdout is reserved for machine output).
@@ -106,17 +171,30 @@ impl Printer {
         }
     }
 
+    /// A run of `total` tasks starts now.
+    pub fn run_started(&self, total: usize) {
+        let mut state = self.state();
+        state.progress = Progress {
+            total,
+            ..Progress::default()
+        };
+        state.started = Some(std::time::Instant::now());
+    }
+
     pub fn task_started(&self, label: &str) {
         self.state()
             .running
             .push((label.to_owned(), std::time::Instant::now()));
     }
 
-    pub fn task_finished(&self, label: &str) {
+    /// `label` finished (`hit`: replayed from the cache).
+    pub fn task_finished(&self, label: &str, hit: bool) {
         let mut state = self.state();
         if let Some(i) = state.running.iter().position(|(l, _)| l == label) {
             state.running.remove(i);
         }
+        state.progress.done += 1;
+        state.progress.hits += usize::from(hit);
     }
 
     /// Redraws the status line when some task has run for a while.
@@ -135,7 +213,10 @@ impl Printer {
             Self::clear_live(&mut state);
             return;
         }
-        let text = self.paint(Style::Dim, &status_line(&running));
+        let elapsed = state.started.map_or(Duration::ZERO, |t| now - t);
+        let line = status_line(state.progress, elapsed, &running);
+        let line = fit(&line, terminal_width().unwrap_or(80).saturating_sub(1));
+        let text = self.paint(Style::Dim, line);
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[K{text}");
         let _ = err.flush();
@@ -248,12 +329,7 @@ impl<'p> TaskOutput<'p> {
         let rest = slot.split_off(last_newline + 1);
         let complete = std::mem::replace(slot, rest);
         let label = self.printer.paint(Style::Label, prefix);
-        let mut text = Vec::with_capacity(complete.len() + 32);
-        for line in complete.split_inclusive(|&b| b == b'\n') {
-            text.extend_from_slice(label.as_bytes());
-            text.extend_from_slice(b" | ");
-            text.extend_from_slice(line);
-        }
+        let text = prefix_lines(&label, &complete);
         self.printer.raw(stream, &text);
     }
 
@@ -275,6 +351,18 @@ impl<'p> TaskOutput<'p> {
     pub fn take_recorded(&mut self) -> Vec<(Stream, Vec<u8>)> {
         std::mem::take(&mut self.recorded)
     }
+}
+
+/// Complete lines with `label | ` in front of each (`label |` before an empty line, so no
+/// line ends in a space).
+fn prefix_lines(label: &str, complete: &[u8]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(complete.len() + 32);
+    for line in complete.split_inclusive(|&b| b == b'\n') {
+        text.extend_from_slice(label.as_bytes());
+        text.extend_from_slice(if line == b"\n" { b" |" } else { b" | " });
+        text.extend_from_slice(line);
+    }
+    text
 }
 
 /// `text` safe for one terminal line: every control character (C0 including newline and
@@ -319,6 +407,42 @@ fn escape(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
         };
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// The counts of a finished run, for its summary line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunCounts {
+    pub total: usize,
+    pub hits: usize,
+    /// Time the hits saved (their recorded run times), when known.
+    pub saved: Duration,
+    /// Tasks that ran (misses and uncached runs) and succeeded.
+    pub ran: usize,
+    pub failed: usize,
+    /// Tasks never started because a task failed.
+    pub not_run: usize,
+}
+
+/// `12 tasks: 10 hits (saved 8.2s), 2 ran, 0 failed in 1.3s`, with `, 3 not run`
+/// before ` in` when a failure stopped the run.
+pub fn summary_line(counts: RunCounts, elapsed: Duration) -> String {
+    use std::fmt::Write as _;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut text = format!(
+        "{}: {}",
+        plural(counts.total, "task", "tasks"),
+        plural(counts.hits, "hit", "hits")
+    );
+    if counts.hits > 0 && !counts.saved.is_zero() {
+        let _ = write!(text, " (saved {})", format_duration(counts.saved));
+    }
+    let _ = write!(text, ", {} ran, {} failed", counts.ran, counts.failed);
+    if counts.not_run > 0 {
+        let _ = write!(text, ", {} not run", counts.not_run);
+    }
+    let _ = write!(text, " in {}", format_duration(elapsed));
+    text
 }
 
 /// How many reasons of one kind a task's result lists on the terminal; the rest are
@@ -378,15 +502,105 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_line_lists_running_tasks() {
+    fn status_line_shows_progress_hits_elapsed_and_running_tasks() {
         let running: Vec<(String, Duration)> = (1..=6)
             .map(|i| (format!("p{i}:build"), Duration::from_secs(i)))
             .collect();
+        let progress = Progress {
+            done: 3,
+            total: 12,
+            hits: 1,
+        };
         assert_eq!(
-            status_line(&running[..2]),
-            "running 2: p1:build (1.0s), p2:build (2.0s)"
+            status_line(progress, Duration::from_millis(4100), &running[..2]),
+            "[3/12] 2 running, 1 hit, 4.1s: p1:build (1.0s), p2:build (2.0s)"
         );
-        assert!(status_line(&running).ends_with("p4:build (4.0s), +2 more"));
+        let line = status_line(
+            Progress {
+                hits: 2,
+                ..progress
+            },
+            Duration::ZERO,
+            &running,
+        );
+        assert!(
+            line.starts_with("[3/12] 6 running, 2 hits, 0ms: "),
+            "{line}"
+        );
+        assert!(line.ends_with("p4:build (4.0s), +2 more"), "{line}");
+    }
+
+    #[test]
+    fn summary_line_counts_every_kind() {
+        let counts = RunCounts {
+            total: 12,
+            hits: 10,
+            saved: Duration::from_millis(8200),
+            ran: 2,
+            failed: 0,
+            not_run: 0,
+        };
+        assert_eq!(
+            summary_line(counts, Duration::from_millis(1300)),
+            "12 tasks: 10 hits (saved 8.2s), 2 ran, 0 failed in 1.3s"
+        );
+        let one = RunCounts {
+            total: 1,
+            ran: 1,
+            ..RunCounts::default()
+        };
+        assert_eq!(
+            summary_line(one, Duration::from_millis(5)),
+            "1 task: 0 hits, 1 ran, 0 failed in 5ms"
+        );
+        let failed = RunCounts {
+            total: 4,
+            hits: 1,
+            failed: 1,
+            not_run: 2,
+            ..RunCounts::default()
+        };
+        assert_eq!(
+            summary_line(failed, Duration::from_secs(2)),
+            "4 tasks: 1 hit, 0 ran, 1 failed, 2 not run in 2.0s"
+        );
+        // A task's own result says `cache hit` / `cache miss`; scripts and tests count
+        // those, so the summary never says them.
+        for line in [
+            summary_line(counts, Duration::ZERO),
+            summary_line(one, Duration::ZERO),
+        ] {
+            assert!(
+                !line.contains("cache hit") && !line.contains("cache miss"),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            mask_durations(&summary_line(counts, Duration::from_millis(1300))),
+            "12 tasks: 10 hits (saved <time>), 2 ran, 0 failed in <time>"
+        );
+    }
+
+    #[test]
+    fn live_line_only_on_a_terminal_without_json_outside_ci() {
+        use std::ffi::OsStr;
+        assert!(live_wanted(true, false, None));
+        assert!(live_wanted(true, false, Some(OsStr::new(""))));
+        assert!(live_wanted(true, false, Some(OsStr::new("false"))));
+        assert!(!live_wanted(false, false, None), "not a terminal");
+        assert!(!live_wanted(true, true, None), "--json");
+        assert!(
+            !live_wanted(true, false, Some(OsStr::new("true"))),
+            "CI=true"
+        );
+        assert!(!live_wanted(true, false, Some(OsStr::new("1"))), "CI=1");
+    }
+
+    #[test]
+    fn status_line_is_cut_to_the_terminal_width() {
+        assert_eq!(fit("abcdef", 4), "abcd");
+        assert_eq!(fit("ab", 4), "ab");
+        assert_eq!(fit("ééé", 2), "éé");
     }
 
     #[test]
@@ -421,6 +635,30 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(5)), "5ms");
         assert_eq!(format_duration(Duration::from_millis(1234)), "1.2s");
         assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+
+    #[test]
+    fn every_line_is_prefixed_and_empty_lines_have_no_trailing_space() {
+        assert_eq!(
+            prefix_lines("app:build", b"one\n\ntwo\n"),
+            b"app:build | one\napp:build |\napp:build | two\n"
+        );
+    }
+
+    #[test]
+    fn unfinished_lines_wait_for_their_newline() {
+        let printer = Printer {
+            color: false,
+            live: false,
+            stdout_to_stderr: false,
+            lock: Mutex::new(LiveState::default()),
+        };
+        let mut out = TaskOutput::new(&printer, Some("app:build".into()));
+        out.write(Stream::Stderr, b"one\ntw");
+        assert_eq!(out.partial[1], b"tw");
+        out.write(Stream::Stderr, b"o");
+        out.finish();
+        assert!(out.partial.iter().all(Vec::is_empty));
     }
 
     #[test]

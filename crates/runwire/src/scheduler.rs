@@ -9,7 +9,8 @@ use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
 use crate::exec::{CacheMode, CacheReport, Executor, Outcome, TaskContext};
 use crate::output::{
-    MAX_LISTED_REASONS, Printer, Style, TaskOutput, escape_line, escape_text, format_duration,
+    MAX_LISTED_REASONS, Printer, RunCounts, Style, TaskOutput, escape_line, escape_text,
+    format_duration, summary_line,
 };
 use crate::plan::Plan;
 use crate::workspace::Workspace;
@@ -28,6 +29,8 @@ pub struct RunSummary {
 pub struct RunOptions {
     pub jobs: usize,
     pub mode: CacheMode,
+    /// Whether the tasks' output lines carry their `package:task` prefix (`--log-prefix`).
+    pub prefix: bool,
 }
 
 /// Runs `plan` with `executor`, printing headers, output and results.
@@ -39,10 +42,10 @@ pub fn run(
     full_env: &[(OsString, OsString)],
     options: RunOptions,
 ) -> RunSummary {
+    let started = std::time::Instant::now();
     let n = plan.tasks.len();
     let jobs = options.jobs.max(1);
-    // Prefixes only help when output of several tasks can interleave.
-    let prefixed = n > 1 && jobs > 1;
+    printer.run_started(n);
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, task) in plan.tasks.iter().enumerate() {
         for &d in &task.deps {
@@ -72,7 +75,7 @@ pub fn run(
                 full_env,
                 mode: options.mode,
             };
-            run_one(&ctx, executor, printer, prefixed)
+            run_one(&ctx, executor, printer, options.prefix)
         });
     };
     std::thread::scope(|scope| {
@@ -107,10 +110,34 @@ pub fn run(
             &format!("{skipped} task(s) not run because a task failed"),
         ));
     }
+    printer.message(&summary_line(count(&outcomes), started.elapsed()));
     RunSummary {
         exit_code,
         outcomes,
     }
+}
+
+/// The summary's counts of a run's outcomes.
+fn count(outcomes: &[Option<Outcome>]) -> RunCounts {
+    let mut counts = RunCounts {
+        total: outcomes.len(),
+        ..RunCounts::default()
+    };
+    for outcome in outcomes {
+        match outcome {
+            None => counts.not_run += 1,
+            Some(o) if o.exit_code != 0 => counts.failed += 1,
+            Some(Outcome {
+                cache: CacheReport::Hit { saved },
+                ..
+            }) => {
+                counts.hits += 1;
+                counts.saved += saved.unwrap_or_default();
+            }
+            Some(_) => counts.ran += 1,
+        }
+    }
+    counts
 }
 
 /// The run's state, shared by the workers.
@@ -197,7 +224,7 @@ fn run_one(
     ctx: &TaskContext<'_>,
     executor: &dyn Executor,
     printer: &Printer,
-    prefixed: bool,
+    prefix: bool,
 ) -> Outcome {
     let task = ctx.task;
     // Package names and commands come from files: escaped before they reach the terminal.
@@ -207,10 +234,21 @@ fn run_one(
         "{label} {}",
         printer.paint(Style::Dim, &format!("$ {}", escape_line(&task.command)))
     ));
-    let mut out = TaskOutput::new(printer, prefixed.then(|| shown.clone()));
+    // Every line a task prints carries its `package:task`, whatever the number of tasks
+    // and jobs: the output reads the same in a one-task run and in a log of many. Only
+    // `--log-prefix none` passes it through as written (output meant for a file).
+    let mut out = TaskOutput::new(printer, prefix.then(|| shown.clone()));
     printer.task_started(&shown);
     let result = executor.execute(ctx, &mut out);
-    printer.task_finished(&shown);
+    let hit = matches!(
+        &result,
+        Ok(Outcome {
+            exit_code: 0,
+            cache: CacheReport::Hit { .. },
+            ..
+        })
+    );
+    printer.task_finished(&shown, hit);
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {

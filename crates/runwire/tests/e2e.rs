@@ -128,6 +128,7 @@ fn run_case(name: &str) {
     copy_dir(&source, &repo);
     // A shipped example someone ran by hand holds a cache of its own: not the case's.
     let _ = std::fs::remove_dir_all(repo.join("node_modules/.cache/runwire"));
+    let _ = std::fs::remove_dir_all(repo.join(".runwire"));
     let steps = std::fs::read_to_string(case.join("steps")).unwrap();
     let mut cwd = repo.clone();
     // `runwire` and `runwire-test-tool` are on PATH for every step.
@@ -278,6 +279,9 @@ cases!(
     runner_secrets_hidden,
     terminal_injection_and_flood,
     damaged_cache_recovers,
+    cache_location,
+    multi_task_run,
+    task_list,
 );
 
 #[test]

@@ -31,7 +31,7 @@ fn leftovers(root: &Path) -> Vec<String> {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            if rel.starts_with("node_modules/.cache") {
+            if rel.starts_with("node_modules/.cache") || rel.starts_with(".runwire/") {
                 continue;
             }
             if e.file_type().unwrap().is_dir() {

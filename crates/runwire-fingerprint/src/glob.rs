@@ -102,10 +102,12 @@ fn parse_env_glob(p: &[u8]) -> Option<Vec<Tok>> {
 /// Matches an env name against the protocol's env-name glob. A malformed pattern (the server
 /// rejects those, so it never reaches here from a tool) matches nothing.
 pub fn match_bytes(pattern: &[u8], name: &[u8]) -> bool {
-    let Some(toks) = parse_env_glob(pattern) else {
-        return false;
-    };
-    // Iterative matcher remembering only the last `*`: linear in practice, no recursion.
+    parse_env_glob(pattern).is_some_and(|toks| match_tokens(&toks, name))
+}
+
+/// Matches `name` against a parsed glob. Iterative, remembering only the last `*`: linear in
+/// practice, no recursion.
+fn match_tokens(toks: &[Tok], name: &[u8]) -> bool {
     let (mut t, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {
@@ -227,13 +229,21 @@ fn walk(dir: &Path, prefix: &str, segs: &[&str], out: &mut BTreeSet<String>, lis
         }
         return;
     }
-    // Most segments are plain names (`src`, `d1`): compared, not matched as a glob.
+    // Most segments are plain names (`src`, `d1`): compared, not matched as a glob. A glob
+    // segment is parsed once for the whole listing.
     let literal = !seg.bytes().any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'));
+    let toks = if literal {
+        None
+    } else {
+        match parse_env_glob(seg.as_bytes()) {
+            Some(toks) => Some(toks),
+            None => return,
+        }
+    };
     for (name, is_dir) in entries.iter() {
-        let matched = if literal {
-            name == seg
-        } else {
-            match_bytes(seg.as_bytes(), name.as_bytes())
+        let matched = match &toks {
+            None => name == seg,
+            Some(toks) => match_tokens(toks, name.as_bytes()),
         };
         if !matched {
             continue;

@@ -345,30 +345,32 @@ impl<'m> Hasher<'m> {
             return with_read_buffer(|buf| items.iter().map(|i| f(i, buf)).collect());
         }
         let cursor = AtomicUsize::new(0);
+        let work = |buf: &mut [u8]| {
+            let mut out = Vec::new();
+            loop {
+                // Small batches keep threads balanced without contending on every item.
+                let start = cursor.fetch_add(8, Ordering::Relaxed);
+                if start >= items.len() {
+                    break;
+                }
+                for (i, item) in items.iter().enumerate().skip(start).take(8) {
+                    out.push((i, f(item, buf)));
+                }
+            }
+            out
+        };
+        // The calling thread is one of the workers: one thread fewer to start and wait for.
         let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut buf = vec![0u8; BLOCK];
-                        let mut out = Vec::new();
-                        loop {
-                            // Small batches keep threads balanced without contending on every item.
-                            let start = cursor.fetch_add(8, Ordering::Relaxed);
-                            if start >= items.len() {
-                                break;
-                            }
-                            for (i, item) in items.iter().enumerate().skip(start).take(8) {
-                                out.push((i, f(item, &mut buf)));
-                            }
-                        }
-                        out
-                    })
-                })
+            let handles: Vec<_> = (1..threads)
+                .map(|_| s.spawn(|| work(&mut vec![0u8; BLOCK])))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
+            let mut parts = vec![with_read_buffer(|buf| work(buf))];
+            parts.extend(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            );
+            parts
         });
         let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
         for part in &mut parts {

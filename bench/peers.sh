@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # runwire against Turborepo's native binary (pinned in bench/peers/package-lock.json; the
-# npm launcher in front of it costs ~100 ms of Node and is not what is measured), side by
-# side in one run: per round, each workload once per tool (A B A B ...). Workloads, all
-# cache hits unless named otherwise:
+# npm launcher in front of it costs ~100 ms of Node and is not what is measured), and against
+# vite-plus's `vp run --cache` where it applies (the vite fixture), side by side in one run:
+# per round, each workload once per tool (A B A B ...). Workloads, all cache hits unless
+# named otherwise:
 #   noop        one package, one no-op task
 #   chain       200 packages x 5 tasks (t5 needs t4 ... needs t1)
 #   wide        1,000 packages x 1 task
@@ -28,6 +29,8 @@ cargo build -q --release -p runwire
 runwire=$target/release/runwire
 npm ci --prefix bench/peers --no-audit --no-fund --loglevel=error >/dev/null
 turbo=$repo/bench/peers/node_modules/@turbo/linux-64/bin/turbo
+# vite-plus ships `vp` as a Node script (its runner is a napi addon): that is how it runs.
+vp=$repo/bench/peers/node_modules/.bin/vp
 [ -x "$turbo" ] || { echo "turbo's native binary is missing: $turbo" >&2; exit 2; }
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 TURBO_NO_UPDATE_NOTIFIER=1 NO_COLOR=1
 
@@ -139,6 +142,14 @@ open("out.txt", "w").write("reported\n")
 PY
   touch "$work/.ready-vite"
 fi
+# vite-plus (`vp run --cache`) applies to the vite fixture only: a copy of its own.
+if [ ! -e "$work/vite-vp/.git" ]; then
+  rm -rf "$work/vite-vp"
+  cp -a clients/node/test/vite-app "$work/vite-vp"
+  rm -rf "$work/vite-vp/dist" "$work/vite-vp/node_modules/.cache"
+  printf 'node_modules\ndist\n' >"$work/vite-vp/.gitignore"
+  (cd "$work/vite-vp" && git init -q . && git add -A && git -c user.email=b@b -c user.name=b commit -qm init)
+fi
 runwire_args[vite]="run build"
 turbo_args[vite]="run build"
 python3 -c 'import runwire' 2>/dev/null || { echo "the runwire Python client is missing (scripts/install.sh)" >&2; exit 2; }
@@ -151,6 +162,8 @@ run() {
   if [ "$tool" = runwire ]; then
     # shellcheck disable=SC2086
     out=$(cd "$dir" && "$runwire" ${runwire_args[$w]} 2>&1 >/dev/null) || { echo "runwire failed on $w: $out" >&2; exit 1; }
+  elif [ "$tool" = vp ]; then
+    out=$(cd "$dir" && "$vp" run --cache build 2>&1) || { echo "vp failed on $w: $out" >&2; exit 1; }
   else
     # shellcheck disable=SC2086
     out=$(cd "$dir" && "$turbo" ${turbo_args[$w]} --output-logs=none 2>&1) || { echo "turbo failed on $w: $out" >&2; exit 1; }
@@ -159,6 +172,9 @@ run() {
   if [ "${3:-}" = must-hit ]; then
     if [ "$tool" = runwire ] && grep -q "cache miss" <<<"$out"; then
       echo "runwire: $w is not all hits:" >&2; echo "$out" | head -20 >&2; exit 1
+    fi
+    if [ "$tool" = vp ] && ! grep -q "cache hit" <<<"$out"; then
+      echo "vp: $w is not a hit:" >&2; echo "$out" | tail -5 >&2; exit 1
     fi
     if [ "$tool" = turbo ] && ! grep -Eq 'Cached: +([0-9]+) cached, \1 total' <<<"$out"; then
       echo "turbo: $w is not all hits:" >&2; echo "$out" | tail -5 >&2; exit 1
@@ -182,16 +198,27 @@ for w in noop vite chain wide inputs; do
     run "$tool" "$w" >/dev/null
     run "$tool" "$w" must-hit >/dev/null
   done
-  : >"$work/r.t"; : >"$work/t.t"
+  : >"$work/r.t"; : >"$work/t.t"; : >"$work/v.t"
+  if [ "$w" = vite ]; then
+    run vp vite >/dev/null
+    run vp vite must-hit >/dev/null
+  fi
   for _ in $(seq "$rounds"); do
     run runwire "$w" must-hit >>"$work/r.t"
     run turbo "$w" must-hit >>"$work/t.t"
+    [ "$w" = vite ] && run vp vite must-hit >>"$work/v.t"
   done
   read -r rm rmin rmax < <(stats <"$work/r.t")
   read -r tm tmin tmax < <(stats <"$work/t.t")
   r=$(ratio "$rm" "$tm")
   printf '%-8s runwire %8.1f ms [%.1f-%.1f]   turbo %8.1f ms [%.1f-%.1f]   ratio %sx (goal <= %s: %s)\n' \
     "$w" "$rm" "$rmin" "$rmax" "$tm" "$tmin" "$tmax" "$r" "${goal[$w]}" "$(verdict "$r" "${goal[$w]}")"
+  if [ "$w" = vite ]; then
+    read -r vm vmin vmax < <(stats <"$work/v.t")
+    printf '         vite-plus %s (vp run --cache) %8.1f ms [%.1f-%.1f]   runwire/vite-plus %sx\n' \
+      "$(node -p 'require("'"$repo"'/bench/peers/node_modules/vite-plus/package.json").version')" \
+      "$vm" "$vmin" "$vmax" "$(ratio "$rm" "$vm")"
+  fi
 done
 
 # 50,000 outputs: the build (a forced run after rm -rf out), a hit with the outputs in

@@ -122,14 +122,14 @@ fn inbound(body: Option<Body>) -> Inbound {
             Err(error) => Inbound::BadQuery(error),
         },
         Body::GetEnvs(query) => get_envs(query),
-        Body::IgnoreInput(r) => report("ignore_input", &r.path, |path| {
-            Declaration::IgnoreInput { path }
+        Body::IgnoreInput(r) => report("ignore_input", &r.path, |path| Declaration::IgnoreInput {
+            path,
         }),
         Body::IgnoreOutput(r) => report("ignore_output", &r.path, |path| {
             Declaration::IgnoreOutput { path }
         }),
-        Body::ReportInput(r) => report("report_input", &r.path, |path| {
-            Declaration::ReportInput { path }
+        Body::ReportInput(r) => report("report_input", &r.path, |path| Declaration::ReportInput {
+            path,
         }),
         Body::ReportOutput(r) => report("report_output", &r.path, |path| {
             Declaration::ReportOutput { path }

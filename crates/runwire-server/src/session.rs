@@ -160,26 +160,15 @@ async fn handle(
     shared: &Shared,
     framed: &mut Conn<'_>,
 ) -> Next {
-    let convert::Request {
-        id: request_id,
-        body_name,
-        is_query,
-        inbound,
-    } = request;
+    let request_id = request.id;
+    let (body_name, inbound) = (request.body_name, request.inbound);
 
     if hello.is_none() && !matches!(inbound, Inbound::Hello { .. }) {
         let reason = format!(
             "first message (request {request_id}) is {body_name}, not hello; connection closed"
         );
-        if is_query {
-            let _ = send(
-                framed,
-                convert::refusal(request_id, DiagnosticCode::HandshakeRequired, reason.clone()),
-            )
-            .await;
-        }
-        shared.diagnose(Some(id), DiagnosticCode::HandshakeRequired, reason);
-        return Next::Close;
+        let fault = (DiagnosticCode::HandshakeRequired, reason);
+        return close(framed, shared, (id, request_id), fault, request.is_query).await;
     }
 
     let reply = match inbound {
@@ -205,13 +194,8 @@ async fn handle(
                 let reason = format!(
                     "client {client} speaks protocol versions {versions:?}, this server speaks {SUPPORTED_VERSIONS:?}; connection closed"
                 );
-                let _ = send(
-                    framed,
-                    convert::refusal(request_id, DiagnosticCode::UnsupportedVersion, reason.clone()),
-                )
-                .await;
-                shared.diagnose(Some(id), DiagnosticCode::UnsupportedVersion, reason);
-                return Next::Close;
+                let fault = (DiagnosticCode::UnsupportedVersion, reason);
+                return close(framed, shared, (id, request_id), fault, true).await;
             }
         }
         Inbound::GetEnv { name, tracked } => shared.get_env(request_id, name, tracked),
@@ -237,13 +221,8 @@ async fn handle(
             let reason = format!(
                 "message (request {request_id}) has no body this server knows (missing or unknown oneof field); connection closed"
             );
-            let _ = send(
-                framed,
-                convert::refusal(request_id, DiagnosticCode::UnknownMessage, reason.clone()),
-            )
-            .await;
-            shared.diagnose(Some(id), DiagnosticCode::UnknownMessage, reason);
-            return Next::Close;
+            let fault = (DiagnosticCode::UnknownMessage, reason);
+            return close(framed, shared, (id, request_id), fault, true).await;
         }
     };
     let reply = fit(reply, framed.codec().max(), id, shared);
@@ -258,6 +237,22 @@ async fn handle(
             Next::Close
         }
     }
+}
+
+/// Records a fault that ends the connection, answering the request with its code first
+/// when `answer` (best effort: the peer may be gone).
+async fn close(
+    framed: &mut Conn<'_>,
+    shared: &Shared,
+    (id, request_id): (u64, u64),
+    (code, reason): (DiagnosticCode, String),
+    answer: bool,
+) -> Next {
+    if answer {
+        let _ = send(framed, convert::refusal(request_id, code, reason.clone())).await;
+    }
+    shared.diagnose(Some(id), code, reason);
+    Next::Close
 }
 
 /// A `DisableCache` names the client of its connection (the name from its Hello).

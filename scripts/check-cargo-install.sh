@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-published=(runwire-proto runwire-client runwire-node runwire-server runwire-artifact
+published=(runwire-model runwire-proto runwire-client runwire-node runwire-server runwire-artifact
   runwire-trace runwire-fingerprint runwire-remote runwire-cache runwire)
 
 scratch=$(mktemp -d)

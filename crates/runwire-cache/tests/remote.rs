@@ -109,7 +109,7 @@ fn build_and_upload(m: &Machine, mode: &str) {
         },
         declarations: vec![Declaration::TrackedEnv {
             name: b"NODE_ENV".to_vec(),
-            value: Some(mode.as_bytes().to_vec()),
+            value: Some(mode.as_bytes().to_vec().into()),
         }],
         diagnostics: vec![],
         exit: ExitStatus::Code(0),

@@ -93,7 +93,7 @@ fn build_run(root: &Path, node_env: &str) -> RunRecord {
         },
         declarations: vec![Declaration::TrackedEnv {
             name: b"NODE_ENV".to_vec(),
-            value: Some(node_env.as_bytes().to_vec()),
+            value: Some(node_env.as_bytes().to_vec().into()),
         }],
         diagnostics: vec![],
         exit: ExitStatus::Code(0),

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use prost::Message;
+use runwire_model::arg::{self as validate, ArgError};
+use runwire_model::{EnvGlob, EnvSelector};
 use runwire_proto::frame::{self, FrameError};
-use runwire_proto::glob::EnvGlob;
 use runwire_proto::v1::{self, client_message::Body, get_envs::Selector, server_message};
-use runwire_proto::validate::{self, ArgError};
 use runwire_proto::{DEFAULT_MAX_FRAME_LEN, ErrorCode, SOCKET_ENV, SUPPORTED_VERSIONS};
 
 use crate::error::ClientError;
@@ -24,15 +24,6 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// `(name, value)` pairs answered by `get_envs`, sorted by name bytes.
 pub type EnvVars = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Which environment variables `get_envs` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvSelector {
-    /// `*`, `?`, `[...]`, `\` over name bytes: `VITE_*`.
-    Glob(Vec<u8>),
-    /// A literal prefix: every byte, `*` included, matches itself.
-    Prefix(Vec<u8>),
-}
 
 /// The client name a [`Client`] sends unless a binding sets its own ([`Client::with_name`]).
 pub const DEFAULT_NAME: &str = "runwire-client (Rust)";
@@ -271,7 +262,7 @@ impl Client {
                 if (1..100).contains(&error.code) {
                     let code =
                         ErrorCode::try_from(error.code).unwrap_or(ErrorCode::InvalidArgument);
-                    return Err(ArgError::new(code, error.message).into());
+                    return Err(runwire_proto::arg_error(code, error.message).into());
                 }
                 let code = ErrorCode::try_from(error.code).unwrap_or(ErrorCode::Unspecified);
                 drop(state);
@@ -511,18 +502,15 @@ fn unexpected(query: &str, body: &server_message::Body) -> String {
 fn absolute(what: &str, path: &Path) -> Result<Vec<u8>, ClientError> {
     validate::path(what, path.as_os_str().as_bytes())?;
     let resolved = if path.is_absolute() {
-        runwire_proto::path::normalize(path)
+        runwire_model::path::normalize(path)
     } else {
         let cwd = std::env::current_dir().map_err(|error| {
-            ArgError::new(
-                ErrorCode::InvalidPath,
-                format!(
-                    "{what} {} is relative and the current directory is unavailable ({error})",
-                    path.display()
-                ),
-            )
+            ArgError::InvalidPath(format!(
+                "{what} {} is relative and the current directory is unavailable ({error})",
+                path.display()
+            ))
         })?;
-        runwire_proto::path::absolutize(&cwd, path)
+        runwire_model::path::absolutize(&cwd, path)
     };
     Ok(OsStr::as_bytes(resolved.as_os_str()).to_vec())
 }

@@ -2,18 +2,19 @@
 
 use std::fmt;
 
+use runwire_model::ArgError;
 use runwire_proto::ErrorCode;
-use runwire_proto::validate::ArgError;
 
 /// A bad argument: the caller's bug, with a stable protocol code. Runner-side problems are
-/// never a `ClientError` (see the crate doc).
+/// never a `ClientError` (see the crate doc). The rules are `runwire_model::arg`'s, the ones
+/// the server applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientError(ArgError);
 
 impl ClientError {
     /// The stable code, one of [`crate::CALLER_ERROR_CODES`].
     pub fn code(&self) -> ErrorCode {
-        self.0.code()
+        runwire_proto::caller_error_code(&self.0)
     }
 
     /// What was wrong and where, for a person.

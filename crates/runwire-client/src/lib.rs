@@ -24,6 +24,7 @@
 mod client;
 mod error;
 
-pub use client::{Client, DEFAULT_NAME, EnvSelector, EnvVars};
+pub use client::{Client, DEFAULT_NAME, EnvVars};
 pub use error::ClientError;
+pub use runwire_model::EnvSelector;
 pub use runwire_proto::{CALLER_ERROR_CODES, ErrorCode};

@@ -977,6 +977,38 @@ struct Decls {
 }
 
 /// Applies the tools' declarations: ignores, reports, tracked envs, globs, salts.
+/// The match set of a `ReportGlob`, or the reason it cannot be fingerprinted.
+fn glob_fact(
+    root: &Path,
+    base: &Path,
+    pattern: &[u8],
+    listings: &crate::glob::Listings,
+    reasons: &mut Vec<NotCacheableReason>,
+) -> Option<GlobFact> {
+    let b = decl_path(root, base, false, "reportGlob base", reasons)?;
+    // File names are matched as text: a pattern that is not UTF-8 cannot be fingerprinted,
+    // and says so.
+    let Ok(pattern) = std::str::from_utf8(pattern) else {
+        reasons.push(NotCacheableReason::InvalidDeclaration {
+            detail: format!("reportGlob pattern under {b} is not UTF-8"),
+        });
+        return None;
+    };
+    match crate::glob::match_paths_in(&b.to_abs(root), pattern, listings) {
+        Ok(matches) => Some(GlobFact {
+            base: b,
+            pattern: pattern.to_owned(),
+            matches,
+        }),
+        Err(e) => {
+            reasons.push(NotCacheableReason::InvalidDeclaration {
+                detail: e.to_string(),
+            });
+            None
+        }
+    }
+}
+
 fn apply_declarations(
     run: &RunRecord,
     opts: &ClassifyOptions,
@@ -993,22 +1025,22 @@ fn apply_declarations(
     let listings = crate::glob::Listings::default();
     for d in &run.declarations {
         match d {
-            Declaration::IgnoreInput(p) => {
+            Declaration::IgnoreInput { path: p } => {
                 if let Some(r) = decl_path(root, p, true, "ignoreInput", reasons) {
                     ignore_in.push(r);
                 }
             }
-            Declaration::IgnoreOutput(p) => {
+            Declaration::IgnoreOutput { path: p } => {
                 if let Some(r) = decl_path(root, p, false, "ignoreOutput", reasons) {
                     ignore_out.push(r);
                 }
             }
-            Declaration::ReportInput(p) => {
+            Declaration::ReportInput { path: p } => {
                 if let Some(r) = decl_path(root, p, true, "reportInput", reasons) {
                     reported_in.push(r);
                 }
             }
-            Declaration::ReportOutput(p) => {
+            Declaration::ReportOutput { path: p } => {
                 if let Some(r) = decl_path(root, p, false, "reportOutput", reasons) {
                     if r.is_external() {
                         reasons.push(NotCacheableReason::InvalidDeclaration {
@@ -1019,10 +1051,10 @@ fn apply_declarations(
                     }
                 }
             }
-            Declaration::DisableCache { reason, tool } => {
+            Declaration::DisableCache { reason, client } => {
                 reasons.push(NotCacheableReason::DisabledByTool {
                     reason: reason.clone(),
-                    tool: tool.clone(),
+                    tool: client.clone(),
                 });
             }
             Declaration::TrackedEnv { name, value } => {
@@ -1030,7 +1062,7 @@ fn apply_declarations(
                 if !opts.is_untracked(name) {
                     fp.envs.insert(
                         EnvName(name.clone()),
-                        value.as_ref().map(|v| env_key.hash_env(name, v)),
+                        value.as_ref().map(|v| env_key.hash_env(name, v.as_bytes())),
                     );
                 }
             }
@@ -1048,24 +1080,13 @@ fn apply_declarations(
                 for (n, v) in matches {
                     let name = EnvName(n.clone());
                     if !set.excluded.contains(&name) && !opts.is_untracked(n) {
-                        set.matches.insert(name, env_key.hash_env(n, v));
+                        set.matches.insert(name, env_key.hash_env(n, v.as_bytes()));
                     }
                 }
             }
             Declaration::ReportGlob { base, pattern } => {
-                let Some(b) = decl_path(root, base, false, "reportGlob base", reasons) else {
-                    continue;
-                };
-                match crate::glob::match_paths_in(&b.to_abs(root), pattern, &listings) {
-                    Ok(matches) => fp.globs.push(GlobFact {
-                        base: b,
-                        pattern: pattern.clone(),
-                        matches,
-                    }),
-                    Err(e) => reasons.push(NotCacheableReason::InvalidDeclaration {
-                        detail: e.to_string(),
-                    }),
-                }
+                fp.globs
+                    .extend(glob_fact(root, base, pattern, &listings, reasons));
             }
             Declaration::Salt { key, value } => {
                 fp.salts.insert(key.clone(), env_key.hash_salt(key, value));
@@ -1205,7 +1226,12 @@ mod tests {
             PathBuf::from("relative/path"),
             PathAccess::new(Access::Read),
         );
-        let c = run(acc, vec![Declaration::IgnoreInput(PathBuf::from("rel"))]);
+        let c = run(
+            acc,
+            vec![Declaration::IgnoreInput {
+                path: PathBuf::from("rel"),
+            }],
+        );
         let shown: Vec<String> = c.verdict.reasons.iter().map(ToString::to_string).collect();
         assert_eq!(shown.len(), 3, "{shown:?}");
         assert!(
@@ -1226,11 +1252,11 @@ mod tests {
         let d = vec![
             Declaration::TrackedEnv {
                 name: b"TOKEN".to_vec(),
-                value: Some(b"hunter2".to_vec()),
+                value: Some(b"hunter2".to_vec().into()),
             },
             Declaration::TrackedEnvSet {
                 selector: crate::model::EnvSelector::Prefix(b"VITE_".to_vec()),
-                matches: vec![(b"VITE_KEY".to_vec(), b"hunter3".to_vec())],
+                matches: vec![(b"VITE_KEY".to_vec(), b"hunter3".to_vec().into())],
             },
             Declaration::Salt {
                 key: "k".into(),

@@ -1,136 +1,16 @@
-//! Small glob matchers: env names (`*`, `?` over bytes) and path match sets for `ReportGlob`.
+//! Path globs: match sets for `ReportGlob` and tool-state patterns. One segment is matched by
+//! the env-name glob of `runwire-model`, the workspace's only byte-glob matcher.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::error::FingerprintError;
 
-/// One element of a parsed env-name glob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Lit(u8),
-    One,
-    Run,
-    Set {
-        negated: bool,
-        ranges: Vec<(u8, u8)>,
-    },
-}
-
-impl Tok {
-    fn accepts(&self, b: u8) -> bool {
-        match self {
-            Self::Lit(l) => *l == b,
-            Self::One => true,
-            Self::Run => false,
-            Self::Set { negated, ranges } => {
-                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&b)) != *negated
-            }
-        }
-    }
-}
-
-/// Parses the protocol's env-name glob (spec/protocol.md, `GetEnvs.glob`): `*` any run of
-/// bytes, `?` one byte, `[...]` a byte class (`!` or `^` first negates, `a-z` ranges, a `]`
-/// right after the opening is literal), `\` escapes the next byte, inside classes too.
-/// `None` for a pattern the protocol refuses: empty, a NUL or `=` byte, an unclosed class, a
-/// trailing `\`, a reversed range.
-fn parse_env_glob(p: &[u8]) -> Option<Vec<Tok>> {
-    if p.is_empty() || p.iter().any(|&b| b == 0 || b == b'=') {
-        return None;
-    }
-    let mut toks = Vec::new();
-    let mut i = 0;
-    // One possibly escaped byte at `j`, and the index after it.
-    let byte_at = |j: usize| -> Option<(u8, usize)> {
-        match *p.get(j)? {
-            b'\\' => p.get(j + 1).map(|&b| (b, j + 2)),
-            b => Some((b, j + 1)),
-        }
-    };
-    while i < p.len() {
-        match p[i] {
-            b'*' => {
-                if toks.last() != Some(&Tok::Run) {
-                    toks.push(Tok::Run);
-                }
-                i += 1;
-            }
-            b'?' => {
-                toks.push(Tok::One);
-                i += 1;
-            }
-            b'[' => {
-                i += 1;
-                let negated = matches!(p.get(i), Some(b'!' | b'^'));
-                if negated {
-                    i += 1;
-                }
-                let mut ranges = Vec::new();
-                let mut first = true;
-                loop {
-                    if *p.get(i)? == b']' && !first {
-                        i += 1;
-                        break;
-                    }
-                    first = false;
-                    let (lo, next) = byte_at(i)?;
-                    i = next;
-                    if p.get(i) == Some(&b'-') && p.get(i + 1).is_some_and(|&b| b != b']') {
-                        let (hi, next) = byte_at(i + 1)?;
-                        if hi < lo {
-                            return None;
-                        }
-                        ranges.push((lo, hi));
-                        i = next;
-                    } else {
-                        ranges.push((lo, lo));
-                    }
-                }
-                toks.push(Tok::Set { negated, ranges });
-            }
-            _ => {
-                let (b, next) = byte_at(i)?;
-                toks.push(Tok::Lit(b));
-                i = next;
-            }
-        }
-    }
-    Some(toks)
-}
-
-/// Matches an env name against the protocol's env-name glob. A malformed pattern (the server
-/// rejects those, so it never reaches here from a tool) matches nothing.
+/// Matches one name (an env name, or one path segment of a file glob) against the
+/// env-name glob (`runwire_model::glob`, spec/protocol.md "Glob syntax"). A malformed pattern
+/// matches nothing.
 pub fn match_bytes(pattern: &[u8], name: &[u8]) -> bool {
-    parse_env_glob(pattern).is_some_and(|toks| match_tokens(&toks, name))
-}
-
-/// Matches `name` against a parsed glob. Iterative, remembering only the last `*`: linear in
-/// practice, no recursion.
-fn match_tokens(toks: &[Tok], name: &[u8]) -> bool {
-    let (mut t, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match toks.get(t) {
-            Some(Tok::Run) => {
-                star = Some((t, n));
-                t += 1;
-            }
-            Some(tok) if tok.accepts(name[n]) => {
-                t += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((st, sn)) => {
-                    star = Some((st, sn + 1));
-                    t = st + 1;
-                    n = sn + 1;
-                }
-                None => return false,
-            },
-        }
-    }
-    toks[t..].iter().all(|tok| *tok == Tok::Run)
+    runwire_model::glob::matches(pattern, name)
 }
 
 /// Checks a path pattern: `/`-separated, relative, segments of literal text, `*`, `?`, or `**`.
@@ -232,18 +112,18 @@ fn walk(dir: &Path, prefix: &str, segs: &[&str], out: &mut BTreeSet<String>, lis
     // Most segments are plain names (`src`, `d1`): compared, not matched as a glob. A glob
     // segment is parsed once for the whole listing.
     let literal = !seg.bytes().any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'));
-    let toks = if literal {
+    let glob = if literal {
         None
     } else {
-        match parse_env_glob(seg.as_bytes()) {
-            Some(toks) => Some(toks),
-            None => return,
+        match runwire_model::glob::EnvGlob::new(seg.as_bytes()) {
+            Ok(glob) => Some(glob),
+            Err(_) => return,
         }
     };
     for (name, is_dir) in entries.iter() {
-        let matched = match &toks {
+        let matched = match &glob {
             None => name == seg,
-            Some(toks) => match_tokens(toks, name.as_bytes()),
+            Some(glob) => glob.matches(name.as_bytes()),
         };
         if !matched {
             continue;
@@ -316,57 +196,6 @@ fn join(prefix: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A glob or name of the shared vectors: a UTF-8 string, or an array of byte values.
-    fn vector_bytes(value: &serde_json::Value) -> Vec<u8> {
-        match value {
-            serde_json::Value::String(text) => text.as_bytes().to_vec(),
-            serde_json::Value::Array(items) => items
-                .iter()
-                .map(|b| u8::try_from(b.as_u64().expect("a byte value")).expect("0 to 255"))
-                .collect(),
-            other => panic!("not a string or byte array: {other}"),
-        }
-    }
-
-    /// `spec/test_vectors/glob/env_glob.jsonl` (spec/protocol.md, "Glob syntax"): this
-    /// matcher re-evaluates recorded selectors, so it must agree with the protocol's.
-    #[test]
-    fn env_glob_runs_the_shared_vectors() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../spec/test_vectors/glob/env_glob.jsonl"
-        );
-        let text = std::fs::read_to_string(path).unwrap();
-        let mut rows = 0;
-        for line in text.lines() {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            let glob = vector_bytes(&row["glob"]);
-            rows += 1;
-            if row.get("invalid").is_some() {
-                assert!(parse_env_glob(&glob).is_none(), "{row}: must be invalid");
-                assert!(
-                    !match_bytes(&glob, &glob),
-                    "{row}: an invalid glob matches nothing"
-                );
-                continue;
-            }
-            assert!(parse_env_glob(&glob).is_some(), "{row}: must be valid");
-            for name in row["matches"].as_array().unwrap() {
-                assert!(
-                    match_bytes(&glob, &vector_bytes(name)),
-                    "{row}: must match {name}"
-                );
-            }
-            for name in row["rejects"].as_array().unwrap() {
-                assert!(
-                    !match_bytes(&glob, &vector_bytes(name)),
-                    "{row}: must not match {name}"
-                );
-            }
-        }
-        assert!(rows >= 40, "the vectors file lost rows");
-    }
 
     #[test]
     fn path_glob_matches_at_any_depth() {

@@ -1,24 +1,23 @@
 //! The fingerprint engine of runwire: domain types, canonical forms, blake3 hashing, spawn
 //! keys, classification of a finished run and validation of stored entries.
 //!
-//! It knows nothing about the protocol, the tracer or the store: it has its own input model
-//! ([`model`]), and the CLI converts the producers' types with a small adapter. The
-//! expected mapping is 1:1:
+//! It knows nothing about the protocol, the tracer or the store. What tools declared comes
+//! in the shared vocabulary of `runwire-model` ([`Declaration`], [`EnvSelector`]), exactly
+//! as the protocol server produced it; the trace comes through its own input model
+//! ([`model`]), which the CLI fills from `runwire_trace::Trace` with a 1:1 adapter:
 //!
-//! | producer                                            | this crate                                   |
+//! | `runwire_trace::Trace`                              | this crate                                   |
 //! |-----------------------------------------------------|----------------------------------------------|
-//! | `runwire_trace::Trace` per-path first kind + later set | [`TraceModel::accesses`] (`PathAccess { first, later }`) |
-//! | trace `Read` / `Stat` / `NotFound`                  | [`Access::Read`] / [`Access::Stat`] / [`Access::NotFound`] |
-//! | trace `ListDir(names)`                              | [`Access::ListDir`] (names as `OsString`)     |
-//! | trace `Write` / `Create` / `Truncate` / `Delete`    | the [`Access`] variant of the same name       |
-//! | trace rename source / target                        | [`Access::RenameFrom`] / [`Access::RenameTo`] |
-//! | trace complete flag + reasons                       | [`TraceModel::complete`], [`TraceModel::incomplete_reasons`] |
-//! | `Declaration::TrackedEnv{name, value}`              | [`Declaration::TrackedEnv`]                   |
-//! | `Declaration::TrackedEnvSet{selector, matches}`     | [`Declaration::TrackedEnvSet`] (`Glob`/`Prefix` -> [`EnvSelector`]) |
-//! | `IgnoreInput` / `IgnoreOutput` / `DisableCache`     | same-named [`Declaration`] variants           |
-//! | `ReportInput` / `ReportOutput` / `ReportGlob` / `Salt` | same-named [`Declaration`] variants        |
-//! | server diagnostics (code + message)                 | [`Diagnostic`]                                |
-//! | child exit status                                   | [`ExitStatus`]                                |
+//! | per-path first kind + later set                     | [`TraceModel::accesses`] (`PathAccess { first, later }`) |
+//! | `Read` / `Stat` / `NotFound`                        | [`Access::Read`] / [`Access::Stat`] / [`Access::NotFound`] |
+//! | `ListDir(names)`                                    | [`Access::ListDir`] (names as `OsString`)     |
+//! | `Write` / `Create` / `Truncate` / `Delete`          | the [`Access`] variant of the same name       |
+//! | rename source / target                              | [`Access::RenameFrom`] / [`Access::RenameTo`] |
+//! | complete flag + reasons                             | [`TraceModel::complete`], [`TraceModel::incomplete_reasons`] |
+//!
+//! Server diagnostics become [`Diagnostic`]s (code + message) and the child's exit status an
+//! [`ExitStatus`]. Which env names the user left untracked is decided here, once, from
+//! [`ClassifyOptions`] (and [`World`] at validation).
 //!
 //! Paths in the model are absolute (the tracer and the server resolve them); the engine
 //! puts them in canonical, workspace-relative form. spec/fingerprint.md is normative for
@@ -54,9 +53,9 @@ pub use fingerprint::{
 pub use glob::PathGlob;
 pub use hash::{EnvKey, FileHash, Hash32, HashMemo, Hasher, StatKey, cpu_count, hash_path};
 pub use model::{
-    Access, BUILTIN_TOOL_STATE, ClassifyOptions, Declaration, Diagnostic, EnvSelector, ExitStatus,
-    HOME_TOOL_CACHES, OTHER_RUNNER_DIRS, PathAccess, RunRecord, TraceModel, builtin_tool_state,
-    scratch_outside_workspace,
+    Access, BUILTIN_TOOL_STATE, ClassifyOptions, Declaration, Diagnostic, EnvSelector, EnvValue,
+    ExitStatus, HOME_TOOL_CACHES, OTHER_RUNNER_DIRS, PathAccess, RunRecord, TraceModel,
+    builtin_tool_state, scratch_outside_workspace,
 };
 pub use path::{RelPath, normalize_abs};
 pub use spawn::{SpawnDescription, SpawnExplanation, SpawnKey, SpawnSummary, explain_spawn};

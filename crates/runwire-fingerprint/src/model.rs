@@ -1,12 +1,15 @@
-//! The engine's own input model: what a run looked like, independent of any producer.
+//! The engine's input model: what a run looked like, independent of any producer.
 //!
-//! The CLI converts `runwire_trace::Trace` and `runwire_server::Declaration` into these
-//! types with a small adapter (the mapping is 1:1, see the crate docs).
+//! What tools declared is the shared vocabulary of `runwire-model` ([`Declaration`],
+//! [`EnvSelector`]), produced by the protocol server and taken as is; the CLI converts
+//! `runwire_trace::Trace` into [`TraceModel`] with a small adapter (1:1, see the crate docs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+pub use runwire_model::{Declaration, EnvSelector, EnvValue};
 
 use crate::fingerprint::PathFact;
 use crate::glob::PathGlob;
@@ -86,112 +89,6 @@ pub struct TraceModel {
     pub programs: Vec<PathBuf>,
 }
 
-/// How a tool selected a set of env vars.
-#[derive(
-    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum EnvSelector {
-    /// The protocol's env-name glob over bytes: `*`, `?`, `[...]` classes, `\` escapes
-    /// (spec/protocol.md, `GetEnvs.glob`); matched by [`crate::glob::match_bytes`].
-    Glob(Vec<u8>),
-    Prefix(Vec<u8>),
-}
-
-impl EnvSelector {
-    pub fn matches(&self, name: &[u8]) -> bool {
-        match self {
-            Self::Prefix(p) => name.starts_with(p),
-            Self::Glob(g) => crate::glob::match_bytes(g, name),
-        }
-    }
-}
-
-/// What a tool declared over the protocol during the run. `Debug` shows env names but never
-/// env or salt values.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Declaration {
-    /// `getEnv(name, {tracked: true})` and the value the server returned (`None`: unset).
-    TrackedEnv {
-        name: Vec<u8>,
-        value: Option<Vec<u8>>,
-    },
-    /// `getEnvs(selector, {tracked: true})` and every (name, value) it returned.
-    TrackedEnvSet {
-        selector: EnvSelector,
-        matches: Vec<(Vec<u8>, Vec<u8>)>,
-    },
-    IgnoreInput(PathBuf),
-    IgnoreOutput(PathBuf),
-    DisableCache {
-        reason: String,
-        /// The tool that asked (its protocol client name), shown to the user; empty when
-        /// unknown.
-        tool: String,
-    },
-    ReportInput(PathBuf),
-    ReportOutput(PathBuf),
-    /// Fingerprint the set of paths under `base` matching `pattern` (`*`, `?`, `**`).
-    ReportGlob {
-        base: PathBuf,
-        pattern: String,
-    },
-    /// A tool-computed fact (a compiler version...). Stored only as a keyed hash.
-    Salt {
-        key: String,
-        value: Vec<u8>,
-    },
-}
-
-/// Stands in for a secret value in `Debug` output.
-pub(crate) struct Redacted;
-
-impl std::fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl std::fmt::Debug for Declaration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        match self {
-            Self::TrackedEnv { name, value } => f
-                .debug_struct("TrackedEnv")
-                .field("name", &lossy(name))
-                .field("value", &value.as_ref().map(|_| Redacted))
-                .finish(),
-            Self::TrackedEnvSet { selector, matches } => f
-                .debug_struct("TrackedEnvSet")
-                .field("selector", selector)
-                .field(
-                    "matches",
-                    &matches.iter().map(|(n, _)| lossy(n)).collect::<Vec<_>>(),
-                )
-                .finish(),
-            Self::IgnoreInput(p) => f.debug_tuple("IgnoreInput").field(p).finish(),
-            Self::IgnoreOutput(p) => f.debug_tuple("IgnoreOutput").field(p).finish(),
-            Self::DisableCache { reason, tool } => f
-                .debug_struct("DisableCache")
-                .field("reason", reason)
-                .field("tool", tool)
-                .finish(),
-            Self::ReportInput(p) => f.debug_tuple("ReportInput").field(p).finish(),
-            Self::ReportOutput(p) => f.debug_tuple("ReportOutput").field(p).finish(),
-            Self::ReportGlob { base, pattern } => f
-                .debug_struct("ReportGlob")
-                .field("base", base)
-                .field("pattern", pattern)
-                .finish(),
-            Self::Salt { key, .. } => f
-                .debug_struct("Salt")
-                .field("key", key)
-                .field("value", &Redacted)
-                .finish(),
-        }
-    }
-}
-
 /// A problem the protocol server recorded (bad report, unknown message, lingering connection).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
@@ -237,8 +134,8 @@ pub struct ClassifyOptions {
     /// Env names the user declared untracked / pass-through: the user's config wins, so a
     /// tool's tracked request for them is not fingerprinted.
     pub untracked_envs: BTreeSet<Vec<u8>>,
-    /// Env-name globs the user declared untracked (the protocol's env-name glob, like
-    /// [`EnvSelector::Glob`]): kept as patterns, not expanded into the names present at run
+    /// Env-name globs the user declared untracked (the env-name glob of
+    /// `runwire_model::glob`, like [`EnvSelector::Glob`]): kept as patterns, not expanded into the names present at run
     /// time, so a variable that appears later and matches one stays untracked.
     pub untracked_env_patterns: Vec<Vec<u8>>,
     /// Tool state (spec/fingerprint.md rule 9): files a tool reads and rewrites to remember

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use runwire_fingerprint::{
-    Access, ClassifyOptions, Declaration, Diagnostic, EnvKey, EnvMap, EnvSelector, ExitStatus,
-    Hasher, PathAccess, PathGlob, RelPath, RunRecord, TraceModel, World, classify,
+    Access, ClassifyOptions, Declaration, Diagnostic, EnvKey, EnvMap, EnvSelector, EnvValue,
+    ExitStatus, Hasher, PathAccess, PathGlob, RelPath, RunRecord, TraceModel, World, classify,
     observe_tool_state,
 };
 use serde::Deserialize;
@@ -183,17 +183,25 @@ fn declaration(root: &Path, v: &Value, env: &EnvMap) -> Declaration {
     let (kind, arg) = v.as_object().unwrap().iter().next().unwrap();
     let s = || arg.as_str().unwrap().to_owned();
     match kind.as_str() {
-        "ignore_input" => Declaration::IgnoreInput(abs(root, &s())),
-        "ignore_output" => Declaration::IgnoreOutput(abs(root, &s())),
-        "report_input" => Declaration::ReportInput(abs(root, &s())),
-        "report_output" => Declaration::ReportOutput(abs(root, &s())),
+        "ignore_input" => Declaration::IgnoreInput {
+            path: abs(root, &s()),
+        },
+        "ignore_output" => Declaration::IgnoreOutput {
+            path: abs(root, &s()),
+        },
+        "report_input" => Declaration::ReportInput {
+            path: abs(root, &s()),
+        },
+        "report_output" => Declaration::ReportOutput {
+            path: abs(root, &s()),
+        },
         "disable_cache" => Declaration::DisableCache {
             reason: s(),
-            tool: String::new(),
+            client: String::new(),
         },
         "tracked_env" => Declaration::TrackedEnv {
             name: s().into_bytes(),
-            value: env.get(s().as_bytes()).cloned(),
+            value: env.get(s().as_bytes()).cloned().map(EnvValue::new),
         },
         "tracked_env_glob" | "tracked_env_prefix" => {
             let selector = if kind == "tracked_env_glob" {
@@ -204,13 +212,13 @@ fn declaration(root: &Path, v: &Value, env: &EnvMap) -> Declaration {
             let matches = env
                 .iter()
                 .filter(|(n, _)| selector.matches(n))
-                .map(|(n, v)| (n.clone(), v.clone()))
+                .map(|(n, v)| (n.clone(), EnvValue::new(v.clone())))
                 .collect();
             Declaration::TrackedEnvSet { selector, matches }
         }
         "report_glob" => Declaration::ReportGlob {
             base: abs(root, arg["base"].as_str().unwrap()),
-            pattern: arg["pattern"].as_str().unwrap().to_owned(),
+            pattern: arg["pattern"].as_str().unwrap().as_bytes().to_vec(),
         },
         "salt" => Declaration::Salt {
             key: arg["key"].as_str().unwrap().to_owned(),

@@ -1,17 +1,15 @@
-//! runwire protocol v1 for Rust: the generated protobuf types ([`v1`]), the frame codecs
-//! ([`frame`] for blocking `std::io`, `tokio_codec` for tokio behind the `tokio` feature), and
-//! the argument rules both ends must agree on ([`validate`], [`glob`], [`path`]).
+//! runwire protocol v1 for Rust: the generated protobuf types ([`v1`]) and the frame codecs
+//! ([`frame`] for blocking `std::io`, `tokio_codec` for tokio behind the `tokio` feature).
+//! The argument rules both ends agree on (env names, the env-name glob, paths) are the
+//! domain's, in `runwire-model`; [`caller_error_code`] gives their codes on the wire.
 //!
 //! The `.proto` source is `proto/runwire/v1/runwire.proto`; the generated code in `src/gen/` is
 //! committed and regenerated with `cargo xtask codegen` (a test fails when it is stale).
 //! spec/ is the normative prose.
 
 pub mod frame;
-pub mod glob;
-pub mod path;
 #[cfg(feature = "tokio")]
 pub mod tokio_codec;
-pub mod validate;
 
 /// Generated types of package `runwire.v1`.
 #[allow(
@@ -103,6 +101,19 @@ pub const CALLER_ERROR_CODES: &[ErrorCode] = &[
     ErrorCode::EmptyKey,
 ];
 
+/// The wire code of a bad argument: `runwire_model::ArgError` codes are the caller-error
+/// codes' short names.
+pub fn caller_error_code(error: &runwire_model::ArgError) -> ErrorCode {
+    ErrorCode::from_str_name(&format!("ERROR_CODE_{}", error.code()))
+        .unwrap_or(ErrorCode::InvalidArgument)
+}
+
+/// The model's argument error for a caller-error code received on the wire; a code this
+/// build does not know becomes the generic `INVALID_ARGUMENT`.
+pub fn arg_error(code: ErrorCode, message: impl Into<String>) -> runwire_model::ArgError {
+    runwire_model::ArgError::with_code(code.short_name(), message)
+}
+
 impl ErrorCode {
     /// Caller errors (values 1 to 99) are reported to the tool; every other code is a
     /// protocol fault that a client turns into a silent no-op and one warning.
@@ -131,5 +142,16 @@ mod tests {
         assert!(!ErrorCode::Unspecified.is_caller_error());
         assert!(!ErrorCode::FrameTooLarge.is_caller_error());
         assert_eq!(ErrorCode::EmptyName.short_name(), "EMPTY_NAME");
+    }
+
+    /// The model's argument codes are exactly the protocol's caller errors, in value order.
+    #[test]
+    fn model_codes_are_the_caller_error_codes() {
+        let names: Vec<&str> = CALLER_ERROR_CODES.iter().map(|c| c.short_name()).collect();
+        assert_eq!(names, runwire_model::ArgError::CODES);
+        for &code in CALLER_ERROR_CODES {
+            let error = arg_error(code, "m");
+            assert_eq!(caller_error_code(&error), code);
+        }
     }
 }

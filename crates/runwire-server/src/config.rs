@@ -4,8 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use runwire_proto::glob::EnvGlob;
-use runwire_proto::validate::ArgError;
+use runwire_model::EnvPolicy;
 
 /// The runner's own secrets. The server answers as if they were not set (`GetEnv`: unset;
 /// `GetEnvs`: left out of every match, so also of a tracked set), whatever the runner's
@@ -18,54 +17,16 @@ pub fn is_runner_secret(name: &[u8]) -> bool {
     RUNNER_SECRETS.iter().any(|s| s.as_bytes() == name)
 }
 
-/// Names and patterns the user marked untracked (or pass-through): the server answers queries
-/// about them, but never records them as dependencies, whatever the tool asks.
-#[derive(Debug, Clone, Default)]
-pub struct EnvPolicy {
-    untracked: Vec<Untracked>,
-}
-
-#[derive(Debug, Clone)]
-enum Untracked {
-    Name(Vec<u8>),
-    Glob(EnvGlob),
-}
-
-impl EnvPolicy {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Marks one exact name untracked.
-    #[must_use]
-    pub fn untrack_name(mut self, name: impl Into<Vec<u8>>) -> Self {
-        self.untracked.push(Untracked::Name(name.into()));
-        self
-    }
-
-    /// Marks every name matching `pattern` (the `GetEnvs` glob syntax) untracked. The error
-    /// names what is wrong with the pattern.
-    pub fn untrack_glob(mut self, pattern: &[u8]) -> Result<Self, ArgError> {
-        self.untracked.push(Untracked::Glob(EnvGlob::new(pattern)?));
-        Ok(self)
-    }
-
-    /// Whether the user marked `name` untracked.
-    pub fn is_untracked(&self, name: &[u8]) -> bool {
-        self.untracked.iter().any(|rule| match rule {
-            Untracked::Name(n) => n == name,
-            Untracked::Glob(glob) => glob.matches(name),
-        })
-    }
-}
-
 /// Everything `Server::start` needs.
 pub struct ServerConfig {
     /// The runner's full environment (the user's shell), answered to `GetEnv`/`GetEnvs`. A
     /// later entry with the same name replaces an earlier one. [`RUNNER_SECRETS`] in it are
     /// never answered.
     pub env: Vec<(Vec<u8>, Vec<u8>)>,
-    /// The user's untracked names and patterns.
+    /// The user's untracked names and patterns: answered, never recorded. The runner leaves
+    /// it empty and lets its engine, the one layer that decides what a run depends on,
+    /// apply the task's policy; a server used on its own (the conformance harness,
+    /// `runwire-test-server`) applies it here.
     pub policy: EnvPolicy,
     /// The largest frame accepted and sent (length prefix not counted); advertised in
     /// `HelloResponse`. At least `runwire_proto::PIPELINED_FRAME_MAX_LEN`.

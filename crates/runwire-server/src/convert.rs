@@ -1,17 +1,62 @@
-//! The one place where protobuf types meet the server's domain: wire bodies become
-//! [`Inbound`] requests and [`Declaration`]s, answers become `ServerMessage`s. A v2 protocol is
-//! a second module like this one, not a change to the session or the recorder.
+//! The one place where protobuf types meet the server's domain: a frame's payload becomes a
+//! [`Request`] (an [`Inbound`] holding `runwire_model` values), answers become an
+//! [`Outbound`] the session sends without looking inside. A v2 protocol is a second module
+//! like this one, not a change to the session or the recorder.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use runwire_proto::glob::EnvGlob;
+use bytes::Bytes;
+use prost::Message;
+use runwire_model::arg::{self as validate, ArgError};
+use runwire_model::{Declaration, EnvGlob, EnvSelector, path};
+use runwire_proto::frame::{self, FrameError};
 use runwire_proto::v1::{self, client_message::Body, get_envs::Selector, server_message};
-use runwire_proto::validate::{self, ArgError};
-use runwire_proto::{ErrorCode, path};
+use runwire_proto::{ErrorCode, caller_error_code};
 
-use crate::declaration::{Declaration, EnvSelector};
+use crate::declaration::DiagnosticCode;
+
+/// One decoded client message.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) id: u64,
+    /// The body's proto field name (`"none"` without one), for messages.
+    pub(crate) body_name: &'static str,
+    /// Whether the body expects an answer.
+    pub(crate) is_query: bool,
+    pub(crate) inbound: Inbound,
+}
+
+/// Decodes a frame's payload; the error says why it is not a `ClientMessage`.
+pub(crate) fn decode(payload: &[u8]) -> Result<Request, FrameError> {
+    let message = frame::decode_message::<v1::ClientMessage>(payload)?;
+    Ok(Request {
+        id: message.request_id,
+        body_name: runwire_proto::body_name(message.body.as_ref()),
+        is_query: is_query(message.body.as_ref()),
+        inbound: inbound(message.body),
+    })
+}
+
+/// An answer, ready to send.
+#[derive(Debug)]
+pub(crate) struct Outbound(v1::ServerMessage);
+
+impl Outbound {
+    pub(crate) fn request_id(&self) -> u64 {
+        self.0.request_id
+    }
+
+    /// Its size on the wire, length prefix not counted.
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.0.encoded_len()
+    }
+
+    pub(crate) fn encode(&self) -> Bytes {
+        Bytes::from(self.0.encode_to_vec())
+    }
+}
 
 /// A client message, checked and converted.
 #[derive(Debug)]
@@ -59,7 +104,7 @@ impl Matcher {
     }
 }
 
-pub(crate) fn inbound(body: Option<Body>) -> Inbound {
+fn inbound(body: Option<Body>) -> Inbound {
     let Some(body) = body else {
         return Inbound::Unknown;
     };
@@ -77,10 +122,18 @@ pub(crate) fn inbound(body: Option<Body>) -> Inbound {
             Err(error) => Inbound::BadQuery(error),
         },
         Body::GetEnvs(query) => get_envs(query),
-        Body::IgnoreInput(r) => report("ignore_input", &r.path, Declaration::ignore_input),
-        Body::IgnoreOutput(r) => report("ignore_output", &r.path, Declaration::ignore_output),
-        Body::ReportInput(r) => report("report_input", &r.path, Declaration::report_input),
-        Body::ReportOutput(r) => report("report_output", &r.path, Declaration::report_output),
+        Body::IgnoreInput(r) => report("ignore_input", &r.path, |path| Declaration::IgnoreInput {
+            path,
+        }),
+        Body::IgnoreOutput(r) => report("ignore_output", &r.path, |path| {
+            Declaration::IgnoreOutput { path }
+        }),
+        Body::ReportInput(r) => report("report_input", &r.path, |path| Declaration::ReportInput {
+            path,
+        }),
+        Body::ReportOutput(r) => report("report_output", &r.path, |path| {
+            Declaration::ReportOutput { path }
+        }),
         // The session fills in the connection's client name.
         Body::DisableCache(r) => Inbound::Report(Declaration::DisableCache {
             reason: r.reason,
@@ -116,9 +169,8 @@ pub(crate) fn inbound(body: Option<Body>) -> Inbound {
 fn get_envs(query: v1::GetEnvs) -> Inbound {
     let tracked = query.tracked;
     let converted = match query.selector {
-        None => Err(ArgError::new(
-            ErrorCode::InvalidArgument,
-            "GetEnvs has no selector (set glob or prefix)",
+        None => Err(ArgError::InvalidArgument(
+            "GetEnvs has no selector (set glob or prefix)".to_owned(),
         )),
         Some(Selector::Glob(pattern)) => {
             EnvGlob::new(&pattern).map(|glob| (EnvSelector::Glob(pattern), Matcher::Glob(glob)))
@@ -149,34 +201,16 @@ fn wire_path(what: &str, raw: &[u8]) -> Result<PathBuf, ArgError> {
     validate::path(what, raw)?;
     let as_sent = Path::new(OsStr::from_bytes(raw));
     if !as_sent.is_absolute() {
-        return Err(ArgError::new(
-            ErrorCode::InvalidPath,
-            format!(
-                "{what} {} is relative; clients must send absolute paths",
-                as_sent.display()
-            ),
-        ));
+        return Err(ArgError::InvalidPath(format!(
+            "{what} {} is relative; clients must send absolute paths",
+            as_sent.display()
+        )));
     }
     Ok(path::normalize(as_sent))
 }
 
-impl Declaration {
-    fn ignore_input(path: PathBuf) -> Self {
-        Self::IgnoreInput { path }
-    }
-    fn ignore_output(path: PathBuf) -> Self {
-        Self::IgnoreOutput { path }
-    }
-    fn report_input(path: PathBuf) -> Self {
-        Self::ReportInput { path }
-    }
-    fn report_output(path: PathBuf) -> Self {
-        Self::ReportOutput { path }
-    }
-}
-
 /// Whether a body expects an answer.
-pub(crate) fn is_query(body: Option<&Body>) -> bool {
+fn is_query(body: Option<&Body>) -> bool {
     matches!(
         body,
         Some(Body::Hello(_) | Body::GetEnv(_) | Body::GetEnvs(_))
@@ -189,7 +223,7 @@ pub(crate) fn hello_response(
     server_name: &str,
     server_version: &str,
     max_frame_len: u32,
-) -> v1::ServerMessage {
+) -> Outbound {
     reply(
         request_id,
         server_message::Body::HelloResponse(v1::HelloResponse {
@@ -205,7 +239,7 @@ pub(crate) fn hello_response(
     )
 }
 
-pub(crate) fn get_env_response(request_id: u64, value: Option<&[u8]>) -> v1::ServerMessage {
+pub(crate) fn get_env_response(request_id: u64, value: Option<&[u8]>) -> Outbound {
     reply(
         request_id,
         server_message::Body::GetEnv(v1::GetEnvResponse {
@@ -217,7 +251,7 @@ pub(crate) fn get_env_response(request_id: u64, value: Option<&[u8]>) -> v1::Ser
 pub(crate) fn get_envs_response<'a>(
     request_id: u64,
     vars: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-) -> v1::ServerMessage {
+) -> Outbound {
     reply(
         request_id,
         server_message::Body::GetEnvs(v1::GetEnvsResponse {
@@ -231,7 +265,33 @@ pub(crate) fn get_envs_response<'a>(
     )
 }
 
-pub(crate) fn error(request_id: u64, code: ErrorCode, message: String) -> v1::ServerMessage {
+/// The answer to a query with a bad argument: its caller-error code.
+pub(crate) fn bad_argument(request_id: u64, bad: &ArgError) -> Outbound {
+    error(request_id, caller_error_code(bad), bad.message().to_owned())
+}
+
+/// The answer refusing a message for a protocol fault, with the fault's code.
+pub(crate) fn refusal(request_id: u64, fault: DiagnosticCode, message: String) -> Outbound {
+    let code = match fault {
+        DiagnosticCode::FrameTooLarge => ErrorCode::FrameTooLarge,
+        DiagnosticCode::MalformedMessage => ErrorCode::MalformedMessage,
+        DiagnosticCode::UnknownMessage => ErrorCode::UnknownMessage,
+        DiagnosticCode::HandshakeRequired => ErrorCode::HandshakeRequired,
+        DiagnosticCode::UnsupportedVersion => ErrorCode::UnsupportedVersion,
+        DiagnosticCode::DuplicateHello => ErrorCode::DuplicateHello,
+        // Never answered (the peer is gone or the fault is the server's); the generic code
+        // keeps the mapping total.
+        DiagnosticCode::TruncatedFrame
+        | DiagnosticCode::InvalidReport
+        | DiagnosticCode::ForeignPeer
+        | DiagnosticCode::LingeringConnection
+        | DiagnosticCode::Io
+        | DiagnosticCode::Internal => ErrorCode::Unspecified,
+    };
+    error(request_id, code, message)
+}
+
+fn error(request_id: u64, code: ErrorCode, message: String) -> Outbound {
     reply(
         request_id,
         server_message::Body::Error(v1::Error {
@@ -241,11 +301,11 @@ pub(crate) fn error(request_id: u64, code: ErrorCode, message: String) -> v1::Se
     )
 }
 
-fn reply(request_id: u64, body: server_message::Body) -> v1::ServerMessage {
-    v1::ServerMessage {
+fn reply(request_id: u64, body: server_message::Body) -> Outbound {
+    Outbound(v1::ServerMessage {
         request_id,
         body: Some(body),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -273,7 +333,7 @@ mod tests {
             panic!("a relative path is refused");
         };
         assert_eq!(body, "report_output");
-        assert_eq!(error.code(), ErrorCode::InvalidPath);
+        assert_eq!(caller_error_code(&error), ErrorCode::InvalidPath);
         assert_eq!(
             error.message(),
             "report_output dist is relative; clients must send absolute paths"
@@ -321,7 +381,7 @@ mod tests {
         ];
         for (body, code) in cases {
             match inbound(Some(body)) {
-                Inbound::BadQuery(error) => assert_eq!(error.code(), code),
+                Inbound::BadQuery(error) => assert_eq!(caller_error_code(&error), code),
                 other => panic!("expected {code:?}, got {other:?}"),
             }
         }

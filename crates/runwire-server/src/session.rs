@@ -5,19 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use interprocess::os::unix::uds_local_socket::tokio::Stream;
-use prost::Message;
-use runwire_proto::frame::{self, FrameError};
+use runwire_model::{Declaration, EnvPolicy, EnvSelector, EnvValue};
+use runwire_proto::SUPPORTED_VERSIONS;
+use runwire_proto::frame::FrameError;
 use runwire_proto::tokio_codec::FrameCodec;
-use runwire_proto::v1;
-use runwire_proto::{ErrorCode, SUPPORTED_VERSIONS};
 use tokio_util::codec::Framed;
 
-use crate::config::EnvPolicy;
-use crate::convert::{self, Inbound, Matcher};
-use crate::declaration::{Declaration, Diagnostic, DiagnosticCode, EnvSelector, EnvValue};
+use crate::convert::{self, Inbound, Matcher, Outbound};
+use crate::declaration::{Diagnostic, DiagnosticCode};
 
 /// State shared by every connection of one server.
 #[derive(Debug)]
@@ -53,7 +50,7 @@ impl Shared {
         lock(&self.recorded).declarations.push(declaration);
     }
 
-    fn get_env(&self, request_id: u64, name: Vec<u8>, tracked: bool) -> v1::ServerMessage {
+    fn get_env(&self, request_id: u64, name: Vec<u8>, tracked: bool) -> Outbound {
         let value = self.env.get(&name);
         if tracked && !self.policy.is_untracked(&name) {
             self.declare(Declaration::TrackedEnv {
@@ -70,7 +67,7 @@ impl Shared {
         selector: EnvSelector,
         matcher: &Matcher,
         tracked: bool,
-    ) -> v1::ServerMessage {
+    ) -> Outbound {
         let matching = || self.env.iter().filter(|(name, _)| matcher.matches(name));
         if tracked {
             let recorded = matching()
@@ -121,7 +118,7 @@ pub(crate) async fn serve(id: u64, stream: Stream, shared: &Shared) {
                     // Best effort: a client blocked on a query learns why before the close.
                     let _ = send(
                         &mut framed,
-                        convert::error(0, ErrorCode::FrameTooLarge, error.to_string()),
+                        convert::refusal(0, DiagnosticCode::FrameTooLarge, error.to_string()),
                     )
                     .await;
                 }
@@ -134,20 +131,20 @@ pub(crate) async fn serve(id: u64, stream: Stream, shared: &Shared) {
                 return;
             }
         };
-        let message = match frame::decode_message::<v1::ClientMessage>(&payload) {
-            Ok(message) => message,
+        let request = match convert::decode(&payload) {
+            Ok(request) => request,
             Err(error) => {
                 let reason = format!("{error}; connection closed");
                 let _ = send(
                     &mut framed,
-                    convert::error(0, ErrorCode::MalformedMessage, reason.clone()),
+                    convert::refusal(0, DiagnosticCode::MalformedMessage, reason.clone()),
                 )
                 .await;
                 shared.diagnose(Some(id), DiagnosticCode::MalformedMessage, reason);
                 return;
             }
         };
-        let next = handle(id, message, &mut hello, shared, &mut framed).await;
+        let next = handle(id, request, &mut hello, shared, &mut framed).await;
         if let Next::Close = next {
             return;
         }
@@ -158,29 +155,20 @@ type Conn<'a> = Framed<&'a Stream, FrameCodec>;
 
 async fn handle(
     id: u64,
-    message: v1::ClientMessage,
+    request: convert::Request,
     hello: &mut Option<String>,
     shared: &Shared,
     framed: &mut Conn<'_>,
 ) -> Next {
-    let request_id = message.request_id;
-    let body_name = runwire_proto::body_name(message.body.as_ref());
-    let is_query = convert::is_query(message.body.as_ref());
-    let inbound = convert::inbound(message.body);
+    let request_id = request.id;
+    let (body_name, inbound) = (request.body_name, request.inbound);
 
     if hello.is_none() && !matches!(inbound, Inbound::Hello { .. }) {
         let reason = format!(
             "first message (request {request_id}) is {body_name}, not hello; connection closed"
         );
-        if is_query {
-            let _ = send(
-                framed,
-                convert::error(request_id, ErrorCode::HandshakeRequired, reason.clone()),
-            )
-            .await;
-        }
-        shared.diagnose(Some(id), DiagnosticCode::HandshakeRequired, reason);
-        return Next::Close;
+        let fault = (DiagnosticCode::HandshakeRequired, reason);
+        return close(framed, shared, (id, request_id), fault, request.is_query).await;
     }
 
     let reply = match inbound {
@@ -192,7 +180,7 @@ async fn handle(
             if hello.is_some() {
                 let reason = format!("second hello (request {request_id}) from {client}");
                 shared.diagnose(Some(id), DiagnosticCode::DuplicateHello, reason.clone());
-                convert::error(request_id, ErrorCode::DuplicateHello, reason)
+                convert::refusal(request_id, DiagnosticCode::DuplicateHello, reason)
             } else if let Some(version) = pick_version(&versions) {
                 *hello = Some(name);
                 convert::hello_response(
@@ -206,13 +194,8 @@ async fn handle(
                 let reason = format!(
                     "client {client} speaks protocol versions {versions:?}, this server speaks {SUPPORTED_VERSIONS:?}; connection closed"
                 );
-                let _ = send(
-                    framed,
-                    convert::error(request_id, ErrorCode::UnsupportedVersion, reason.clone()),
-                )
-                .await;
-                shared.diagnose(Some(id), DiagnosticCode::UnsupportedVersion, reason);
-                return Next::Close;
+                let fault = (DiagnosticCode::UnsupportedVersion, reason);
+                return close(framed, shared, (id, request_id), fault, true).await;
             }
         }
         Inbound::GetEnv { name, tracked } => shared.get_env(request_id, name, tracked),
@@ -221,9 +204,7 @@ async fn handle(
             matcher,
             tracked,
         } => shared.get_envs(request_id, selector, &matcher, tracked),
-        Inbound::BadQuery(error) => {
-            convert::error(request_id, error.code(), error.message().to_owned())
-        }
+        Inbound::BadQuery(error) => convert::bad_argument(request_id, &error),
         Inbound::Report(declaration) => {
             shared.declare(with_client(declaration, hello.as_deref()));
             return Next::Continue;
@@ -240,13 +221,8 @@ async fn handle(
             let reason = format!(
                 "message (request {request_id}) has no body this server knows (missing or unknown oneof field); connection closed"
             );
-            let _ = send(
-                framed,
-                convert::error(request_id, ErrorCode::UnknownMessage, reason.clone()),
-            )
-            .await;
-            shared.diagnose(Some(id), DiagnosticCode::UnknownMessage, reason);
-            return Next::Close;
+            let fault = (DiagnosticCode::UnknownMessage, reason);
+            return close(framed, shared, (id, request_id), fault, true).await;
         }
     };
     let reply = fit(reply, framed.codec().max(), id, shared);
@@ -263,6 +239,22 @@ async fn handle(
     }
 }
 
+/// Records a fault that ends the connection, answering the request with its code first
+/// when `answer` (best effort: the peer may be gone).
+async fn close(
+    framed: &mut Conn<'_>,
+    shared: &Shared,
+    (id, request_id): (u64, u64),
+    (code, reason): (DiagnosticCode, String),
+    answer: bool,
+) -> Next {
+    if answer {
+        let _ = send(framed, convert::refusal(request_id, code, reason.clone())).await;
+    }
+    shared.diagnose(Some(id), code, reason);
+    Next::Close
+}
+
 /// A `DisableCache` names the client of its connection (the name from its Hello).
 fn with_client(mut declaration: Declaration, name: Option<&str>) -> Declaration {
     if let (Declaration::DisableCache { client, .. }, Some(name)) = (&mut declaration, name) {
@@ -272,17 +264,17 @@ fn with_client(mut declaration: Declaration, name: Option<&str>) -> Declaration 
 }
 
 /// An answer over the frame limit (a huge env snapshot) becomes an error the client can read.
-fn fit(reply: v1::ServerMessage, max: u32, id: u64, shared: &Shared) -> v1::ServerMessage {
+fn fit(reply: Outbound, max: u32, id: u64, shared: &Shared) -> Outbound {
     let len = reply.encoded_len();
     if len <= max as usize {
         return reply;
     }
-    let request_id = reply.request_id;
+    let request_id = reply.request_id();
     let reason = format!(
         "the answer to request {request_id} is {len} bytes, over the maximum frame of {max} bytes"
     );
     shared.diagnose(Some(id), DiagnosticCode::FrameTooLarge, reason.clone());
-    convert::error(request_id, ErrorCode::FrameTooLarge, reason)
+    convert::refusal(request_id, DiagnosticCode::FrameTooLarge, reason)
 }
 
 fn pick_version(offered: &[u32]) -> Option<u32> {
@@ -293,6 +285,6 @@ fn pick_version(offered: &[u32]) -> Option<u32> {
         .copied()
 }
 
-async fn send(framed: &mut Conn<'_>, message: v1::ServerMessage) -> Result<(), FrameError> {
-    framed.send(Bytes::from(message.encode_to_vec())).await
+async fn send(framed: &mut Conn<'_>, message: Outbound) -> Result<(), FrameError> {
+    framed.send(message.encode()).await
 }

@@ -17,10 +17,18 @@
 //! The runner's own secrets (`runwire_server::RUNNER_SECRETS`: the remote cache token and
 //! key) are not part of that environment: [`runner_env`] leaves them out, so no task gets
 //! them, whatever its `env` or `passThroughEnv` says, and no tool can read them.
+//!
+//! A task's `env` and `passThroughEnv` are read once, into a [`TaskEnv`]: every entry is an
+//! env-name glob (`runwire_model::EnvPattern`, spec/protocol.md "Glob syntax"), and one
+//! without wildcards names one variable. It gives the child's environment, the tracked
+//! values of the spawn key, and the untracked policy the engine applies.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use runwire_model::{ArgError, EnvPattern, EnvPolicy};
 
 use crate::config::TaskConfig;
 
@@ -58,47 +66,116 @@ pub fn without_secrets(
         .collect()
 }
 
-/// Matches an env name against a `env` or `passThroughEnv` pattern: the protocol's env-name
-/// glob (spec/protocol.md, "Glob syntax"), the same matcher the server's policy and the
-/// validator use, so a pattern means one thing everywhere. Names are bytes because an
-/// environment need not be UTF-8. A malformed pattern matches nothing.
-pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    runwire_fingerprint::glob::match_bytes(pattern, name)
-}
-
-/// Whether an `env` or `passThroughEnv` entry is a glob rather than one literal name: it uses
-/// a byte the glob syntax gives a meaning (`*`, `?`, `[`, `\`).
-pub fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '[', '\\'])
-}
-
-fn matches_any<S: AsRef<str>>(patterns: &[S], name: &OsStr) -> bool {
-    patterns
+/// [`DEFAULT_PASS_THROUGH`], parsed.
+static DEFAULT_PATTERNS: LazyLock<Vec<EnvPattern>> = LazyLock::new(|| {
+    DEFAULT_PASS_THROUGH
         .iter()
-        .any(|p| glob_match(p.as_ref().as_bytes(), name.as_bytes()))
+        .map(|p| EnvPattern::parse(p.as_bytes()).expect("the defaults are valid globs"))
+        .collect()
+});
+
+/// A task's env configuration, read once: what the child sees, what the spawn key tracks,
+/// and which names stay untracked whatever a tool asks.
+#[derive(Debug, Clone)]
+pub struct TaskEnv {
+    /// `env`: passed and tracked.
+    tracked: Vec<EnvPattern>,
+    /// `passThroughEnv`: passed, never tracked.
+    untracked: EnvPolicy,
+    pass_through: Vec<EnvPattern>,
 }
 
-/// The user-tracked variables of a task: every set variable matching `env`, plus each
-/// literal name of `env` that is unset (as `None`, so setting it later is a change).
-/// Sorted by name.
-pub fn tracked(
-    full: &[(OsString, OsString)],
-    config: &TaskConfig,
-) -> Vec<(OsString, Option<OsString>)> {
-    let mut out: Vec<(OsString, Option<OsString>)> = full
-        .iter()
-        .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
-        .filter(|(name, _)| matches_any(&config.env, name))
-        .map(|(n, v)| (n.clone(), Some(v.clone())))
-        .collect();
-    for pattern in &config.env {
-        let literal = !is_glob(pattern);
-        if literal && !out.iter().any(|(n, _)| n.as_bytes() == pattern.as_bytes()) {
-            out.push((OsString::from(pattern), None));
-        }
+/// An `env` or `passThroughEnv` entry that is not a valid env-name glob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}[{index}] `{entry}`: {error}")]
+pub struct EnvEntryError {
+    pub field: &'static str,
+    pub index: usize,
+    pub entry: String,
+    pub error: ArgError,
+}
+
+impl TaskEnv {
+    /// Reads a task's `env` and `passThroughEnv`.
+    pub fn new(config: &TaskConfig) -> Result<Self, EnvEntryError> {
+        let parse = |field: &'static str, list: &[String]| {
+            list.iter()
+                .enumerate()
+                .map(|(index, entry)| {
+                    EnvPattern::parse(entry.as_bytes()).map_err(|error| EnvEntryError {
+                        field,
+                        index,
+                        entry: entry.clone(),
+                        error,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let pass_through = parse("passThroughEnv", &config.pass_through_env)?;
+        Ok(Self {
+            tracked: parse("env", &config.env)?,
+            untracked: EnvPolicy::untracking(pass_through.iter().cloned()),
+            pass_through,
+        })
     }
-    out.sort();
-    out
+
+    /// The names and globs the user left untracked (`passThroughEnv`): the engine applies
+    /// it, the one layer that decides what a run depends on.
+    pub fn untracked(&self) -> &EnvPolicy {
+        &self.untracked
+    }
+
+    /// The user-tracked variables of the task: every set variable matching `env`, plus each
+    /// name of `env` that is unset (as `None`, so setting it later is a change). Sorted by
+    /// name.
+    pub fn tracked(&self, full: &[(OsString, OsString)]) -> Vec<(OsString, Option<OsString>)> {
+        let mut out: Vec<(OsString, Option<OsString>)> = full
+            .iter()
+            .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
+            .filter(|(name, _)| matches_any(&self.tracked, name))
+            .map(|(n, v)| (n.clone(), Some(v.clone())))
+            .collect();
+        for pattern in &self.tracked {
+            if let EnvPattern::Name(name) = pattern
+                && !out.iter().any(|(n, _)| n.as_bytes() == name.as_slice())
+            {
+                out.push((OsString::from_vec(name.clone()), None));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The child's environment from the runner's full one: the defaults, `env` and
+    /// `passThroughEnv`, the bin dirs in front of `PATH`, then `extra`.
+    pub fn child_env(
+        &self,
+        full: &[(OsString, OsString)],
+        bin_dirs: &[PathBuf],
+        extra: &[(OsString, OsString)],
+    ) -> Vec<(OsString, OsString)> {
+        let mut out: Vec<(OsString, OsString)> = full
+            .iter()
+            .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
+            .filter(|(name, _)| {
+                matches_any(&DEFAULT_PATTERNS, name)
+                    || matches_any(&self.tracked, name)
+                    || matches_any(&self.pass_through, name)
+            })
+            .cloned()
+            .collect();
+        prepend_bin_dirs(&mut out, bin_dirs);
+        for (name, value) in extra {
+            out.retain(|(n, _)| n != name);
+            out.push((name.clone(), value.clone()));
+        }
+        out.sort();
+        out
+    }
+}
+
+fn matches_any(patterns: &[EnvPattern], name: &OsStr) -> bool {
+    patterns.iter().any(|p| p.matches(name.as_bytes()))
 }
 
 /// `node_modules/.bin` of `dir` and each parent up to and including `root`.
@@ -111,32 +188,6 @@ pub fn bin_dirs(root: &Path, dir: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
-}
-
-/// Builds the child's environment from the runner's full one.
-pub fn child_env(
-    full: &[(OsString, OsString)],
-    config: &TaskConfig,
-    bin_dirs: &[PathBuf],
-    extra: &[(OsString, OsString)],
-) -> Vec<(OsString, OsString)> {
-    let mut out: Vec<(OsString, OsString)> = full
-        .iter()
-        .filter(|(name, _)| !runwire_server::is_runner_secret(name.as_bytes()))
-        .filter(|(name, _)| {
-            matches_any(DEFAULT_PASS_THROUGH, name)
-                || matches_any(&config.env, name)
-                || matches_any(&config.pass_through_env, name)
-        })
-        .cloned()
-        .collect();
-    prepend_bin_dirs(&mut out, bin_dirs);
-    for (name, value) in extra {
-        out.retain(|(n, _)| n != name);
-        out.push((name.clone(), value.clone()));
-    }
-    out.sort();
-    out
 }
 
 /// The environment of a task run without the protocol server (it could not start): the
@@ -176,6 +227,8 @@ fn prepend_bin_dirs(env: &mut Vec<(OsString, OsString)>, bin_dirs: &[PathBuf]) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn os(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
@@ -185,74 +238,59 @@ mod tests {
             .collect()
     }
 
-    /// A glob or name of the shared vectors: a UTF-8 string, or an array of byte values.
-    fn vector_bytes(value: &serde_json::Value) -> Vec<u8> {
-        match value {
-            serde_json::Value::String(text) => text.as_bytes().to_vec(),
-            serde_json::Value::Array(items) => items
-                .iter()
-                .map(|b| u8::try_from(b.as_u64().expect("a byte value")).expect("0 to 255"))
-                .collect(),
-            other => panic!("not a string or byte array: {other}"),
-        }
+    fn task_env(env: &[&str], pass_through: &[&str]) -> TaskEnv {
+        let config = TaskConfig {
+            env: env.iter().map(ToString::to_string).collect(),
+            pass_through_env: pass_through.iter().map(ToString::to_string).collect(),
+            ..TaskConfig::default()
+        };
+        TaskEnv::new(&config).unwrap()
     }
 
-    /// `spec/test_vectors/glob/env_glob.jsonl` (spec/protocol.md, "Glob syntax"): the
-    /// patterns of runwire.json mean what they mean to the protocol server.
     #[test]
-    fn globs_run_the_shared_vectors() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../spec/test_vectors/glob/env_glob.jsonl"
+    fn entries_are_env_globs_and_names_are_globs_without_wildcards() {
+        let env = task_env(&["NODE_ENV", "VITE_*", "[AB]_MODE"], &["CI", "AWS_*", "X?"]);
+        let policy = env.untracked();
+        assert_eq!(policy.names(), BTreeSet::from([b"CI".to_vec()]));
+        assert_eq!(policy.globs(), vec![b"AWS_*".to_vec(), b"X?".to_vec()]);
+        let full = os(&[("A_MODE", "a"), ("C_MODE", "c"), ("VITE_A", "v")]);
+        let names: Vec<_> = env.tracked(&full).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["A_MODE", "NODE_ENV", "VITE_A"]);
+    }
+
+    /// The one glob meaning the spec settles (spec/protocol.md, "Glob syntax": `\` makes the
+    /// next byte literal): `FOO_\*` names the variable `FOO_*`. It used to count as a glob
+    /// because it holds a `\` (`is_glob`), so an unset `FOO_*` was not recorded as unset and a
+    /// pass-through `FOO_\*` was not a name the engine leaves out of a recorded set.
+    #[test]
+    fn an_escaped_entry_is_one_name() {
+        let env = task_env(&["FOO_\\*"], &["BAR_\\*"]);
+        assert_eq!(
+            env.tracked(&os(&[("FOO_X", "x")])),
+            vec![("FOO_*".into(), None)]
         );
-        let text = std::fs::read_to_string(path).unwrap();
-        let mut rows = 0;
-        for line in text.lines() {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            let glob = vector_bytes(&row["glob"]);
-            rows += 1;
-            if row.get("invalid").is_some() {
-                assert!(
-                    !glob_match(&glob, &glob),
-                    "{row}: an invalid glob matches nothing"
-                );
-                continue;
-            }
-            for name in row["matches"].as_array().unwrap() {
-                assert!(
-                    glob_match(&glob, &vector_bytes(name)),
-                    "{row}: must match {name}"
-                );
-            }
-            for name in row["rejects"].as_array().unwrap() {
-                assert!(
-                    !glob_match(&glob, &vector_bytes(name)),
-                    "{row}: must not match {name}"
-                );
-            }
-        }
-        assert!(rows >= 40, "the vectors file lost rows");
+        assert_eq!(
+            env.tracked(&os(&[("FOO_*", "1")])),
+            vec![("FOO_*".into(), Some("1".into()))]
+        );
+        assert_eq!(env.untracked().names(), BTreeSet::from([b"BAR_*".to_vec()]));
+        assert!(env.untracked().globs().is_empty());
+        assert!(!env.untracked().is_untracked(b"BAR_X"));
+        let child = env.child_env(&os(&[("FOO_X", "x"), ("BAR_*", "b")]), &[], &[]);
+        let names: Vec<_> = child.iter().map(|(n, _)| n.to_str().unwrap()).collect();
+        assert_eq!(names, ["BAR_*", "PATH"]);
     }
 
     #[test]
-    fn literal_names_and_globs() {
-        assert!(!is_glob("NODE_ENV"));
-        for glob in ["VITE_*", "A?", "[AB]", "A\\B"] {
-            assert!(is_glob(glob), "{glob}");
-        }
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"VITE_*", b"VITE_API"));
-        assert!(glob_match(b"VITE_*", b"VITE_"));
-        assert!(!glob_match(b"VITE_*", b"VITEX"));
-        assert!(glob_match(b"*_URL", b"API_URL"));
-        assert!(glob_match(b"A?C", b"ABC"));
-        assert!(!glob_match(b"A?C", b"AC"));
-        assert!(glob_match(b"*a*b", b"xxaxxb"));
-        assert!(!glob_match(b"*a*b", b"xxaxxbc"));
-        assert!(glob_match(b"LC_*", b"LC_ALL"));
+    fn an_invalid_entry_is_an_error_naming_it() {
+        let config = TaskConfig {
+            pass_through_env: vec!["OK".into(), "BAD[".into()],
+            ..TaskConfig::default()
+        };
+        assert_eq!(
+            TaskEnv::new(&config).unwrap_err().to_string(),
+            "passThroughEnv[1] `BAD[`: glob has an unclosed `[` class starting at byte 3 (INVALID_PATTERN)"
+        );
     }
 
     #[test]
@@ -269,9 +307,8 @@ mod tests {
             pass_through_env: vec!["KEEP".into()],
             ..TaskConfig::default()
         };
-        let env = child_env(
+        let env = TaskEnv::new(&config).unwrap().child_env(
             &full,
-            &config,
             &[PathBuf::from("/w/node_modules/.bin")],
             &[],
         );
@@ -293,10 +330,10 @@ mod tests {
             pass_through_env: vec!["RUNWIRE_REMOTE_CACHE_TOKEN".into()],
             ..TaskConfig::default()
         };
-        let env = child_env(&full, &config, &[], &[]);
+        let env = TaskEnv::new(&config).unwrap().child_env(&full, &[], &[]);
         let names: Vec<_> = env.iter().map(|(n, _)| n.to_str().unwrap()).collect();
         assert_eq!(names, ["PATH", "RUNWIRE_OTHER"]);
-        let t = tracked(&full, &config);
+        let t = TaskEnv::new(&config).unwrap().tracked(&full);
         assert_eq!(t, vec![("RUNWIRE_OTHER".into(), Some("o".into()))]);
         let names: Vec<_> = without_secrets(full)
             .into_iter()
@@ -312,7 +349,7 @@ mod tests {
             env: vec!["VITE_*".into(), "API_URL".into(), "NODE_ENV".into()],
             ..TaskConfig::default()
         };
-        let t = tracked(&full, &config);
+        let t = TaskEnv::new(&config).unwrap().tracked(&full);
         assert_eq!(
             t,
             vec![

@@ -133,10 +133,11 @@ pub trait Executor: Sync {
 /// The child's strict environment for a task, plus `extra` (such as `RUNWIRE_SOCKET`).
 pub fn task_env(
     ctx: &TaskContext<'_>,
+    task_env: &env::TaskEnv,
     extra: &[(OsString, OsString)],
 ) -> Vec<(OsString, OsString)> {
     let bins = env::bin_dirs(&ctx.ws.root, &ctx.ws.packages[ctx.task.package].dir);
-    env::child_env(ctx.full_env, &ctx.task.config, &bins, extra)
+    task_env.child_env(ctx.full_env, &bins, extra)
 }
 
 /// The env of a task run without the protocol server ([`env::unserved_child_env`]).
@@ -247,7 +248,9 @@ impl Executor for DirectExecutor {
 
     fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
         let start = Instant::now();
-        let env = task_env(ctx, &[]);
+        let config = env::TaskEnv::new(&ctx.task.config)
+            .map_err(|e| Error::Task(format!("{}: tasks.{}.{e}", ctx.task.label, ctx.task.task)))?;
+        let env = task_env(ctx, &config, &[]);
         let exit_code = run_command(shell_command(ctx.task, &env), out, &ctx.task.cwd)?;
         Ok(Outcome {
             exit_code,

@@ -1,12 +1,12 @@
 //! The cached, traced executor: design.md "Data flow of `runwire run build`", steps 2-7.
 //!
 //! spawn key -> look up entries -> validate every variant -> hit: replay output, restore
-//! files. Miss: start the protocol server (answering from the runner's full env with the
-//! user's policy), spawn the command under the tracer with the strict env +
-//! `RUNWIRE_SOCKET`, wait, drain the server, adapt trace and declarations, classify, store.
+//! files. Miss: start the protocol server (answering from the runner's full env; the task's
+//! untracked policy is the engine's to apply), spawn the command under the tracer with the
+//! strict env + `RUNWIRE_SOCKET`, wait, drain the server, adapt the trace, classify, store.
 //! Every miss reason is reported, and when the run is not stored, every reason why not.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -19,11 +19,11 @@ use runwire_fingerprint::{
     self as fp, ClassifyOptions, Declaration, EnvKey, EnvMap, HashMemo, Hasher, RelPath, RunRecord,
     SpawnDescription, SpawnExplanation, SpawnSummary, World,
 };
-use runwire_server::{EnvPolicy, Server, ServerConfig};
+use runwire_server::{Server, ServerConfig};
 use runwire_trace::TracedCommand;
 
 use crate::adapt;
-use crate::env;
+use crate::env::TaskEnv;
 use crate::error::Error;
 use crate::exec::{self, CacheMode, CacheReport, Executor, Outcome, Preview, Reason, TaskContext};
 use crate::globs::Patterns;
@@ -51,10 +51,9 @@ pub struct CachedExecutor {
     remote: Option<RemoteSetup>,
 }
 
-/// Runs tasks exactly like a miss (the protocol server answering from the runner's full env
-/// with the user's policy, the strict env, the Node addon) but untraced, and never looks up
-/// or stores: `--no-cache` and `cache: false` tasks. Nothing is stored, so a trace would
-/// only cost time.
+/// Runs tasks exactly like a miss (the protocol server answering from the runner's full env,
+/// the strict env, the Node addon) but untraced, and never looks up or stores: `--no-cache`
+/// and `cache: false` tasks. Nothing is stored, so a trace would only cost time.
 #[derive(Debug)]
 pub struct ServedExecutor {
     env: EnvMap,
@@ -81,9 +80,10 @@ impl Executor for ServedExecutor {
 
     fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
         let start = Instant::now();
+        let task_env = task_env(ctx)?;
         // Without a server the task still runs, as it would outside runwire.
         let (server, child_env) = match start_server(ctx, &self.env) {
-            Ok((server, extra)) => (Some(server), exec::task_env(ctx, &extra)),
+            Ok((server, extra)) => (Some(server), exec::task_env(ctx, &task_env, &extra)),
             Err(_) => (None, exec::unserved_task_env(ctx)),
         };
         let status = run_untraced(ctx, &child_env, out)?;
@@ -151,15 +151,22 @@ fn node_without_addon(trace: &runwire_trace::Trace) -> Option<Reason> {
     ))
 }
 
-/// Starts the protocol server for a task (the runner's full env, the user's policy) and
-/// returns it with the variables that point the task at it.
+/// A task's env configuration, read once per task: the child's environment, the spawn key's
+/// tracked values and the untracked policy all come from it.
+fn task_env(ctx: &TaskContext<'_>) -> Result<TaskEnv, Error> {
+    TaskEnv::new(&ctx.task.config)
+        .map_err(|e| Error::Task(format!("{}: tasks.{}.{e}", ctx.task.label, ctx.task.task)))
+}
+
+/// Starts the protocol server for a task and returns it with the variables that point the
+/// task at it. It answers from the runner's full env and records every tracked request: the
+/// user's untracked policy is applied once, by the engine ([`CachedExecutor::classify_options`]).
 fn start_server(
     ctx: &TaskContext<'_>,
     env: &EnvMap,
 ) -> Result<(runwire_server::RunningServer, Vec<(OsString, OsString)>), Error> {
-    let mut server_config =
+    let server_config =
         ServerConfig::new(env.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
-    server_config.policy = CachedExecutor::server_policy(ctx)?;
     let server = Server::start(server_config).map_err(|e| {
         Error::Task(format!(
             "{}: protocol server: {e} [{}]",
@@ -305,7 +312,10 @@ impl CachedExecutor {
 
     /// The spawn description: `sh -c <command>` in the task's cwd with the values of the
     /// user-declared env.
-    fn spawn_description(ctx: &TaskContext<'_>) -> Result<SpawnDescription, Error> {
+    fn spawn_description(
+        ctx: &TaskContext<'_>,
+        task_env: &TaskEnv,
+    ) -> Result<SpawnDescription, Error> {
         let task = ctx.task;
         let cwd_rel = if task.cwd_rel == "." {
             String::new()
@@ -314,11 +324,11 @@ impl CachedExecutor {
         };
         let cwd = RelPath::parse(&cwd_rel)
             .map_err(|e| Error::Task(format!("{}: working directory: {e}", task.label)))?;
-        let mut declared_env: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            env::tracked(ctx.full_env, &task.config)
-                .into_iter()
-                .map(|(n, v)| (n.into_vec(), v.map(OsString::into_vec)))
-                .collect();
+        let mut declared_env: BTreeMap<Vec<u8>, Option<Vec<u8>>> = task_env
+            .tracked(ctx.full_env)
+            .into_iter()
+            .map(|(n, v)| (n.into_vec(), v.map(OsString::into_vec)))
+            .collect();
         // The compat switch decides whether vite-task clients (vite 8) reach the runner at
         // all, so runs with and without it must never share entries. Normalized, so every
         // spelling of "on" is one key.
@@ -364,7 +374,11 @@ impl CachedExecutor {
 
     /// How to classify this task's run: the user's env policy, tool state and scratch
     /// locations (the spawn instant and the prior tool state are the run's to add).
-    fn classify_options(&self, ctx: &TaskContext<'_>) -> Result<ClassifyOptions, Error> {
+    fn classify_options(
+        &self,
+        ctx: &TaskContext<'_>,
+        task_env: &TaskEnv,
+    ) -> Result<ClassifyOptions, Error> {
         let config = &ctx.task.config;
         let var = |name: &str| {
             ctx.full_env
@@ -376,8 +390,8 @@ impl CachedExecutor {
         let home = var("HOME");
         let mut options = ClassifyOptions::new(self.root.clone());
         options.runner_paths = vec![self.cache_dir.clone()];
-        options.untracked_envs = Self::untracked_envs(ctx);
-        options.untracked_env_patterns = Self::untracked_env_patterns(ctx);
+        options.untracked_envs = task_env.untracked().names();
+        options.untracked_env_patterns = task_env.untracked().globs();
         for (i, pattern) in config.tool_state.iter().enumerate() {
             options
                 .tool_state
@@ -423,47 +437,6 @@ impl CachedExecutor {
         )
     }
 
-    /// Names the user marked pass-through: a tool's tracked request for them is ignored.
-    fn untracked_envs(ctx: &TaskContext<'_>) -> BTreeSet<Vec<u8>> {
-        ctx.task
-            .config
-            .pass_through_env
-            .iter()
-            .filter(|p| !is_env_glob(p))
-            .map(|p| p.as_bytes().to_vec())
-            .collect()
-    }
-
-    /// The pass-through globs, kept as patterns (not expanded into the names present now)
-    /// so a variable that appears later and matches one stays untracked.
-    fn untracked_env_patterns(ctx: &TaskContext<'_>) -> Vec<Vec<u8>> {
-        ctx.task
-            .config
-            .pass_through_env
-            .iter()
-            .filter(|p| is_env_glob(p))
-            .map(|p| p.as_bytes().to_vec())
-            .collect()
-    }
-
-    /// The same policy for the protocol server.
-    fn server_policy(ctx: &TaskContext<'_>) -> Result<EnvPolicy, Error> {
-        let mut policy = EnvPolicy::new();
-        for pattern in &ctx.task.config.pass_through_env {
-            policy = if is_env_glob(pattern) {
-                policy.untrack_glob(pattern.as_bytes()).map_err(|e| {
-                    Error::Task(format!(
-                        "{}: passThroughEnv `{pattern}`: {e}",
-                        ctx.task.label
-                    ))
-                })?
-            } else {
-                policy.untrack_name(pattern.as_bytes())
-            };
-        }
-        Ok(policy)
-    }
-
     /// Declarations that come from the user's `inputs` / `outputs` globs.
     fn config_declarations(
         &self,
@@ -477,16 +450,20 @@ impl CachedExecutor {
         for pattern in &inputs.include_sources {
             out.push(Declaration::ReportGlob {
                 base: package_dir.to_owned(),
-                pattern: pattern.clone(),
+                pattern: pattern.clone().into_bytes(),
             });
         }
-        out.extend(before.iter().cloned().map(Declaration::ReportInput));
+        out.extend(
+            before
+                .iter()
+                .map(|path| Declaration::ReportInput { path: path.clone() }),
+        );
         for path in trace.accesses.keys() {
             if inputs.excludes(package_dir, path) {
-                out.push(Declaration::IgnoreInput(path.clone()));
+                out.push(Declaration::IgnoreInput { path: path.clone() });
             }
             if outputs.excludes(package_dir, path) {
-                out.push(Declaration::IgnoreOutput(path.clone()));
+                out.push(Declaration::IgnoreOutput { path: path.clone() });
             }
         }
         let skip = [self.cache_dir.clone()];
@@ -494,7 +471,7 @@ impl CachedExecutor {
             outputs
                 .walk(package_dir, &skip)
                 .into_iter()
-                .map(Declaration::ReportOutput),
+                .map(|path| Declaration::ReportOutput { path }),
         );
         out
     }
@@ -503,10 +480,11 @@ impl CachedExecutor {
     fn lookup(
         &self,
         ctx: &TaskContext<'_>,
+        task_env: &TaskEnv,
         summary: &SpawnSummary,
         fetch: Fetch,
     ) -> Result<Found, Error> {
-        let patterns = Self::untracked_env_patterns(ctx);
+        let patterns = task_env.untracked().globs();
         let world = World {
             workspace_root: &self.root,
             env: &self.env,
@@ -625,6 +603,7 @@ impl CachedExecutor {
         &self,
         ctx: &TaskContext<'_>,
         out: &mut TaskOutput<'_>,
+        task_env: &TaskEnv,
         summary: &SpawnSummary,
         miss: Vec<Reason>,
         verify: Option<&runwire_cache::StoredEntry>,
@@ -641,16 +620,16 @@ impl CachedExecutor {
         let skip = [self.cache_dir.clone()];
         let input_files = inputs.walk(&package_dir, &skip);
 
-        let mut options = self.classify_options(ctx)?;
+        let mut options = self.classify_options(ctx, task_env)?;
         options.prior_tool_state = self.prior_tool_state(ctx, wall_start);
-        // The server answers from the runner's full env, with the user's policy. Without
+        // The server answers from the runner's full env. Without
         // it no tool can ask for its variables: the task runs as it would outside runwire,
         // with the whole environment, untraced and not cached.
         let (server, extra) = match start_server(ctx, &self.env) {
             Ok(started) => started,
             Err(e) => return self.run_without_server(ctx, out, summary, miss, &e),
         };
-        let child_env = exec::task_env(ctx, &extra);
+        let child_env = exec::task_env(ctx, task_env, &extra);
 
         let mut command = TracedCommand::new("sh");
         command
@@ -703,7 +682,7 @@ impl CachedExecutor {
         let trace = adapt::trace::to_model(&finished.trace);
         let mut declarations =
             self.config_declarations(&package_dir, &trace, &input_files, &inputs, &outputs);
-        let converted = adapt::declarations::convert(&report);
+        let converted = adapt::report::convert(report);
         declarations.extend(converted.declarations);
         let record = RunRecord {
             trace,
@@ -868,8 +847,9 @@ impl CachedExecutor {
 
     /// Every variant under the task's key with its differences, or why there is none.
     fn explain_variants(&self, ctx: &TaskContext<'_>) -> Result<Vec<String>, Error> {
-        let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
-        let patterns = Self::untracked_env_patterns(ctx);
+        let task_env = task_env(ctx)?;
+        let summary = Self::spawn_description(ctx, &task_env)?.summarize(&self.env_key);
+        let patterns = task_env.untracked().globs();
         let world = World {
             workspace_root: &self.root,
             env: &self.env,
@@ -956,11 +936,6 @@ fn exit_status(status: std::process::ExitStatus) -> fp::ExitStatus {
     }
 }
 
-/// A `passThroughEnv` entry that is a glob (the protocol's env-name glob), not a name.
-fn is_env_glob(pattern: &str) -> bool {
-    crate::env::is_glob(pattern)
-}
-
 /// Env map of the runner's full environment, as the engine wants it.
 pub fn env_map(full: &[(OsString, OsString)]) -> EnvMap {
     full.iter()
@@ -985,23 +960,26 @@ impl Executor for CachedExecutor {
                 reasons: vec!["--force".into()],
             });
         }
-        let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
-        Ok(match self.lookup(ctx, &summary, Fetch::LocalOnly)? {
-            Found::Hit(_) => Preview {
-                status: "hit",
-                reasons: Vec::new(),
+        let task_env = task_env(ctx)?;
+        let summary = Self::spawn_description(ctx, &task_env)?.summarize(&self.env_key);
+        Ok(
+            match self.lookup(ctx, &task_env, &summary, Fetch::LocalOnly)? {
+                Found::Hit(_) => Preview {
+                    status: "hit",
+                    reasons: Vec::new(),
+                },
+                Found::InRemote => Preview {
+                    status: "hit",
+                    reasons: vec![
+                        "in the remote cache (a real run downloads it; a dry run does not)".into(),
+                    ],
+                },
+                Found::Miss(reasons) => Preview {
+                    status: "miss",
+                    reasons: reasons.iter().map(ToString::to_string).collect(),
+                },
             },
-            Found::InRemote => Preview {
-                status: "hit",
-                reasons: vec![
-                    "in the remote cache (a real run downloads it; a dry run does not)".into(),
-                ],
-            },
-            Found::Miss(reasons) => Preview {
-                status: "miss",
-                reasons: reasons.iter().map(ToString::to_string).collect(),
-            },
-        })
+        )
     }
 
     fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
@@ -1016,12 +994,13 @@ impl Executor for CachedExecutor {
             return self.served.execute(ctx, out);
         }
         let start = Instant::now();
-        let summary = Self::spawn_description(ctx)?.summarize(&self.env_key);
+        let task_env = task_env(ctx)?;
+        let summary = Self::spawn_description(ctx, &task_env)?.summarize(&self.env_key);
         let mut verify = None;
         let miss = if ctx.mode == CacheMode::Force {
             vec![Reason::runner("force", "--force")]
         } else if ctx.mode == CacheMode::Verify {
-            match self.lookup(ctx, &summary, Fetch::LocalAndRemote)? {
+            match self.lookup(ctx, &task_env, &summary, Fetch::LocalAndRemote)? {
                 Found::Hit(entry) => {
                     verify = Some(entry);
                     vec![Reason::runner(
@@ -1033,7 +1012,7 @@ impl Executor for CachedExecutor {
                 Found::InRemote => vec![Reason::runner("remote_not_fetched", "not fetched")],
             }
         } else {
-            match self.lookup(ctx, &summary, Fetch::LocalAndRemote)? {
+            match self.lookup(ctx, &task_env, &summary, Fetch::LocalAndRemote)? {
                 Found::Hit(entry) => match self.replay(&entry, out) {
                     Ok(saved) => {
                         return Ok(Outcome {
@@ -1049,7 +1028,7 @@ impl Executor for CachedExecutor {
                 Found::InRemote => vec![Reason::runner("remote_not_fetched", "not fetched")],
             }
         };
-        self.run_traced(ctx, out, &summary, miss, verify.as_deref())
+        self.run_traced(ctx, out, &task_env, &summary, miss, verify.as_deref())
     }
 
     fn explain(&self, ctx: &TaskContext<'_>) -> Result<Vec<String>, Error> {

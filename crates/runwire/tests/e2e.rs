@@ -267,6 +267,7 @@ cases!(
     append_to_new_log,
     no_cache_serves_env,
     pass_through_glob_later_env,
+    pass_through_names_beat_tracked_requests,
     io_uring_refused_then_cached,
     verify_reports_differences,
     cache_verify_drops_bad_entries,

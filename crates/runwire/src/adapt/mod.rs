@@ -1,5 +1,6 @@
-//! Adapters from the producers' output types to the fingerprint engine's input model, one
-//! module per producer, so a new protocol version or tracer is a new converter here.
+//! Adapters from the producers' output types to what the fingerprint engine takes, one
+//! module per producer. The server already speaks the shared vocabulary (`runwire-model`), so
+//! its module only decides what binds; the tracer's is a 1:1 mapping to the engine's model.
 
-pub mod declarations;
+pub mod report;
 pub mod trace;

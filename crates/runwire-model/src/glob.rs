@@ -1,12 +1,14 @@
-//! The environment-name glob of `GetEnvs.glob`: `*`, `?`, `[...]` classes and `\` escapes over
-//! bytes (the `.proto` comment is the definition). Both ends use this one implementation, so a
-//! pattern the client accepts is the pattern the server matches.
+//! The environment-name glob (spec/protocol.md, "Glob syntax"): `*`, `?`, `[...]` classes and
+//! `\` escapes over bytes. It is the one matcher of the workspace: `GetEnvs.glob` on both
+//! ends of the protocol, the runner's `env` and `passThroughEnv` entries, a recorded selector
+//! re-evaluated at validation, and one path segment of a `ReportGlob`.
 
-use crate::validate::ArgError;
+use crate::arg::{ArgError, forbidden_name_byte};
 
-/// A parsed, valid environment-name glob.
+/// A parsed, valid environment-name glob. It keeps the pattern as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvGlob {
+    pattern: Vec<u8>,
     tokens: Vec<Token>,
 }
 
@@ -25,28 +27,22 @@ impl EnvGlob {
     /// Parses `pattern`; the error names the first problem and its byte offset.
     pub fn new(pattern: &[u8]) -> Result<Self, ArgError> {
         if pattern.is_empty() {
-            return Err(ArgError::empty_pattern("glob"));
+            return Err(ArgError::EmptyPattern("glob is empty".to_owned()));
         }
-        if let Some(at) = pattern.iter().position(|&b| b == 0 || b == b'=') {
-            return Err(ArgError::forbidden_pattern_byte("glob", pattern[at], at));
+        if let Some((at, byte)) = forbidden_name_byte(pattern) {
+            return Err(ArgError::forbidden_pattern_byte("glob", byte, at));
         }
         let mut tokens = Vec::new();
         let mut i = 0;
         while i < pattern.len() {
             let byte = pattern[i];
             i += 1;
-            tokens.push(match byte {
-                b'*' => {
-                    // Consecutive stars match what one star matches.
-                    if tokens.last() == Some(&Token::AnyRun) {
-                        continue;
-                    }
-                    Token::AnyRun
-                }
+            let token = match byte {
+                b'*' => Token::AnyRun,
                 b'?' => Token::AnyByte,
                 b'\\' => {
                     let Some(&escaped) = pattern.get(i) else {
-                        return Err(ArgError::invalid_pattern(format!(
+                        return Err(ArgError::InvalidPattern(format!(
                             "glob ends with an escape `\\` at byte {}",
                             i - 1
                         )));
@@ -60,9 +56,33 @@ impl EnvGlob {
                     token
                 }
                 other => Token::Byte(other),
-            });
+            };
+            // Consecutive stars match what one star matches.
+            if !(token == Token::AnyRun && tokens.last() == Some(&Token::AnyRun)) {
+                tokens.push(token);
+            }
         }
-        Ok(Self { tokens })
+        Ok(Self {
+            pattern: pattern.to_vec(),
+            tokens,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.pattern
+    }
+
+    /// The one name this glob matches when it has no wildcard and no class (escapes
+    /// resolved: `FOO_\*` is the name `FOO_*`); `None` for a glob that can match more.
+    pub fn literal(&self) -> Option<Vec<u8>> {
+        self.tokens
+            .iter()
+            .map(|token| match token {
+                Token::Byte(b) => Some(*b),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether the whole of `name` matches.
@@ -85,17 +105,21 @@ impl EnvGlob {
                 }
                 _ => {}
             }
-            match star {
-                Some((star_t, star_n)) => {
-                    star = Some((star_t, star_n + 1));
-                    t = star_t + 1;
-                    n = star_n + 1;
-                }
-                None => return false,
-            }
+            let Some((star_t, star_n)) = star else {
+                return false;
+            };
+            star = Some((star_t, star_n + 1));
+            t = star_t + 1;
+            n = star_n + 1;
         }
         self.tokens[t..].iter().all(|token| *token == Token::AnyRun)
     }
+}
+
+/// Matches `name` against `pattern` parsed on the spot; a malformed pattern matches nothing.
+/// For patterns that were checked when they were recorded (a stored selector).
+pub fn matches(pattern: &[u8], name: &[u8]) -> bool {
+    EnvGlob::new(pattern).is_ok_and(|glob| glob.matches(name))
 }
 
 impl Token {
@@ -114,7 +138,7 @@ impl Token {
 /// Parses a class whose `[` is at `start - 1`; returns the token and the index after `]`.
 fn parse_class(pattern: &[u8], start: usize) -> Result<(Token, usize), ArgError> {
     let unclosed = || {
-        ArgError::invalid_pattern(format!(
+        ArgError::InvalidPattern(format!(
             "glob has an unclosed `[` class starting at byte {}",
             start - 1
         ))
@@ -140,7 +164,7 @@ fn parse_class(pattern: &[u8], start: usize) -> Result<(Token, usize), ArgError>
         if pattern.get(i) == Some(&b'-') && pattern.get(i + 1).is_some_and(|&b| b != b']') {
             let (hi, after) = class_byte(pattern, i + 1).ok_or_else(unclosed)?;
             if hi < lo {
-                return Err(ArgError::invalid_pattern(format!(
+                return Err(ArgError::InvalidPattern(format!(
                     "glob has a reversed range at byte {i} (the start is above the end)"
                 )));
             }
@@ -163,75 +187,29 @@ fn class_byte(pattern: &[u8], i: usize) -> Option<(u8, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorCode;
-
-    fn m(pattern: &str, name: &str) -> bool {
-        EnvGlob::new(pattern.as_bytes())
-            .unwrap()
-            .matches(name.as_bytes())
-    }
-
-    #[test]
-    fn matching_table() {
-        let cases: &[(&str, &str, bool)] = &[
-            ("VITE_*", "VITE_", true),
-            ("VITE_*", "VITE_API_URL", true),
-            ("VITE_*", "XVITE_A", false),
-            ("*_URL", "VITE_API_URL", true),
-            ("*_URL", "VITE_API_URLX", false),
-            ("A?C", "ABC", true),
-            ("A?C", "AC", false),
-            ("A*B*C", "AxxBxxBxxC", true),
-            ("A*B*C", "AxxBxxC_", false),
-            ("[AB]X", "BX", true),
-            ("[!AB]X", "BX", false),
-            ("[^AB]X", "CX", true),
-            ("[A-C]", "B", true),
-            ("[A-C]", "D", false),
-            ("[]]", "]", true),
-            ("[!]]", "]", false),
-            ("[a-]", "-", true),
-            ("\\*", "*", true),
-            ("\\*", "A", false),
-            ("[\\]]", "]", true),
-            ("**", "", true),
-            ("*", "anything", true),
-        ];
-        for &(pattern, name, expected) in cases {
-            assert_eq!(m(pattern, name), expected, "{pattern} vs {name}");
-        }
-    }
-
-    #[test]
-    fn non_utf8_bytes_match_as_bytes() {
-        let glob = EnvGlob::new(b"X_\xff*").unwrap();
-        assert!(glob.matches(b"X_\xff\xfe"));
-        assert!(!glob.matches(b"X_\xfe"));
-        assert!(EnvGlob::new(b"[\x80-\xff]").unwrap().matches(b"\x90"));
-    }
 
     #[test]
     fn malformed_patterns_name_the_problem_and_where() {
-        let cases: &[(&[u8], ErrorCode, &str)] = &[
-            (b"", ErrorCode::EmptyPattern, "glob is empty"),
+        let cases: &[(&[u8], &str, &str)] = &[
+            (b"", "EMPTY_PATTERN", "glob is empty"),
             (
                 b"AB[C",
-                ErrorCode::InvalidPattern,
+                "INVALID_PATTERN",
                 "glob has an unclosed `[` class starting at byte 2",
             ),
             (
                 b"A\\",
-                ErrorCode::InvalidPattern,
+                "INVALID_PATTERN",
                 "glob ends with an escape `\\` at byte 1",
             ),
             (
                 b"A=*",
-                ErrorCode::InvalidPattern,
+                "INVALID_PATTERN",
                 "glob contains the byte '=' (0x3d) at byte 1; environment names never contain it",
             ),
             (
                 b"[z-a]",
-                ErrorCode::InvalidPattern,
+                "INVALID_PATTERN",
                 "glob has a reversed range at byte 2 (the start is above the end)",
             ),
         ];
@@ -239,5 +217,17 @@ mod tests {
             let err = EnvGlob::new(pattern).unwrap_err();
             assert_eq!((err.code(), err.message()), (code, message));
         }
+    }
+
+    #[test]
+    fn a_glob_without_wildcards_is_one_name() {
+        let literal = |p: &[u8]| EnvGlob::new(p).unwrap().literal();
+        assert_eq!(literal(b"NODE_ENV"), Some(b"NODE_ENV".to_vec()));
+        assert_eq!(literal(b"FOO_\\*"), Some(b"FOO_*".to_vec()));
+        assert_eq!(literal(b"A\\B"), Some(b"AB".to_vec()));
+        for glob in [&b"FOO_*"[..], b"A?", b"[AB]", b"[A]"] {
+            assert_eq!(literal(glob), None, "{}", glob.escape_ascii());
+        }
+        assert!(!matches(b"[", b"["), "a malformed pattern matches nothing");
     }
 }

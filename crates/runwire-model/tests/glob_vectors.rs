@@ -1,9 +1,12 @@
 //! The shared glob vectors of spec/protocol.md, "Glob syntax"
 //! (`spec/test_vectors/glob/env_glob.jsonl`), run against the protocol's env-name glob: every
 //! listed name matches or not as the row says, and every invalid glob fails with its code.
-//! The same file is run by the runner's matchers (runwire-fingerprint, crates/runwire).
+//! This is the workspace's only env-name matcher: the client, the server, the runner's
+//! `env` / `passThroughEnv` entries and the engine's recorded selectors all use it.
 
-use runwire_proto::glob::EnvGlob;
+use std::path::PathBuf;
+
+use runwire_model::{EnvGlob, EnvSelector};
 use serde_json::Value;
 
 /// A glob or name: a UTF-8 string, or an array of byte values.
@@ -18,8 +21,12 @@ fn bytes(value: &Value) -> Vec<u8> {
     }
 }
 
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn rows() -> Vec<Value> {
-    let path = xtask::repo_root().join("spec/test_vectors/glob/env_glob.jsonl");
+    let path = repo_root().join("spec/test_vectors/glob/env_glob.jsonl");
     std::fs::read_to_string(&path)
         .unwrap()
         .lines()
@@ -36,17 +43,28 @@ fn env_glob_runs_the_shared_vectors() {
         let parsed = EnvGlob::new(&glob);
         if let Some(code) = row["invalid"].as_str() {
             let error = parsed.expect_err(&format!("{row}: must be invalid"));
-            assert_eq!(error.code().short_name(), code, "{row}");
+            assert_eq!(error.code(), code, "{row}");
+            let selector = EnvSelector::Glob(glob.clone());
+            assert!(
+                !selector.matches(&glob),
+                "{row}: an invalid selector matches nothing"
+            );
             continue;
         }
         let parsed = parsed.unwrap_or_else(|e| panic!("{row}: {e}"));
+        let selector = EnvSelector::Glob(glob.clone());
         for name in row["matches"].as_array().unwrap() {
             assert!(parsed.matches(&bytes(name)), "{row}: must match {name}");
+            assert!(selector.matches(&bytes(name)), "{row}: must select {name}");
         }
         for name in row["rejects"].as_array().unwrap() {
             assert!(
                 !parsed.matches(&bytes(name)),
                 "{row}: must not match {name}"
+            );
+            assert!(
+                !selector.matches(&bytes(name)),
+                "{row}: must not select {name}"
             );
         }
     }
@@ -56,7 +74,7 @@ fn env_glob_runs_the_shared_vectors() {
 /// drift apart.
 #[test]
 fn the_table_in_protocol_md_is_in_the_vectors() {
-    let prose = std::fs::read_to_string(xtask::repo_root().join("spec/protocol.md")).unwrap();
+    let prose = std::fs::read_to_string(repo_root().join("spec/protocol.md")).unwrap();
     let table = prose
         .split("### Glob syntax")
         .nth(1)

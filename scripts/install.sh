@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the tests use: strace (tracer benchmark peer), busybox-static (a static
-# binary the LD_PRELOAD tracer cannot see).
-apt_packages=(strace busybox-static golang-go)
+# binary the LD_PRELOAD tracer cannot see), golang-go (a real Go toolchain for the tracer),
+# zsh and fish (they syntax-check `runwire completions`).
+apt_packages=(strace busybox-static golang-go zsh fish)
 # python3-venv: scripts/check-pypi-cli.sh installs the CLI wheel into a fresh venv, and a
 # Debian python3 has no ensurepip without it.
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then apt_packages+=(python3-venv); fi

@@ -1,5 +1,5 @@
 //! `runwire completions <shell>`: a script for each shell, naming every subcommand, that
-//! the shell itself accepts (syntax check; bash always, zsh and fish when installed).
+//! the shell itself accepts (syntax check by bash, zsh and fish, all installed by scripts/install.sh).
 
 use std::path::Path;
 use std::process::Command;
@@ -22,16 +22,16 @@ fn script(shell: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Runs `shell args... file` on the script; `None` when the shell is not installed.
-fn syntax_check(shell: &str, args: &[&str], text: &str) -> Option<std::process::Output> {
+/// Runs `shell args... file` on the script. Every shell is installed by scripts/install.sh.
+fn syntax_check(shell: &str, args: &[&str], text: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("runwire.completion");
     std::fs::write(&file, text).unwrap();
-    match Command::new(shell).args(args).arg(&file).output() {
-        Ok(out) => Some(out),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => panic!("{shell}: {e}"),
-    }
+    Command::new(shell)
+        .args(args)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{shell}: {e} (scripts/install.sh installs it)"))
 }
 
 fn assert_names_everything(shell: &str, text: &str) {
@@ -54,7 +54,7 @@ fn bash_completion_is_valid_bash() {
     let text = script("bash");
     assert_names_everything("bash", &text);
     assert!(text.contains("complete -F _runwire"), "{text}");
-    let out = syntax_check("bash", &["-n"], &text).expect("bash is installed");
+    let out = syntax_check("bash", &["-n"], &text);
     assert!(
         out.status.success(),
         "bash -n: {}",
@@ -80,14 +80,12 @@ fn zsh_completion_is_valid_zsh() {
     let text = script("zsh");
     assert_names_everything("zsh", &text);
     assert!(text.starts_with("#compdef runwire"), "{text}");
-    match syntax_check("zsh", &["-n"], &text) {
-        Some(out) => assert!(
-            out.status.success(),
-            "zsh -n: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        None => eprintln!("zsh is not installed: syntax not checked"),
-    }
+    let out = syntax_check("zsh", &["-n"], &text);
+    assert!(
+        out.status.success(),
+        "zsh -n: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -95,14 +93,12 @@ fn fish_completion_is_valid_fish() {
     let text = script("fish");
     assert_names_everything("fish", &text);
     assert!(text.contains("complete -c runwire"), "{text}");
-    match syntax_check("fish", &["--no-execute"], &text) {
-        Some(out) => assert!(
-            out.status.success(),
-            "fish --no-execute: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        None => eprintln!("fish is not installed: syntax not checked"),
-    }
+    let out = syntax_check("fish", &["--no-execute"], &text);
+    assert!(
+        out.status.success(),
+        "fish --no-execute: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ console.log(JSON.stringify(out));
 }
 
 function run(dir, env) {
-  const result = spawnSync(binary('runwire'), ['run', 'dump'], { cwd: dir, env: cleanEnv(env), encoding: 'utf8' });
+  const result = spawnSync(binary('runwire'), ['run', 'dump', '--log-prefix', 'none'], { cwd: dir, env: cleanEnv(env), encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout.trim().split('\n').pop());
 }

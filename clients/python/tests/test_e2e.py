@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,9 +44,13 @@ def runwire(root: Path, *args: str, **env: str | None) -> subprocess.CompletedPr
 
 
 def summary(done: subprocess.CompletedProcess[str]) -> str:
-    """The runner's verdict lines (stderr without the command echo)."""
+    """The runner's verdict lines (stderr without the command echo and the run's summary line)."""
     assert done.returncode == 0, f"runwire failed:\n{done.stdout}\n{done.stderr}"
-    return "\n".join(line for line in done.stderr.splitlines() if "$" not in line)
+    return "\n".join(
+        line
+        for line in done.stderr.splitlines()
+        if "$" not in line and not re.match(r"\d+ tasks?: ", line)
+    )
 
 
 def test_codegen_script_is_cached_precisely(workspace: Path) -> None:
@@ -108,7 +113,7 @@ def test_values_that_are_not_utf8_round_trip(workspace: Path) -> None:
     env = {k.encode(): v.encode() for k, v in child_env(RUNWIRE_CACHE_DIR=None).items()}
     env[b"RAW"] = b"caf\xe9\xff"
     done = subprocess.run(
-        [str(binary("runwire")), "-C", str(workspace), "run", "show"],
+        [str(binary("runwire")), "-C", str(workspace), "run", "show", "--log-prefix", "none"],
         env=env,
         capture_output=True,
         timeout=300,

@@ -109,21 +109,16 @@ fn walk(dir: &Path, prefix: &str, segs: &[&str], out: &mut BTreeSet<String>, lis
         }
         return;
     }
-    // Most segments are plain names (`src`, `d1`): compared, not matched as a glob. A glob
-    // segment is parsed once for the whole listing.
-    let literal = !seg.bytes().any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'));
-    let glob = if literal {
-        None
-    } else {
-        match runwire_model::glob::EnvGlob::new(seg.as_bytes()) {
-            Ok(glob) => Some(glob),
-            Err(_) => return,
-        }
+    // Parsed once for the whole listing; most segments are plain names (`src`, `d1`),
+    // compared rather than matched.
+    let Ok(glob) = runwire_model::glob::EnvGlob::new(seg.as_bytes()) else {
+        return;
     };
+    let literal = glob.literal();
     for (name, is_dir) in entries.iter() {
-        let matched = match &glob {
-            None => name == seg,
-            Some(glob) => glob.matches(name.as_bytes()),
+        let matched = match &literal {
+            Some(literal) => name.as_bytes() == literal.as_slice(),
+            None => glob.matches(name.as_bytes()),
         };
         if !matched {
             continue;

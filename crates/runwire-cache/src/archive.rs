@@ -383,14 +383,20 @@ impl Compared {
         recheck: bool,
         buf: &mut [u8],
     ) -> Sameness {
-        if let Some((s, Some(seen))) = self.files.get(p)
-            && (!recheck
-                || fs::symlink_metadata(abs).is_ok_and(|m| StatKey::from_metadata(&m) == *seen))
-        {
-            return *s;
+        match self.files.get(p) {
+            Some((s, Some(seen)))
+                if !recheck
+                    || fs::symlink_metadata(abs)
+                        .is_ok_and(|m| StatKey::from_metadata(&m) == *seen) =>
+            {
+                return *s;
+            }
+            // Absent then and nothing removed since: written without looking again (a file
+            // that appeared meanwhile is replaced all the same).
+            Some((Sameness::Differs, None)) if !recheck => return Sameness::Differs,
+            _ => {}
         }
-        let hasher = Hasher::new(None, std::time::SystemTime::now());
-        compare_file(abs, archived, &hasher, buf).0
+        equal_file(abs, archived, buf).0
     }
 
     /// Whether nothing was at `p` when compared.
@@ -672,7 +678,12 @@ pub fn differences(root: &Path, m: &Manifest) -> Vec<String> {
                 "{p}: the cached run left it, the fresh run did not"
             )),
             (Item::File { hash, size, mode }, Some(meta)) => {
-                match equal_file(&abs, *hash, *size, *mode, &mut buf).0 {
+                let archived = Archived {
+                    hash: *hash,
+                    size: *size,
+                    mode: *mode,
+                };
+                match equal_file(&abs, archived, &mut buf).0 {
                     Sameness::Equal => None,
                     Sameness::ModeDiffers => Some(format!(
                         "{p}: mode differs (cached {mode:o}, fresh {:o})",
@@ -723,9 +734,9 @@ struct Archived {
 /// Compares the regular file at `abs` with an archived one: size first, then content read
 /// through `buf` (no memo) or judged by `hasher`'s memo. The stat returned is the one taken
 /// before hashing (a change during the hash moves the ctime).
-fn equal_file(abs: &Path, hash: Hash32, size: u64, mode: u32, buf: &mut [u8]) -> Comparison {
+fn equal_file(abs: &Path, archived: Archived, buf: &mut [u8]) -> Comparison {
     let hasher = Hasher::new(None, std::time::SystemTime::now());
-    compare_file(abs, Archived { hash, size, mode }, &hasher, buf)
+    compare_file(abs, archived, &hasher, buf)
 }
 
 fn compare_file(abs: &Path, archived: Archived, hasher: &Hasher<'_>, buf: &mut [u8]) -> Comparison {

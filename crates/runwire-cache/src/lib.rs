@@ -230,12 +230,12 @@ pub struct Cache {
     options: CacheOptions,
     recoveries: Vec<Recovery>,
     /// Entries used since the last flush, in order of use: a hit writes nothing to the
-    /// index; their recency is written in one transaction ([`Cache::flush`]), before any
-    /// eviction and when the cache is dropped.
+    /// index; their recency goes to the recency log when the cache is flushed or dropped
+    /// ([`Cache::flush`]), or straight into the index when a store or an eviction folds it.
     used: std::sync::Mutex<Vec<i64>>,
     /// Whether this connection wrote to the index, or found a WAL left behind: then it folds
     /// the WAL in when closed.
-    wrote: std::sync::atomic::AtomicBool,
+    fold_wal_on_close: std::sync::atomic::AtomicBool,
     /// The recency log as first read by a lookup ([`Cache::logged_recency`]).
     logged: std::sync::OnceLock<std::collections::HashMap<i64, usize>>,
 }
@@ -281,7 +281,10 @@ impl Drop for Cache {
     fn drop(&mut self) {
         // Only recency is pending: losing it costs eviction precision, never an entry.
         let _ = self.flush();
-        if self.wrote.load(std::sync::atomic::Ordering::Relaxed) {
+        if self
+            .fold_wal_on_close
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             self.fold_wal();
         }
     }
@@ -370,7 +373,7 @@ impl Cache {
             options,
             recoveries,
             used: std::sync::Mutex::new(Vec::new()),
-            wrote: std::sync::atomic::AtomicBool::new(wal_left),
+            fold_wal_on_close: std::sync::atomic::AtomicBool::new(wal_left),
             logged: std::sync::OnceLock::new(),
         })
     }
@@ -426,7 +429,8 @@ impl Cache {
     }
 
     fn begin(&self) -> Result<Transaction<'_>, CacheError> {
-        self.wrote.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.fold_wal_on_close
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(Transaction::new_unchecked(
             &self.conn,
             TransactionBehavior::Immediate,
@@ -561,11 +565,10 @@ impl Cache {
     /// The recency log as it was when first asked: each logged entry's last position.
     fn logged_recency(&self) -> &std::collections::HashMap<i64, usize> {
         self.logged.get_or_init(|| {
-            std::fs::read(self.dir.join(RECENCY_LOG))
-                .unwrap_or_default()
-                .chunks_exact(8)
+            let log = std::fs::read(self.dir.join(RECENCY_LOG)).unwrap_or_default();
+            logged_ids(&log)
                 .enumerate()
-                .map(|(i, id)| (i64::from_le_bytes(id.try_into().expect("8 bytes")), i))
+                .map(|(i, id)| (id, i))
                 .collect()
         })
     }
@@ -590,10 +593,7 @@ impl Cache {
             }
         };
         let own = std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner));
-        let ids = logged
-            .chunks_exact(8)
-            .map(|id| i64::from_le_bytes(id.try_into().expect("chunks of 8 bytes")))
-            .chain(own);
+        let ids = logged_ids(&logged).chain(own);
         let mut stmt = tx.prepare_cached(
             "UPDATE entries SET last_used = (SELECT COALESCE(MAX(last_used), 0) + 1 FROM entries) WHERE id = ?1",
         )?;
@@ -688,8 +688,8 @@ impl Cache {
     /// Evicts least recently used entries (never `keep`) until the blobs fit the size cap.
     /// Returns how many entries went.
     pub fn evict(&self, keep: Option<i64>) -> Result<usize, CacheError> {
-        self.flush()?;
         let tx = self.begin()?;
+        // The log and this process's own uses, so the least recently used goes first.
         self.fold_recency(&tx)?;
         let mut evicted = 0;
         loop {
@@ -1230,6 +1230,12 @@ pub(crate) fn first_valid(
 /// Ids of entries used by hits, appended by [`Cache::flush`] and folded into the index by
 /// the next eviction (eight bytes each, little-endian).
 const RECENCY_LOG: &str = "recency.log";
+/// The entry ids in a recency log, in order; a partial trailing record is ignored.
+fn logged_ids(log: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    log.chunks_exact(8)
+        .map(|id| i64::from_le_bytes(id.try_into().expect("chunks of 8 bytes")))
+}
+
 /// Past this size (8,192 hits), the runner that appended folds the log in itself.
 const RECENCY_LOG_FOLD_AT: u64 = 64 * 1024;
 /// The log while one folder moves it into the index.

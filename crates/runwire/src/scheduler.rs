@@ -196,16 +196,12 @@ impl Shared {
                 } else {
                     0
                 };
-                if board.running == 0 && startable == 0 {
-                    // Nothing runs and nothing can start: the run is over for everyone.
-                    self.wake.notify_all();
-                    return;
-                }
                 // The one running this loop takes a ready task itself; idle ones get the rest.
                 for _ in 0..startable.saturating_sub(1).min(board.idle) {
                     self.wake.notify_one();
                 }
             } else if board.running == 0 {
+                // Nothing runs and nothing can start: the run is over for everyone.
                 self.wake.notify_all();
                 return;
             } else {

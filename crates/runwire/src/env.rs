@@ -15,8 +15,9 @@
 //! asks for through the protocol (`getEnv`), answered from the runner's full environment.
 //!
 //! The runner's own secrets (`runwire_server::RUNNER_SECRETS`: the remote cache token and
-//! key) are not part of that environment: [`runner_env`] leaves them out, so no task gets
-//! them, whatever its `env` or `passThroughEnv` says, and no tool can read them.
+//! key) are not part of that environment: [`without_secrets`] leaves them out of the
+//! runner's snapshot (`settings::EnvSnapshot::runner`), so no task gets them, whatever its
+//! `env` or `passThroughEnv` says, and no tool can read them.
 //!
 //! A task's `env` and `passThroughEnv` are read once, into a [`TaskEnv`]: every entry is an
 //! env-name glob (`runwire_model::EnvPattern`, spec/protocol.md "Glob syntax"), and one
@@ -50,12 +51,6 @@ pub const DEFAULT_PASS_THROUGH: &[&str] = &[
     "NO_COLOR",
     "FORCE_COLOR",
 ];
-
-/// The runner's environment as tasks, tools and the cache engine see it: the process
-/// environment without the runner's secrets.
-pub fn runner_env() -> Vec<(OsString, OsString)> {
-    without_secrets(std::env::vars_os())
-}
 
 /// `vars` without the runner's secrets.
 pub fn without_secrets(

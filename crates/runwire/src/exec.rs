@@ -1,12 +1,12 @@
 //! The task-execution seam: the scheduler hands each planned task to an [`Executor`] and
-//! reports what it returns. [`DirectExecutor`] runs the command with the strict env and no
-//! cache; the cached, traced executor plugs in behind the same trait.
+//! reports what it returns. Two executors stand behind it: the cached, traced
+//! [`crate::pipeline::CachedExecutor`], and [`crate::pipeline::ServedExecutor`] for runs
+//! without the cache. The helpers here spawn a task's shell and collect its output.
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::env;
 use crate::error::Error;
@@ -14,13 +14,12 @@ use crate::output::{Stream, TaskOutput};
 use crate::plan::PlannedTask;
 use crate::workspace::Workspace;
 
-/// How the cache may be used for this run.
+/// How a run with the cache on uses it (`--no-cache` runs tasks through
+/// [`crate::pipeline::ServedExecutor`] instead, which never opens the cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheMode {
     /// Look up, run on a miss, store.
     Normal,
-    /// `--no-cache`: neither look up nor store.
-    Off,
     /// `--force`: run without looking up, then store.
     Force,
     /// `--verify`: run even when a cached variant matches, compare the fresh result with
@@ -33,9 +32,8 @@ pub enum CacheMode {
 pub struct TaskContext<'a> {
     pub ws: &'a Workspace,
     pub task: &'a PlannedTask,
-    /// The runner's full environment (the user's shell env).
+    /// The runner's environment without its secrets ([`crate::settings::EnvSnapshot`]).
     pub full_env: &'a [(OsString, OsString)],
-    pub mode: CacheMode,
 }
 
 /// One reason a task missed or was not stored: a line for people and the engine's
@@ -214,50 +212,4 @@ where
         }
     });
     out.finish();
-}
-
-/// Runs a command (stdout/stderr piped) to completion, forwarding its output.
-pub fn run_command(mut cmd: Command, out: &mut TaskOutput<'_>, what: &Path) -> Result<i32, Error> {
-    let mut child = cmd.spawn().map_err(|source| Error::Io {
-        path: what.to_owned(),
-        source,
-    })?;
-    pump(child.stdout.take(), child.stderr.take(), out);
-    let status = child.wait().map_err(|source| Error::Io {
-        path: what.to_owned(),
-        source,
-    })?;
-    Ok(exit_code(status))
-}
-
-/// Runs every task with the strict env, never caching. The baseline executor and the one
-/// used with `--no-cache`.
-#[derive(Debug, Default)]
-pub struct DirectExecutor {
-    /// Why caching is off, shown to the user.
-    pub reason: String,
-}
-
-impl Executor for DirectExecutor {
-    fn preview(&self, _ctx: &TaskContext<'_>) -> Result<Preview, Error> {
-        Ok(Preview {
-            status: "off",
-            reasons: vec![self.reason.clone()],
-        })
-    }
-
-    fn execute(&self, ctx: &TaskContext<'_>, out: &mut TaskOutput<'_>) -> Result<Outcome, Error> {
-        let start = Instant::now();
-        let config = env::TaskEnv::new(&ctx.task.config)
-            .map_err(|e| Error::Task(format!("{}: tasks.{}.{e}", ctx.task.label, ctx.task.task)))?;
-        let env = task_env(ctx, &config, &[]);
-        let exit_code = run_command(shell_command(ctx.task, &env), out, &ctx.task.cwd)?;
-        Ok(Outcome {
-            exit_code,
-            duration: start.elapsed(),
-            cache: CacheReport::Off {
-                reason: self.reason.clone(),
-            },
-        })
-    }
 }

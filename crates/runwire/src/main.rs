@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     // Before any thread exists, so every thread inherits the blocked signals.
     runwire::signals::install();
     let cli = runwire::cli::Cli::parse();
-    let result = runwire::cli::main(cli, runwire::cli::cached_executor);
+    let result = runwire::settings::Settings::resolve(cli).and_then(|s| runwire::commands::run(&s));
     // An interrupted run ends with the signal's code, from the signal thread.
     runwire::signals::defer_to_interruption();
     match result {

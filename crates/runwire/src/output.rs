@@ -11,7 +11,7 @@
 //! terminal through runwire's own lines. Ordinary UTF-8 is kept. The tasks' own output is
 //! theirs and passes through as written.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -125,31 +125,15 @@ fn terminal_width() -> Option<usize> {
 }
 
 impl Printer {
-    /// A printer that decides on colors from the terminal and `NO_COLOR`, and on the live
-    /// status line from the terminal and `CI`.
-    pub fn from_env() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let tty = std::io::stderr().is_terminal();
+    /// A printer: `color` for ANSI styles, `live` for the status line, `stdout_to_stderr`
+    /// to keep stdout for machine output ([`crate::settings::OutputSettings`] decides them).
+    pub fn new(color: bool, live: bool, stdout_to_stderr: bool) -> Self {
         Self {
-            color: !no_color && tty,
-            live: live_wanted(tty, false, std::env::var_os("CI").as_deref()),
-            stdout_to_stderr: false,
+            color,
+            live,
+            stdout_to_stderr,
             lock: Mutex::new(LiveState::default()),
         }
-    }
-
-    /// No live status line (`--json`: the output is for a program).
-    #[must_use]
-    pub fn without_live(mut self) -> Self {
-        self.live = false;
-        self
-    }
-
-    /// Sends the tasks' stdout to stderr (stdout is reserved for machine output).
-    #[must_use]
-    pub fn with_stdout_to_stderr(mut self) -> Self {
-        self.stdout_to_stderr = true;
-        self
     }
 
     /// Whether a live status line can be shown (the caller then runs `tick` periodically).

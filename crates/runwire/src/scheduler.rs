@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
-use crate::exec::{CacheMode, CacheReport, Executor, Outcome, TaskContext};
+use crate::exec::{CacheReport, Executor, Outcome, TaskContext};
 use crate::output::{
     MAX_LISTED_REASONS, Printer, RunCounts, Style, TaskOutput, escape_line, escape_text,
     format_duration, summary_line,
@@ -28,7 +28,6 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
     pub jobs: usize,
-    pub mode: CacheMode,
     /// Whether the tasks' output lines carry their `package:task` prefix (`--log-prefix`).
     pub prefix: bool,
 }
@@ -73,7 +72,6 @@ pub fn run(
                 ws,
                 task: &plan.tasks[i],
                 full_env,
-                mode: options.mode,
             };
             run_one(&ctx, executor, printer, options.prefix)
         });
@@ -365,7 +363,7 @@ mod tests {
             duration: took,
             cache: CacheReport::Hit { saved: run },
         };
-        result_message(&Printer::from_env(), "a:build", &outcome)
+        result_message(&Printer::new(false, false, false), "a:build", &outcome)
     }
 
     #[test]

@@ -78,11 +78,23 @@ fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
+/// The grace period in milliseconds; `u64::MAX` until [`set_grace`] runs.
+static GRACE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+/// Sets the grace period (from the resolved settings; [`DEFAULT_GRACE`] when `None`).
+pub fn set_grace(grace: Option<Duration>) {
+    let ms = grace.unwrap_or(DEFAULT_GRACE).as_millis();
+    GRACE_MS.store(
+        u64::try_from(ms).unwrap_or(u64::MAX - 1),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+}
+
 fn grace() -> Duration {
-    std::env::var("RUNWIRE_KILL_GRACE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(DEFAULT_GRACE, Duration::from_millis)
+    match GRACE_MS.load(std::sync::atomic::Ordering::SeqCst) {
+        u64::MAX => DEFAULT_GRACE,
+        ms => Duration::from_millis(ms),
+    }
 }
 
 fn interrupted(sig: i32, set: &libc::sigset_t) -> ! {

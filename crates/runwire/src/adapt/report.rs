@@ -10,7 +10,7 @@ use runwire_server as server;
 pub struct Converted {
     pub declarations: Vec<fp::Declaration>,
     pub diagnostics: Vec<fp::Diagnostic>,
-    /// Requests shown to the user that decide nothing (see [`binds`]).
+    /// Requests shown to the user that decide nothing (see `binds`).
     pub notes: Vec<String>,
 }
 

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use runwire_model::Redacted;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -85,7 +86,7 @@ impl fmt::Debug for ReapiStore {
         f.debug_struct("ReapiStore")
             .field("url", &self.url)
             .field("instance", &self.instance)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("token", &self.token.as_ref().map(|_| Redacted))
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

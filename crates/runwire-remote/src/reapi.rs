@@ -17,7 +17,8 @@ use tonic::{Code, Status};
 
 use crate::{BlobRef, Kind, RemoteConfig, RemoteError, RemoteStore, hex};
 
-/// The generated REAPI, ByteStream and Google API types (`cargo xtask codegen`).
+/// The generated REAPI, ByteStream and Google API types (`cargo xtask codegen`), in
+/// `src/third_party/` beside no hand-written code (proto/third_party/README.md says why).
 #[allow(
     clippy::all,
     clippy::pedantic,
@@ -30,27 +31,27 @@ pub mod proto {
             pub mod remote {
                 pub mod execution {
                     pub mod v2 {
-                        include!("gen/build.bazel.remote.execution.v2.rs");
+                        include!("third_party/build.bazel.remote.execution.v2.rs");
                     }
                 }
             }
             pub mod semver {
-                include!("gen/build.bazel.semver.rs");
+                include!("third_party/build.bazel.semver.rs");
             }
         }
     }
     pub mod google {
         pub mod api {
-            include!("gen/google.api.rs");
+            include!("third_party/google.api.rs");
         }
         pub mod bytestream {
-            include!("gen/google.bytestream.rs");
+            include!("third_party/google.bytestream.rs");
         }
         pub mod longrunning {
-            include!("gen/google.longrunning.rs");
+            include!("third_party/google.longrunning.rs");
         }
         pub mod rpc {
-            include!("gen/google.rpc.rs");
+            include!("third_party/google.rpc.rs");
         }
     }
 }

@@ -32,32 +32,8 @@ if [ "$KIND" = turbo ]; then
   server_pid=$!
   export RUNWIRE_REMOTE_CACHE_URL=http://127.0.0.1:$port RUNWIRE_REMOTE_CACHE_TOKEN=bench-token
 else
-  cat >"$work/bgd.yml" <<EOF
-server:
-  - !channel
-    address: "127.0.0.1:$port"
-    insecure-mode: true
-authorization:
-  method: none
-storages:
-  - !disk-storage &cas
-    path: $work/bgd
-caches:
-  - !lru-action-cache &ac
-    storage: *cas
-    max-cached-refs: 100000
-    allow-updates: true
-    cache-failed-actions: true
-instances:
-  - name: ""
-    services:
-      - !action-cache
-        cache: *ac
-      - !cas
-        storage: *cas
-      - !bytestream
-        storage: *cas
-EOF
+  sed -e "s|@PORT@|$port|" -e "s|@STORAGE@|$work/bgd|" \
+    crates/runwire-remote/tests/servers/buildgrid/bgd.yml >"$work/bgd.yml"
   bgd server start "$work/bgd.yml" >"$work/server.log" 2>&1 &
   server_pid=$!
   export RUNWIRE_REMOTE_CACHE_URL=grpc://127.0.0.1:$port

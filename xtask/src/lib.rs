@@ -65,7 +65,7 @@ pub const REAPI_PROTO_FILES: &[&str] = &[
 
 /// Where the generated REAPI client code is committed.
 pub fn reapi_generated_dir(root: &Path) -> PathBuf {
-    root.join("crates/runwire-remote/src/gen")
+    root.join("crates/runwire-remote/src/third_party")
 }
 
 /// Compiles the vendored REAPI protos with protox and writes prost messages plus tonic

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "usage: cargo xtask codegen\n  codegen  regenerate crates/runwire-proto/src/gen from proto/runwire and\n           crates/runwire-remote/src/gen from proto/third_party (protox + prost/tonic-build),\n           crates/runwire-trace/shim/runtrace_codes.h from runwire-trace's record codes\n{}",
+                "usage: cargo xtask codegen\n  codegen  regenerate crates/runwire-proto/src/gen from proto/runwire and\n           crates/runwire-remote/src/third_party from proto/third_party (protox + prost/tonic-build),\n           crates/runwire-trace/shim/runtrace_codes.h from runwire-trace's record codes\n{}",
                 other.map_or(String::new(), |t| format!("unknown task `{t}`"))
             );
             ExitCode::FAILURE

@@ -1,7 +1,7 @@
 // The Node testee of the runwire conformance suite: a tool that uses the public API of the npm
 // package `runwire` (clients/node) and nothing else. The harness sends one JSON operation per
 // stdin line and reads one JSON result per stdout line (conformance/README.md, "Writing a
-// testee"). Byte strings are base64. JS strings cannot carry bytes that are not UTF-8, so an
+// testee"). Byte strings are canonical base64 (any other spelling is {"failed"}). JS strings cannot carry bytes that are not UTF-8, so an
 // operation with such an argument answers {"unsupported"} (failures.txt lists those cases).
 //
 // The package comes from RUNWIRE_CONFORMANCE_NODE_PACKAGE (a path or package name), else
@@ -18,11 +18,35 @@ const runwire = (
 const strict = new TextDecoder('utf-8', { fatal: true });
 
 class NotUtf8 extends Error {}
+class NotBase64 extends Error {}
+
+/**
+ * A base64 argument as bytes. Only the canonical spelling is taken, the harness's rule
+ * (conformance/README.md, "Writing a testee"): Node 20 has no strict decoder (Buffer skips
+ * characters it does not know and takes URL-safe ones, atob skips whitespace and takes a
+ * missing '='), so the text must be what encoding its bytes again gives back.
+ */
+function bytes(request, field) {
+  const text = request[field] ?? '';
+  const decoded = Buffer.from(text, 'base64');
+  const canonical = Array.from(decoded.toString('base64'));
+  const chars = Array.from(text);
+  let at = 0;
+  while (at < chars.length && chars[at] === canonical[at]) at += 1;
+  if (at < chars.length) {
+    throw new NotBase64(`${field}: not base64: ${JSON.stringify(chars[at])} at character ${at} (not the canonical spelling)`);
+  }
+  if (at < canonical.length) {
+    throw new NotBase64(`${field}: not base64: ends at character ${at}, inside a group of four`);
+  }
+  return decoded;
+}
 
 /** A base64 argument as a JS string; bytes that are not UTF-8 cannot be one. */
 function text(request, field) {
+  const data = bytes(request, field);
   try {
-    return strict.decode(Buffer.from(request[field] ?? '', 'base64'));
+    return strict.decode(data);
   } catch {
     throw new NotUtf8(`${field} is not UTF-8: a JS string cannot carry it`);
   }

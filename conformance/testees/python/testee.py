@@ -1,7 +1,8 @@
 """The Python testee of the runwire conformance suite: a tool that uses the public API of the
 ``runwire`` package and nothing else. The harness sends one JSON operation per stdin line and
 reads one JSON result per stdout line (conformance/README.md, "Writing a testee"). Byte
-strings are base64; the ``*_bytes`` functions and bytes arguments carry them unchanged."""
+strings are canonical base64 (any other spelling is ``{"failed"}``); the ``*_bytes``
+functions and bytes arguments carry them unchanged."""
 
 import base64
 import json
@@ -14,8 +15,25 @@ import runwire
 PATH_REPORTS = ("ignore_input", "ignore_output", "report_input", "report_output")
 
 
+class NotBase64(ValueError):
+    pass
+
+
 def arg(request, field):
-    return base64.b64decode(request.get(field, ""))
+    """A byte-string argument. Only the canonical spelling is taken, the harness's rule: the
+    standard library's strict decoding (``validate=True``: the alphabet and padding only),
+    and for the bits past the data, the text must be what encoding its bytes again gives."""
+    text = request.get(field, "")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError as error:  # binascii.Error, or a str that is not ASCII
+        raise NotBase64(f"{field}: not base64: {error}: {text!r}") from None
+    canonical = encode(data)
+    if text != canonical:
+        at = next(i for i, (a, b) in enumerate(zip(text + "\0", canonical + "\0")) if a != b)
+        where = f"{text[at]!r} at character {at}" if at < len(text) else f"ends at character {at}"
+        raise NotBase64(f"{field}: not base64: {where} (not the canonical spelling)")
+    return data
 
 
 def encode(data):
@@ -56,6 +74,8 @@ def perform(request):
             return {"unsupported": f"unknown op {op!r}"}
     except runwire.RunwireError as error:
         return {"error": {"code": error.code}}
+    except NotBase64 as error:
+        return {"failed": str(error)}
     except OSError as error:
         return {"failed": str(error)}
     return {"ok": True}

@@ -1,12 +1,16 @@
 //! The Rust testee of the runwire conformance suite: a tool that uses `runwire-client`'s public
-//! API and nothing else. The harness sends one JSON operation per stdin line and reads one JSON
-//! result per stdout line (conformance/README.md, "Writing a testee"). Byte strings are base64.
+//! API and nothing else to talk to the runner. The harness sends one JSON operation per stdin
+//! line and reads one JSON result per stdout line (conformance/README.md, "Writing a testee").
+//! Byte strings are canonical base64, read and written with the harness's own codec
+//! (`runwire_conformance::bytes`); a request whose bytes are spelled otherwise is `{"failed"}`.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
 use runwire_client::{Client, ClientError, EnvSelector};
+use runwire_conformance::bytes::{b64_decode, b64_encode as encode};
 use serde_json::{Value, json};
 
 fn main() {
@@ -31,21 +35,31 @@ fn main() {
 }
 
 fn perform(client: Option<&Client>, request: &Value) -> Value {
+    perform_decoded(client, request).unwrap_or_else(|bad| json!({ "failed": bad }))
+}
+
+/// Performs `request`; `Err` when one of its byte strings is not canonical base64.
+fn perform_decoded(client: Option<&Client>, request: &Value) -> Result<Value, String> {
     let tracked = request["tracked"].as_bool().unwrap_or(false);
-    let bytes = |field: &str| decode(request[field].as_str().unwrap_or(""));
-    let path = |field: &str| std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes(field)));
+    let bytes = |field: &str| {
+        b64_decode(request[field].as_str().unwrap_or("")).map_err(|e| format!("{field}: {e}"))
+    };
+    let path = |field: &str| bytes(field).map(|b| PathBuf::from(OsString::from_vec(b)));
     let text = |field: &str| request[field].as_str().unwrap_or("").to_owned();
-    match request["op"].as_str().unwrap_or("") {
-        "get_env" => answer(client, serde_json::Value::Null, |c| {
-            c.get_env(&bytes("name"), tracked)
-                .map(|v| v.map_or(Value::Null, |v| encode(&v).into()))
-        })
-        .map_or_else(|e| e, |v| json!({ "value": v })),
+    Ok(match request["op"].as_str().unwrap_or("") {
+        "get_env" => {
+            let name = bytes("name")?;
+            answer(client, serde_json::Value::Null, |c| {
+                c.get_env(&name, tracked)
+                    .map(|v| v.map_or(Value::Null, |v| encode(&v).into()))
+            })
+            .map_or_else(|e| e, |v| json!({ "value": v }))
+        }
         "get_envs" => {
             let selector = if request.get("glob").is_some() {
-                EnvSelector::Glob(bytes("glob"))
+                EnvSelector::Glob(bytes("glob")?)
             } else {
-                EnvSelector::Prefix(bytes("prefix"))
+                EnvSelector::Prefix(bytes("prefix")?)
             };
             answer(client, json!([]), |c| {
                 c.get_envs(selector, tracked).map(|vars| {
@@ -56,19 +70,19 @@ fn perform(client: Option<&Client>, request: &Value) -> Value {
             })
             .map_or_else(|e| e, |vars| json!({ "vars": vars }))
         }
-        "ignore_input" => ok(client, |c| c.ignore_input(path("path"))),
-        "ignore_output" => ok(client, |c| c.ignore_output(path("path"))),
-        "report_input" => ok(client, |c| c.report_input(path("path"))),
-        "report_output" => ok(client, |c| c.report_output(path("path"))),
-        "report_glob" => ok(client, |c| c.report_glob(bytes("pattern"))),
+        "ignore_input" => path("path").map(|p| ok(client, |c| c.ignore_input(p)))?,
+        "ignore_output" => path("path").map(|p| ok(client, |c| c.ignore_output(p)))?,
+        "report_input" => path("path").map(|p| ok(client, |c| c.report_input(p)))?,
+        "report_output" => path("path").map(|p| ok(client, |c| c.report_output(p)))?,
+        "report_glob" => bytes("pattern").map(|p| ok(client, |c| c.report_glob(p)))?,
         "disable_cache" => ok(client, |c| c.disable_cache(&text("reason"))),
-        "salt" => ok(client, |c| c.salt(&text("key"), &bytes("value"))),
-        "chdir" => match std::env::set_current_dir(OsStr::from_bytes(&bytes("path"))) {
+        "salt" => bytes("value").map(|v| ok(client, |c| c.salt(&text("key"), &v)))?,
+        "chdir" => match std::env::set_current_dir(OsStr::from_bytes(&bytes("path")?)) {
             Ok(()) => json!({ "ok": true }),
             Err(error) => json!({ "failed": error.to_string() }),
         },
         "own_env" => {
-            let value = std::env::var_os(OsStr::from_bytes(&bytes("name")));
+            let value = std::env::var_os(OsStr::from_bytes(&bytes("name")?));
             json!({ "value": value.map(|v| encode(v.as_bytes())) })
         }
         "threads" => {
@@ -93,7 +107,7 @@ fn perform(client: Option<&Client>, request: &Value) -> Value {
         }
         "fork" => fork(client, &request["do"]),
         other => json!({ "unsupported": format!("unknown op {other:?}") }),
-    }
+    })
 }
 
 /// Runs `request` in a forked child, which inherits the client and its open connection; the
@@ -159,42 +173,4 @@ fn ok(client: Option<&Client>, call: impl FnOnce(&Client) -> Result<(), ClientEr
 
 fn error(e: &ClientError) -> Value {
     json!({ "error": { "code": e.code().short_name() } })
-}
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn decode(text: &str) -> Vec<u8> {
-    let sextets: Vec<u32> = text
-        .bytes()
-        .filter_map(|c| ALPHABET.iter().position(|&a| a == c).map(|p| p as u32))
-        .collect();
-    let mut out = Vec::with_capacity(sextets.len() * 3 / 4);
-    for chunk in sextets.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &s)| n | s << (18 - 6 * i));
-        for i in 0..chunk.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
 }

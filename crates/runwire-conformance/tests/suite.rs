@@ -263,3 +263,56 @@ fn list_exits_quietly_when_its_reader_goes_away() {
     assert!(stderr.is_empty(), "{stderr}");
     assert!(output.status.success(), "{:?}", output.status);
 }
+
+#[test]
+fn the_rust_testee_refuses_base64_that_is_not_canonical() {
+    use std::io::Write;
+    // Outside a runner (no RUNWIRE_SOCKET) own_env and get_env decode their name all the same.
+    let exchanges = [
+        (
+            r#"{"op":"own_env","name":"Zm9v!"}"#,
+            "name: not base64: '!' at character 4",
+        ),
+        (
+            r#"{"op":"own_env","name":"Zm8"}"#,
+            "name: not base64: ends at character 3",
+        ),
+        (
+            r#"{"op":"own_env","name":"Zm9="}"#,
+            "name: not base64: '9' at character 2",
+        ),
+        (
+            r#"{"op":"get_env","name":"Zm-v"}"#,
+            "name: not base64: '-' at character 2",
+        ),
+        (
+            r#"{"op":"report_input","path":"L3Rt\ncA=="}"#,
+            "path: not base64: '\\n' at character 4",
+        ),
+    ];
+    let mut child = Command::new(TESTEE)
+        .env_remove("RUNWIRE_SOCKET")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for (request, _) in exchanges {
+        writeln!(stdin, "{request}").unwrap();
+    }
+    // A canonical name is read: PATH is set wherever tests run.
+    writeln!(stdin, r#"{{"op":"own_env","name":"UEFUSA=="}}"#).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let answers: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    for ((request, expected), answer) in exchanges.iter().zip(&answers) {
+        let failed = answer["failed"].as_str().unwrap_or_default();
+        assert!(failed.starts_with(expected), "{request} -> {answer}");
+    }
+    assert!(answers[exchanges.len()]["value"].is_string(), "{text}");
+}

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use runwire_model::Redacted;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A blake3 digest (content hash, keyed env hash, spawn key, fingerprint id).
@@ -87,7 +88,7 @@ pub struct EnvKey(pub [u8; 32]);
 impl fmt::Debug for EnvKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the key: it would make every keyed hash brute-forceable.
-        f.write_str("EnvKey(<redacted>)")
+        f.debug_tuple("EnvKey").field(&Redacted).finish()
     }
 }
 

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::Redacted;
+
 /// An environment variable's value. Kept in memory only: `Debug` prints the length and
 /// `Serialize` writes a blake3 hash, never the bytes, so a value cannot leak through a log or
 /// a report by accident.
@@ -135,15 +137,6 @@ struct Escaped<'a>(&'a [u8]);
 impl fmt::Debug for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "b\"{}\"", self.0.escape_ascii())
-    }
-}
-
-/// Stands in for a secret value.
-struct Redacted;
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
     }
 }
 

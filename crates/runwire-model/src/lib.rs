@@ -11,14 +11,17 @@
 //!   [`ArgError`] with stable codes (the protocol's caller-error codes by name).
 //! - [`path`]: the lexical normalization of paths on the wire.
 //! - [`EnvPattern`], [`EnvPolicy`]: the user's env entries and which names stay untracked.
+//! - [`Redacted`]: how a secret shows in `Debug` output, in every crate.
 
 pub mod arg;
 mod declaration;
 pub mod glob;
 pub mod path;
 mod policy;
+mod redact;
 
 pub use arg::ArgError;
 pub use declaration::{Declaration, EnvSelector, EnvValue};
 pub use glob::EnvGlob;
 pub use policy::{EnvPattern, EnvPolicy};
+pub use redact::Redacted;

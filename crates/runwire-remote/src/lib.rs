@@ -27,6 +27,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use runwire_model::Redacted;
 use sha2::Digest as _;
 
 pub use wire::{IndexLine, MAX_VARIANTS, RemoteEntry, decode_index, encode_index};
@@ -225,7 +226,7 @@ impl fmt::Debug for RemoteConfig {
         f.debug_struct("RemoteConfig")
             .field("kind", &self.kind)
             .field("url", &self.url)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("token", &self.token.as_ref().map(|_| Redacted))
             .field("team", &self.team)
             .field("slug", &self.slug)
             .field("instance", &self.instance)

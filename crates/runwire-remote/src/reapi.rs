@@ -11,12 +11,14 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use runwire_model::Redacted;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::{BlobRef, Kind, RemoteConfig, RemoteError, RemoteStore, hex};
 
-/// The generated REAPI, ByteStream and Google API types (`cargo xtask codegen`).
+/// The generated REAPI, ByteStream and Google API types (`cargo xtask codegen`), in
+/// `src/third_party/` beside no hand-written code (proto/third_party/README.md says why).
 #[allow(
     clippy::all,
     clippy::pedantic,
@@ -29,27 +31,27 @@ pub mod proto {
             pub mod remote {
                 pub mod execution {
                     pub mod v2 {
-                        include!("gen/build.bazel.remote.execution.v2.rs");
+                        include!("third_party/build.bazel.remote.execution.v2.rs");
                     }
                 }
             }
             pub mod semver {
-                include!("gen/build.bazel.semver.rs");
+                include!("third_party/build.bazel.semver.rs");
             }
         }
     }
     pub mod google {
         pub mod api {
-            include!("gen/google.api.rs");
+            include!("third_party/google.api.rs");
         }
         pub mod bytestream {
-            include!("gen/google.bytestream.rs");
+            include!("third_party/google.bytestream.rs");
         }
         pub mod longrunning {
-            include!("gen/google.longrunning.rs");
+            include!("third_party/google.longrunning.rs");
         }
         pub mod rpc {
-            include!("gen/google.rpc.rs");
+            include!("third_party/google.rpc.rs");
         }
     }
 }
@@ -85,7 +87,7 @@ impl fmt::Debug for ReapiStore {
         f.debug_struct("ReapiStore")
             .field("url", &self.url)
             .field("instance", &self.instance)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("token", &self.token.as_ref().map(|_| Redacted))
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

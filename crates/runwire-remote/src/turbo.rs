@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io::Read as _;
 
+use runwire_model::Redacted;
 use ureq::Agent;
 
 use crate::{BlobRef, Kind, RemoteConfig, RemoteError, RemoteStore, hex};
@@ -28,7 +29,7 @@ impl fmt::Debug for TurboStore {
         f.debug_struct("TurboStore")
             .field("base", &self.base)
             .field("query", &self.query)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("token", &self.token.as_ref().map(|_| Redacted))
             .finish_non_exhaustive()
     }
 }

@@ -18,7 +18,7 @@ fn committed_generated_code_is_fresh() {
         let actual = std::fs::read_to_string(committed_dir.join(name)).unwrap_or_default();
         assert!(
             expected == actual,
-            "crates/runwire-remote/src/gen/{} is stale: run `cargo xtask codegen` and commit the result",
+            "crates/runwire-remote/src/third_party/{} is stale: run `cargo xtask codegen` and commit the result",
             name.to_string_lossy()
         );
     }
@@ -30,6 +30,6 @@ fn committed_generated_code_is_fresh() {
     committed.sort();
     assert_eq!(
         committed, names,
-        "crates/runwire-remote/src/gen has files codegen no longer makes"
+        "crates/runwire-remote/src/third_party has files codegen no longer makes"
     );
 }

@@ -1,6 +1,7 @@
 //! Real cache servers for the tests, started on 127.0.0.1 and stopped on drop:
 //! `turborepo-remote-cache` (npm, installed under tests/servers/turbo by scripts/install.sh)
-//! and buildgrid's `bgd` (`PyPI` `buildgrid==0.4.4`).
+//! and buildgrid's `bgd` (`PyPI` `buildgrid==0.4.4`) with the config
+//! `tests/servers/buildgrid/bgd.yml` (`bench/remote.sh` starts it from the same file).
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -107,7 +108,8 @@ impl Drop for Turbo {
     }
 }
 
-/// A running buildgrid with CAS + `ActionCache` + `ByteStream` on disk storage in a temp dir.
+/// A running buildgrid with CAS + `ActionCache` + `ByteStream` on disk storage in a temp dir
+/// (`tests/servers/buildgrid/bgd.yml`).
 pub struct BuildGrid {
     pub child: Option<Child>,
     pub port: u16,
@@ -119,34 +121,9 @@ impl BuildGrid {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let storage = dir.path().join("storage");
-        let config = format!(
-            r#"server:
-  - !channel
-    address: "127.0.0.1:{port}"
-    insecure-mode: true
-authorization:
-  method: none
-storages:
-  - !disk-storage &cas
-    path: {storage}
-caches:
-  - !lru-action-cache &ac
-    storage: *cas
-    max-cached-refs: 100000
-    allow-updates: true
-    cache-failed-actions: true
-instances:
-  - name: ""
-    services:
-      - !action-cache
-        cache: *ac
-      - !cas
-        storage: *cas
-      - !bytestream
-        storage: *cas
-"#,
-            storage = storage.display()
-        );
+        let config = include_str!("../servers/buildgrid/bgd.yml")
+            .replace("@PORT@", &port.to_string())
+            .replace("@STORAGE@", &storage.display().to_string());
         let config_path = dir.path().join("bgd.yml");
         std::fs::write(&config_path, config).unwrap();
         let log = dir.path().join("server.log");

@@ -37,8 +37,16 @@ pub const DEFAULT_MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
 /// The environment variable naming the runner's socket. Unset or empty: no runner.
 pub const SOCKET_ENV: &str = "RUNWIRE_SOCKET";
 
-/// The `ClientMessage` bodies a v1 server advertises, as proto field names.
-pub const V1_CAPABILITIES: &[&str] = &[
+mod capabilities {
+    include!("gen/capabilities.rs");
+}
+pub use capabilities::{V1_CAPABILITIES, body_name};
+
+/// The bodies every v1 server accepts, whatever its minor revision (spec/versioning.md):
+/// the ten of the first v1. Frozen: a body added later within v1 is advertised in
+/// [`V1_CAPABILITIES`] but is not here, because an older v1 server would refuse it, so it
+/// must never be sent before the server's `HelloResponse` has listed it.
+pub const V1_BASELINE_BODIES: &[&str] = &[
     "hello",
     "get_env",
     "get_envs",
@@ -51,25 +59,6 @@ pub const V1_CAPABILITIES: &[&str] = &[
     "salt",
 ];
 
-/// The proto field name of a `ClientMessage` body (the capability string that gates it),
-/// `"none"` for a message without one.
-pub fn body_name(body: Option<&v1::client_message::Body>) -> &'static str {
-    use v1::client_message::Body;
-    match body {
-        None => "none",
-        Some(Body::Hello(_)) => "hello",
-        Some(Body::GetEnv(_)) => "get_env",
-        Some(Body::GetEnvs(_)) => "get_envs",
-        Some(Body::IgnoreInput(_)) => "ignore_input",
-        Some(Body::IgnoreOutput(_)) => "ignore_output",
-        Some(Body::DisableCache(_)) => "disable_cache",
-        Some(Body::ReportInput(_)) => "report_input",
-        Some(Body::ReportOutput(_)) => "report_output",
-        Some(Body::ReportGlob(_)) => "report_glob",
-        Some(Body::Salt(_)) => "salt",
-    }
-}
-
 /// The largest frame (length prefix not counted) a client may send right behind `Hello`,
 /// before it has read `HelloResponse`, and so the smallest `max_frame_length` a server may
 /// advertise (spec/protocol.md, "Pipelining after Hello").
@@ -78,13 +67,13 @@ pub const PIPELINED_FRAME_MAX_LEN: u32 = 256;
 /// Whether a client whose `Hello` offered `offered_versions` may send a message with this
 /// body (a proto field name) and payload length right behind it (spec/protocol.md,
 /// "Pipelining after Hello"): the body must be one every server of every offered version
-/// accepts (v1 is the only version: its ten bodies), and the frame small enough for any
-/// server. `hello` itself never qualifies (a second Hello is an error).
+/// accepts (v1 is the only version: [`V1_BASELINE_BODIES`]), and the frame small enough
+/// for any server. `hello` itself never qualifies (a second Hello is an error).
 pub fn pipelinable(offered_versions: &[u32], body: &str, payload_len: usize) -> bool {
     !offered_versions.is_empty()
         && offered_versions.iter().all(|&v| v == PROTOCOL_VERSION)
         && body != "hello"
-        && V1_CAPABILITIES.contains(&body)
+        && V1_BASELINE_BODIES.contains(&body)
         && payload_len <= PIPELINED_FRAME_MAX_LEN as usize
 }
 
@@ -131,6 +120,29 @@ impl ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The baseline is the start of what this server advertises: a body is added within v1
+    /// by appending it to the proto's oneof, never by dropping one.
+    #[test]
+    fn every_baseline_body_is_advertised_first() {
+        assert_eq!(
+            &V1_CAPABILITIES[..V1_BASELINE_BODIES.len()],
+            V1_BASELINE_BODIES
+        );
+    }
+
+    /// A body advertised beyond the baseline may be sent only after `HelloResponse`.
+    #[test]
+    fn only_baseline_bodies_are_pipelined() {
+        for body in V1_CAPABILITIES {
+            assert_eq!(
+                pipelinable(&[PROTOCOL_VERSION], body, 8),
+                *body != "hello" && V1_BASELINE_BODIES.contains(body),
+                "{body}"
+            );
+        }
+        assert!(!pipelinable(&[PROTOCOL_VERSION], "report_directory", 8));
+    }
 
     #[test]
     fn caller_error_list_matches_the_value_range() {

@@ -43,8 +43,8 @@ pub use blobs_api::verify_all_blobs;
 pub use db::SCHEMA_VERSION;
 pub use error::CacheError;
 pub use remote::{
-    BlobStore, Fetched, HitSource, RemoteCache, RemoteLookup, UploadJob, UploadReport,
-    find_hit_with_remote, namespace_of, shared_env_key,
+    BlobStore, Fetched, HitSource, LocalVariants, RemoteCache, RemoteLookup, UploadJob,
+    UploadReport, find_hit_with_remote, namespace_of, shared_env_key,
 };
 pub use stdio::{StdioChunk, Stream, replay};
 
@@ -140,6 +140,75 @@ pub struct StoredEntry {
     pub size: u64,
     /// How long the stored run took, when this machine stored it.
     pub run_time: Option<Duration>,
+}
+
+/// One variant as the index holds it, not decoded yet ([`Cache::prefetch`]).
+#[derive(Clone, Debug)]
+pub struct EntryRow {
+    id: i64,
+    fingerprint_id: Vec<u8>,
+    fingerprint: Vec<u8>,
+    manifest: Vec<u8>,
+    stdio: Option<Vec<u8>>,
+    size: i64,
+    run_ms: Option<i64>,
+    last_used: i64,
+}
+
+/// The variants of one spawn key decoded from their rows, newest `last_used` first, and
+/// the rows that did not decode. Decoding needs no cache, so it can run on any thread;
+/// [`Cache::settle`] finishes the lookup when [`Decoded::is_settled`] says it must.
+#[derive(Debug)]
+pub struct Decoded {
+    entries: Vec<StoredEntry>,
+    bad: Vec<i64>,
+}
+
+impl Decoded {
+    pub fn new(key: SpawnKey, mut rows: Vec<EntryRow>) -> Self {
+        rows.sort_by_key(|row| std::cmp::Reverse((row.last_used, row.id)));
+        let mut entries = Vec::with_capacity(rows.len());
+        let mut bad = Vec::new();
+        for row in rows {
+            match row.decode(key) {
+                Some(entry) => entries.push(entry),
+                None => bad.push(row.id),
+            }
+        }
+        Self { entries, bad }
+    }
+
+    /// Whether the variants are final without the cache: nothing to drop, and at most one
+    /// variant, so no recency to order by.
+    pub fn is_settled(&self) -> bool {
+        self.bad.is_empty() && self.entries.len() <= 1
+    }
+
+    /// The variants; in lookup order only when [`Decoded::is_settled`].
+    pub fn into_entries(self) -> Vec<StoredEntry> {
+        self.entries
+    }
+}
+
+impl EntryRow {
+    fn decode(&self, key: SpawnKey) -> Option<StoredEntry> {
+        Some(StoredEntry {
+            id: self.id,
+            spawn_key: key,
+            fingerprint_id: hash_from(&self.fingerprint_id)?,
+            fingerprint: PostRunFingerprint::from_bytes(&self.fingerprint).ok()?,
+            manifest: serde_json::from_slice(&self.manifest).ok()?,
+            stdio: match &self.stdio {
+                None => None,
+                Some(s) => Some(hash_from(s)?),
+            },
+            size: u64::try_from(self.size).ok()?,
+            run_time: self
+                .run_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis),
+        })
+    }
 }
 
 /// What `Cache::verify` found.
@@ -440,53 +509,57 @@ impl Cache {
     /// Every variant stored under `key`, most recently used first. Undecodable rows are
     /// dropped (a miss, never an error).
     pub fn lookup(&self, key: &SpawnKey) -> Result<Vec<StoredEntry>, CacheError> {
-        let mut stmt = self.conn.prepare_cached(LOOKUP_SQL)?;
-        let rows = stmt.query_map(params![key.0.0.as_slice()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-                r.get::<_, Option<Vec<u8>>>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, Option<i64>>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        })?;
-        let mut rows: Vec<_> = rows.collect::<Result<_, _>>()?;
-        rows.sort_by_key(|row| std::cmp::Reverse((row.7, row.0)));
-        let mut out = Vec::new();
-        let mut bad = Vec::new();
-        for (id, fid, fp, manifest, stdio, size, run_ms, _) in rows {
-            let decoded = (|| {
-                Some(StoredEntry {
-                    id,
-                    spawn_key: *key,
-                    fingerprint_id: hash_from(&fid)?,
-                    fingerprint: PostRunFingerprint::from_bytes(&fp).ok()?,
-                    manifest: serde_json::from_slice(&manifest).ok()?,
-                    stdio: match stdio {
-                        None => None,
-                        Some(s) => Some(hash_from(&s)?),
-                    },
-                    size: u64::try_from(size).ok()?,
-                    run_time: run_ms
-                        .and_then(|ms| u64::try_from(ms).ok())
-                        .map(Duration::from_millis),
-                })
-            })();
-            match decoded {
-                Some(e) => out.push(e),
-                None => bad.push(id),
+        let rows = self.rows(key)?;
+        self.settle(Decoded::new(*key, rows))
+    }
+
+    /// The index rows of every key, read in one read transaction. A lookup per key opens
+    /// a read transaction each (locks on the index and its shared memory), which cost more
+    /// than the reads themselves in a run of many small hits. The rows are decoded later,
+    /// by [`Decoded::new`], without the cache. A key with no entry maps to no rows.
+    pub fn prefetch(
+        &self,
+        keys: &[SpawnKey],
+    ) -> Result<std::collections::HashMap<SpawnKey, Vec<EntryRow>>, CacheError> {
+        let snapshot = self.conn.unchecked_transaction()?;
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for key in keys {
+            if !out.contains_key(key) {
+                out.insert(*key, self.rows(key)?);
             }
         }
-        drop(stmt);
+        // Read only: ending it commits nothing.
+        snapshot.commit()?;
+        Ok(out)
+    }
+
+    fn rows(&self, key: &SpawnKey) -> Result<Vec<EntryRow>, CacheError> {
+        let mut stmt = self.conn.prepare_cached(LOOKUP_SQL)?;
+        let rows = stmt.query_map(params![key.0.0.as_slice()], |r| {
+            Ok(EntryRow {
+                id: r.get(0)?,
+                fingerprint_id: r.get(1)?,
+                fingerprint: r.get(2)?,
+                manifest: r.get(3)?,
+                stdio: r.get(4)?,
+                size: r.get(5)?,
+                run_ms: r.get(6)?,
+                last_used: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The variants of `decoded`, in lookup order: rows that did not decode are dropped from
+    /// the index, and variants are ordered by this process's and the recency log's uses.
+    pub fn settle(&self, decoded: Decoded) -> Result<Vec<StoredEntry>, CacheError> {
+        let Decoded { mut entries, bad } = decoded;
         for id in bad {
             self.drop_entry(id)?;
         }
         // Entries used in this process are the most recent, then those in the recency log
         // (not folded into `last_used` yet), each the last used first.
-        if out.len() > 1 {
+        if entries.len() > 1 {
             let used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
             let logged = self.logged_recency();
             let recency = |e: &StoredEntry| {
@@ -495,9 +568,9 @@ impl Cache {
                     logged.get(&e.id).copied(),
                 )
             };
-            out.sort_by_key(|e| std::cmp::Reverse(recency(e)));
+            entries.sort_by_key(|e| std::cmp::Reverse(recency(e)));
         }
-        Ok(out)
+        Ok(entries)
     }
 
     /// Looks `key` up and validates each variant against `world`: the first valid one is a

@@ -309,7 +309,19 @@ fn checked_remote_variants<'a>(
     }))
 }
 
-/// Local lookup first (unless `local` is false), then the remote's variants, each validated
+/// Where the local variants of a lookup come from.
+#[derive(Debug)]
+pub enum LocalVariants {
+    /// Not looked up (`--remote-only`).
+    Skip,
+    /// Read from the index now.
+    Query,
+    /// Read earlier with the other keys of the run ([`Cache::prefetch`]). Only the index
+    /// rows are older: they are validated against the world as it is now, like any others.
+    Prefetched(Vec<crate::EntryRow>),
+}
+
+/// Local lookup first (unless `local` skips it), then the remote's variants, each validated
 /// against `world` before anything else is downloaded. A valid remote variant is fetched
 /// (blobs verified) and committed locally, then returned as a hit like a local one. Remote
 /// failures are misses (the warning is in [`RemoteCache::take_warning`]).
@@ -323,13 +335,24 @@ pub fn find_hit_with_remote<G: Deref<Target = Cache>>(
     world: &World<'_>,
     hasher: &Hasher<'_>,
     remote: Option<&RemoteCache>,
-    local: bool,
+    local: LocalVariants,
 ) -> Result<(Lookup, HitSource), CacheError> {
     let mut misses = Vec::new();
-    if local {
-        // Only the index read holds the cache: validating stats and hashes files, which
-        // other jobs need not wait for.
-        let entries = cache().lookup(key)?;
+    // Only the index read holds the cache: decoding and validating (stats, hashes) run
+    // without it, so other jobs need not wait.
+    let entries = match local {
+        LocalVariants::Skip => None,
+        LocalVariants::Query => Some(cache().lookup(key)?),
+        LocalVariants::Prefetched(rows) => {
+            let decoded = crate::Decoded::new(*key, rows);
+            Some(if decoded.is_settled() {
+                decoded.into_entries()
+            } else {
+                cache().settle(decoded)?
+            })
+        }
+    };
+    if let Some(entries) = entries {
         match first_valid(entries, world, hasher) {
             Ok(entry) => {
                 cache().touch(entry.id);

@@ -80,8 +80,15 @@ fn lookup(m: &Machine, mode: &str) -> (Lookup, HitSource) {
         untracked_env_patterns: &[],
     };
     let hasher = Hasher::new(None, SystemTime::now());
-    runwire_cache::find_hit_with_remote(|| &m.cache, &KEY, &world, &hasher, Some(&m.remote), true)
-        .unwrap()
+    runwire_cache::find_hit_with_remote(
+        || &m.cache,
+        &KEY,
+        &world,
+        &hasher,
+        Some(&m.remote),
+        runwire_cache::LocalVariants::Query,
+    )
+    .unwrap()
 }
 
 /// A `NODE_ENV`-dependent build on `m`: writes dist (a small and a 2 MiB file), stores it and

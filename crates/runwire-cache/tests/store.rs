@@ -1086,3 +1086,51 @@ fn a_directory_where_a_blob_belongs_is_replaced_and_no_temp_file_is_left() {
         b"blob content"
     );
 }
+
+/// The ids of a lookup's variants, in its order.
+fn ids(entries: &[runwire_cache::StoredEntry]) -> Vec<i64> {
+    entries.iter().map(|e| e.id).collect()
+}
+
+/// Rows read ahead in one transaction give each key the variants a lookup gives, in the
+/// same order (this process's uses first), and a row that does not decode is dropped from
+/// the index as a lookup drops it.
+#[test]
+fn prefetched_rows_give_what_a_lookup_gives() {
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    write(&w.root, "out.txt", b"x");
+    let o = outputs(&["out.txt"]);
+    store(&cache, &w.root, key(1), &fp("a"), &o);
+    store(&cache, &w.root, key(1), &fp("b"), &o);
+    store(&cache, &w.root, key(2), &fp("c"), &o);
+    // A use in this process reorders key 1's variants: settling must see it as a lookup.
+    let world_env = EnvMap::new();
+    let world = World {
+        workspace_root: &w.root,
+        env: &world_env,
+        env_key: cache.env_key(),
+        salts: &BTreeMap::new(),
+        untracked_env_patterns: &[],
+    };
+    let hasher = Hasher::new(None, SystemTime::now());
+    let _ = cache.find_hit(&key(1), &world, &hasher);
+    let keys = [key(1), key(2), key(3), key(1)];
+    let mut rows = cache.prefetch(&keys).unwrap();
+    assert_eq!(rows.len(), 3, "one entry per distinct key");
+    for k in [key(1), key(2), key(3)] {
+        let decoded = runwire_cache::Decoded::new(k, rows.remove(&k).unwrap());
+        let settled = cache.settle(decoded).unwrap();
+        assert_eq!(ids(&settled), ids(&cache.lookup(&k).unwrap()), "{k}");
+    }
+    assert_eq!(ids(&cache.lookup(&key(3)).unwrap()), Vec::<i64>::new());
+    assert_eq!(ids(&cache.lookup(&key(1)).unwrap()).len(), 2);
+
+    // A row that does not decode: the prefetch still reads it, settling drops it.
+    tamper_manifest(&w.cache_dir, "not json");
+    let mut rows = cache.prefetch(&[key(2)]).unwrap();
+    let decoded = runwire_cache::Decoded::new(key(2), rows.remove(&key(2)).unwrap());
+    assert!(!decoded.is_settled());
+    assert!(cache.settle(decoded).unwrap().is_empty());
+    assert!(cache.prefetch(&[key(2)]).unwrap()[&key(2)].is_empty());
+}

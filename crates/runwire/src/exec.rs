@@ -124,6 +124,8 @@ pub trait Executor: Sync {
         lines.extend(preview.reasons);
         Ok(lines)
     }
+    /// Called once with every task before any runs (read ahead what the tasks will need).
+    fn prepare(&self, _tasks: &[TaskContext<'_>]) {}
     /// Called once after the whole run (persist what is worth keeping).
     fn finish(&self) {}
 }

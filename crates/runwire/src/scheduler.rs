@@ -64,17 +64,16 @@ pub fn run(
         wake: Condvar::new(),
         dependents,
     };
+    let contexts: Vec<TaskContext<'_>> = plan
+        .tasks
+        .iter()
+        .map(|task| TaskContext { ws, task, full_env })
+        .collect();
+    executor.prepare(&contexts);
     // Dropping `stop` wakes the status ticker at once, so the run ends without waiting.
     let (stop, stopped) = mpsc::channel::<()>();
     let work = |shared: &Shared| {
-        shared.work(|i| {
-            let ctx = TaskContext {
-                ws,
-                task: &plan.tasks[i],
-                full_env,
-            };
-            run_one(&ctx, executor, printer, options.prefix)
-        });
+        shared.work(|i| run_one(&contexts[i], executor, printer, options.prefix));
     };
     std::thread::scope(|scope| {
         if printer.is_live() {

@@ -3,8 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use runwire_cache::{Cache, Lookup};
-use runwire_fingerprint::{Hasher, SpawnExplanation, SpawnSummary, World};
+use std::sync::PoisonError;
+
+use runwire_cache::{Cache, LocalVariants, Lookup};
+use runwire_fingerprint::{Hasher, SpawnExplanation, SpawnKey, SpawnSummary, World};
 
 use super::{CachedExecutor, from_cache_stream};
 use crate::env::TaskEnv;
@@ -53,7 +55,7 @@ impl CachedExecutor {
             &world,
             &hasher,
             remote.filter(|_| fetch == Fetch::LocalAndRemote),
-            self.remote.as_ref().is_none_or(|r| r.lookup_local),
+            self.local_variants(&summary.spawn_key),
         )
         .map(|(lookup, _source)| lookup);
         if fetch == Fetch::LocalOnly
@@ -86,6 +88,20 @@ impl CachedExecutor {
     }
 
     /// Replays a hit; `Err(reason)` when the entry turned out unusable (then it is a miss).
+    /// Where this lookup's local variants come from: the rows read ahead for its key, else
+    /// the index now (`--remote-only`: none).
+    fn local_variants(&self, key: &SpawnKey) -> LocalVariants {
+        if self.remote.as_ref().is_some_and(|r| !r.lookup_local) {
+            return LocalVariants::Skip;
+        }
+        let rows = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        rows.map_or(LocalVariants::Query, LocalVariants::Prefetched)
+    }
+
     pub(super) fn replay(
         &self,
         entry: &runwire_cache::StoredEntry,

@@ -19,14 +19,15 @@ mod run;
 mod served;
 mod store;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use runwire_cache::{Cache, CacheOptions};
-use runwire_fingerprint::{EnvKey, EnvMap, HashMemo, World};
+use runwire_cache::{Cache, CacheOptions, EntryRow};
+use runwire_fingerprint::{EnvKey, EnvMap, HashMemo, SpawnKey, World};
 
 use self::lookup::{Fetch, Found};
 pub use self::served::ServedExecutor;
@@ -56,6 +57,9 @@ pub struct CachedExecutor {
     served: ServedExecutor,
     /// The shared remote cache, when configured (README "Remote cache").
     remote: Option<RemoteSetup>,
+    /// The index rows of the run's spawn keys, read in one transaction before the run
+    /// ([`Executor::prepare`]); a lookup takes its key's rows out.
+    prefetched: Mutex<HashMap<SpawnKey, Vec<EntryRow>>>,
 }
 
 /// A task's env configuration, read once per task: the child's environment, the spawn key's
@@ -96,6 +100,7 @@ impl CachedExecutor {
             env: env_map(full_env),
             served: ServedExecutor::new(full_env, "`cache: false` in runwire.json"),
             remote,
+            prefetched: Mutex::new(HashMap::new()),
         })
     }
 
@@ -244,6 +249,30 @@ impl Executor for CachedExecutor {
             return Ok(vec!["cache: off (`cache: false` in runwire.json)".into()]);
         }
         self.explain_variants(ctx)
+    }
+
+    fn prepare(&self, tasks: &[TaskContext<'_>]) {
+        // `--force` looks nothing up. A task whose key cannot be made now fails the same
+        // way when it runs, which reports it.
+        if self.mode == CacheMode::Force || self.remote.as_ref().is_some_and(|r| !r.lookup_local) {
+            return;
+        }
+        let keys: Vec<SpawnKey> = tasks
+            .iter()
+            .filter(|ctx| ctx.task.config.cache_enabled())
+            .filter_map(|ctx| {
+                let task_env = task_env(ctx).ok()?;
+                let spawn = Self::spawn_description(ctx, &task_env).ok()?;
+                Some(spawn.summarize(&self.env_key).spawn_key)
+            })
+            .collect();
+        // Best effort: without the rows every lookup reads its own.
+        if let Ok(rows) = self.cache().prefetch(&keys) {
+            *self
+                .prefetched
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = rows;
+        }
     }
 
     fn finish(&self) {

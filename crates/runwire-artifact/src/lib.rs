@@ -21,32 +21,43 @@ use std::path::{Path, PathBuf};
 /// How long a materialized version may go unused before a newer one removes it.
 pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
-/// Why an artifact could not be materialized.
-#[derive(Debug, thiserror::Error)]
+/// Why an artifact could not be materialized. Each has a stable code (`artifact-*`, listed
+/// in docs/errors.md).
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(ArtifactErrorCode),
+    derive(strum::EnumIter, strum::IntoStaticStr, strum::EnumMessage),
+    doc = "The codes of [`ArtifactError`], one per variant, with its documentation."
+)]
 pub enum ArtifactError {
-    /// The per-user directory could not be created or is unsafe to use.
+    /// The per-user directory for runner artifacts could not be created or is unsafe to
+    /// use (a symlink or not a directory, owned by another user).
+    ///
+    /// It is `$XDG_RUNTIME_DIR/runwire`, else `$XDG_CACHE_HOME/runwire` or
+    /// `~/.cache/runwire`: fix or remove what is there.
+    #[strum_discriminants(strum(serialize = "artifact-dir"))]
     #[error("cannot use the artifact directory {path}: {reason}")]
     Dir { path: PathBuf, reason: String },
-    /// Writing the artifact failed.
+    /// Writing an artifact (the tracer shim, the Node addon) into that directory failed.
+    ///
+    /// Check that the directory's file system is writable and not full.
+    #[strum_discriminants(strum(serialize = "artifact-write"))]
     #[error("cannot write the artifact {path}: {source}")]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    /// The name parts would not make a plain file name.
+    /// An artifact's name parts would not make a plain file name (a bug in the caller).
+    #[strum_discriminants(strum(serialize = "artifact-bad-name"))]
     #[error("artifact name part {part:?} must be non-empty and contain no '/' or NUL")]
     BadName { part: String },
 }
 
 impl ArtifactError {
-    /// Stable code for reports and logs.
+    /// The stable code, such as `artifact-write`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::Dir { .. } => "ARTIFACT_DIR",
-            Self::Write { .. } => "ARTIFACT_WRITE",
-            Self::BadName { .. } => "ARTIFACT_BAD_NAME",
-        }
+        ArtifactErrorCode::from(self).into()
     }
 }
 
@@ -250,10 +261,10 @@ mod tests {
         let link = root.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let err = materialize(&link, "x", ".so", b"a").unwrap_err();
-        assert_eq!(err.code(), "ARTIFACT_DIR", "{err}");
+        assert_eq!(err.code(), "artifact-dir", "{err}");
         let err = materialize(&real, "a/b", ".so", b"a").unwrap_err();
-        assert_eq!(err.code(), "ARTIFACT_BAD_NAME");
+        assert_eq!(err.code(), "artifact-bad-name");
         let err = materialize(&real, "", ".so", b"a").unwrap_err();
-        assert_eq!(err.code(), "ARTIFACT_BAD_NAME");
+        assert_eq!(err.code(), "artifact-bad-name");
     }
 }

@@ -1,65 +1,93 @@
-//! Errors of the cache store, each with a stable code.
+//! Errors of the cache store, each with a stable code (`cache-*`, listed in docs/errors.md).
 
 use std::path::PathBuf;
 
 /// A cache store error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(CacheErrorCode),
+    derive(strum::EnumIter, strum::IntoStaticStr, strum::EnumMessage),
+    doc = "The codes of [`CacheError`], one per variant, with its documentation."
+)]
 pub enum CacheError {
-    #[error("[CA001] cache index error: {0}")]
+    /// The cache's index (`index.sqlite`) could not be read or written.
+    ///
+    /// A damaged index is moved aside and the cache starts empty by itself; for any other
+    /// failure check that the cache directory's disk is not full or read-only.
+    #[strum_discriminants(strum(serialize = "cache-index"))]
+    #[error("cache index error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("[CA002] {action} {path:?}: {source}")]
+    /// A file operation in the cache directory or on a task's outputs failed; the message
+    /// names the operation and the path.
+    #[strum_discriminants(strum(serialize = "cache-io"))]
+    #[error("{action} {path:?}: {source}")]
     Io {
         action: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The cache was written by a newer runwire, whose index this one cannot read.
+    ///
+    /// Use that newer runwire, or another cache directory (`RUNWIRE_CACHE_DIR`).
+    #[strum_discriminants(strum(serialize = "cache-newer-schema"))]
     #[error(
-        "[CA003] the cache at {dir:?} has schema version {found}, newer than this runwire supports ({supported}); use a newer runwire or another cache dir"
+        "the cache at {dir:?} has schema version {found}, newer than this runwire supports ({supported}); use a newer runwire or another cache dir"
     )]
     NewerSchema {
         dir: PathBuf,
         found: i64,
         supported: i64,
     },
-    #[error("[CA004] refusing to restore {path:?}: {why}")]
+    /// A cached entry names a path restore never writes: one outside the workspace or under a
+    /// restored symlink, or inside `.git`, a `node_modules/.bin` or the cache directory.
+    #[strum_discriminants(strum(serialize = "cache-unsafe-path"))]
+    #[error("refusing to restore {path:?}: {why}")]
     UnsafePath { path: String, why: String },
-    #[error(
-        "[CA005] cache entry {entry} is corrupt ({detail}); it was dropped, treat this as a miss"
-    )]
+    /// A blob of a cached entry is missing or does not match its hash: the entry was
+    /// dropped and the lookup is a miss, so the task runs.
+    #[strum_discriminants(strum(serialize = "cache-entry-corrupt"))]
+    #[error("cache entry {entry} is corrupt ({detail}); it was dropped, treat this as a miss")]
     Corrupt { entry: i64, detail: String },
-    #[error("[CA006] env hash key file {path:?} is unusable: {why}")]
+    /// The cache's env hash key file (`env.key`) has the wrong size or vanished.
+    ///
+    /// A damaged key is replaced by itself; entries stored with the old key are rebuilt.
+    #[strum_discriminants(strum(serialize = "cache-key-file"))]
+    #[error("env hash key file {path:?} is unusable: {why}")]
     BadKeyFile { path: PathBuf, why: String },
-    #[error("[CA007] cannot archive output {path:?}: {why}")]
+    /// An output cannot be stored: it is not a file, directory or symlink, or its name or
+    /// symlink target is not UTF-8.
+    #[strum_discriminants(strum(serialize = "cache-unarchivable"))]
+    #[error("cannot archive output {path:?}: {why}")]
     Unarchivable { path: String, why: String },
-    #[error("[CA008] output {path:?} kept changing while it was being stored")]
+    /// An output was still being written while runwire stored it (a process the task left
+    /// behind?): the run is not stored.
+    #[strum_discriminants(strum(serialize = "cache-output-changed"))]
+    #[error("output {path:?} kept changing while it was being stored")]
     OutputChanged { path: String },
-    #[error("[CA009] invalid cache option: {0}")]
+    /// A cache option is out of range, such as a `RUNWIRE_REMOTE_CACHE_KEY` shorter than 16
+    /// characters.
+    #[strum_discriminants(strum(serialize = "cache-bad-option"))]
+    #[error("invalid cache option: {0}")]
     BadOption(String),
+    /// Another runwire held the cache's init lock too long while opening the cache.
+    ///
+    /// Look for a stopped or hung runwire using the same cache directory.
+    #[strum_discriminants(strum(serialize = "cache-lock-timeout"))]
     #[error(
-        "[CA010] another runwire kept the cache init lock {path:?} for {waited_secs}s (a stopped or hung process?)"
+        "another runwire kept the cache init lock {path:?} for {waited_secs}s (a stopped or hung process?)"
     )]
     InitLockTimeout { path: PathBuf, waited_secs: u64 },
-    #[error("[CA011] the run was interrupted: nothing more is stored")]
+    /// The run was interrupted, so nothing more is stored in the cache.
+    #[strum_discriminants(strum(serialize = "cache-interrupted"))]
+    #[error("the run was interrupted: nothing more is stored")]
     StoresClosed,
 }
 
 impl CacheError {
-    /// The stable code, e.g. `CA005`.
+    /// The stable code, such as `cache-entry-corrupt`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::Sqlite(_) => "CA001",
-            Self::Io { .. } => "CA002",
-            Self::NewerSchema { .. } => "CA003",
-            Self::UnsafePath { .. } => "CA004",
-            Self::Corrupt { .. } => "CA005",
-            Self::BadKeyFile { .. } => "CA006",
-            Self::Unarchivable { .. } => "CA007",
-            Self::OutputChanged { .. } => "CA008",
-            Self::BadOption(_) => "CA009",
-            Self::InitLockTimeout { .. } => "CA010",
-            Self::StoresClosed => "CA011",
-        }
+        CacheErrorCode::from(self).into()
     }
 
     /// True for `SQLITE_CORRUPT` and `SQLITE_NOTADB` only: the index file itself is

@@ -41,7 +41,7 @@ use serde::Serialize;
 pub use archive::{Item, Manifest, RestoreStats, check_path};
 pub use blobs_api::verify_all_blobs;
 pub use db::SCHEMA_VERSION;
-pub use error::CacheError;
+pub use error::{CacheError, CacheErrorCode};
 pub use remote::{
     BlobStore, Fetched, HitSource, LocalVariants, RemoteCache, RemoteLookup, UploadJob,
     UploadReport, find_hit_with_remote, namespace_of, shared_env_key,

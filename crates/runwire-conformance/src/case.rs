@@ -17,15 +17,26 @@ pub enum InputKind {
 }
 
 /// Why an input file (a case file or an expected-failure list) could not be used; names
-/// the file and line.
-#[derive(Debug, thiserror::Error)]
+/// the file and line. Each variant has a stable code (`conformance-*`, listed in
+/// docs/errors.md).
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(InputErrorCode),
+    derive(strum::EnumIter, strum::IntoStaticStr, strum::EnumMessage),
+    doc = "The codes of [`InputError`], one per variant, with its documentation."
+)]
 pub enum InputError {
+    /// A case file or an expected-failure list could not be read.
+    #[strum_discriminants(strum(serialize = "conformance-read"))]
     #[error("{file}: cannot read: {source}")]
     Read {
         kind: InputKind,
         file: PathBuf,
         source: std::io::Error,
     },
+    /// A line of a case file or an expected-failure list breaks its syntax
+    /// (conformance/README.md).
+    #[strum_discriminants(strum(serialize = "conformance-syntax"))]
     #[error("{file}:{line}: {message}")]
     Syntax {
         kind: InputKind,
@@ -36,25 +47,15 @@ pub enum InputError {
 }
 
 impl InputError {
-    /// A stable code for each kind of file and failure.
+    /// The stable code, such as `conformance-syntax`; [`Self::kind`] says which kind of file.
     pub fn code(&self) -> &'static str {
+        InputErrorCode::from(self).into()
+    }
+
+    /// Which kind of file the error is about.
+    pub fn kind(&self) -> InputKind {
         match self {
-            Self::Read {
-                kind: InputKind::Case,
-                ..
-            } => "case_read",
-            Self::Syntax {
-                kind: InputKind::Case,
-                ..
-            } => "case_syntax",
-            Self::Read {
-                kind: InputKind::FailureList,
-                ..
-            } => "failure_list_read",
-            Self::Syntax {
-                kind: InputKind::FailureList,
-                ..
-            } => "failure_list_syntax",
+            Self::Read { kind, .. } | Self::Syntax { kind, .. } => *kind,
         }
     }
 }

@@ -45,7 +45,7 @@ pub use classify::{
     Classified, NotCacheableReason, OutputSet, Verdict, classify, observe_tool_state,
 };
 pub use env::{EnvMap, EnvName, current_env};
-pub use error::FingerprintError;
+pub use error::{FingerprintError, FingerprintErrorCode};
 pub use fingerprint::{
     ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, OutputContent, PathFact,
     PostRunFingerprint,

@@ -18,7 +18,7 @@ pub mod scenario;
 pub mod tree;
 pub mod twins;
 
-pub use error::OracleError;
+pub use error::{OracleError, OracleErrorCode};
 pub use oracle::{Finding, FindingKind, Outcome, explore};
 pub use scenario::Scenario;
 pub use twins::{CacheVerdict, RunReport, TaskSpec, Twins, TwinsSpec};

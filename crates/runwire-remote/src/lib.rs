@@ -90,39 +90,61 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// What went wrong talking to a remote cache. None of these fails a task: callers treat each
-/// as a miss (downloads) or a skipped upload, with one warning.
-#[derive(Debug, thiserror::Error)]
+/// as a miss (downloads) or a skipped upload, with one warning. Each has a stable code
+/// (`remote-*`, listed in docs/errors.md).
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(RemoteErrorCode),
+    derive(strum::EnumIter, strum::IntoStaticStr, strum::EnumMessage),
+    doc = "The codes of [`RemoteError`], one per variant, with its documentation."
+)]
 pub enum RemoteError {
+    /// The remote cache settings are unusable: an unknown protocol, or a URL the protocol
+    /// cannot use.
+    ///
+    /// Check the `RUNWIRE_REMOTE_CACHE_*` variables (README, "Remote cache").
+    #[strum_discriminants(strum(serialize = "remote-config"))]
     #[error("remote cache configuration: {0}")]
     Config(String),
+    /// The remote cache refused the credentials; it is not used for the rest of the run.
+    ///
+    /// Check `RUNWIRE_REMOTE_CACHE_TOKEN`.
+    #[strum_discriminants(strum(serialize = "remote-unauthorized"))]
     #[error(
         "remote cache at {url} refused the credentials (HTTP/gRPC {status}): check RUNWIRE_REMOTE_CACHE_TOKEN"
     )]
     Unauthorized { url: String, status: String },
+    /// The remote cache did not answer in time or could not be reached; it is not used for
+    /// the rest of the run.
+    #[strum_discriminants(strum(serialize = "remote-unreachable"))]
     #[error("remote cache at {url} is unreachable or too slow: {detail}")]
     Unreachable { url: String, detail: String },
+    /// The remote cache answered with something its protocol does not allow; it is not used
+    /// for the rest of the run.
+    #[strum_discriminants(strum(serialize = "remote-protocol"))]
     #[error("remote cache at {url} answered unexpectedly: {detail}")]
     Protocol { url: String, detail: String },
+    /// A downloaded record or blob failed its checks (truncated, altered, not matching its
+    /// hash) and was rejected, so the lookup is a miss; or a local blob to upload could not
+    /// be read.
+    #[strum_discriminants(strum(serialize = "remote-corrupt"))]
     #[error("remote cache data rejected: {0}")]
     Corrupt(String),
+    /// The remote cache is configured read-only here, so nothing is uploaded.
+    #[strum_discriminants(strum(serialize = "remote-read-only"))]
     #[error("remote cache is read-only here; nothing is uploaded")]
     ReadOnly,
+    /// An earlier failure (credentials, reachability, protocol) switched the remote cache
+    /// off for the rest of this run.
+    #[strum_discriminants(strum(serialize = "remote-disabled"))]
     #[error("remote cache disabled for the rest of this run after an earlier failure")]
     Disabled,
 }
 
 impl RemoteError {
-    /// A stable code for scripts and tests.
+    /// The stable code, such as `remote-unreachable`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::Config(_) => "remote-config",
-            Self::Unauthorized { .. } => "remote-unauthorized",
-            Self::Unreachable { .. } => "remote-unreachable",
-            Self::Protocol { .. } => "remote-protocol",
-            Self::Corrupt(_) => "remote-corrupt",
-            Self::ReadOnly => "remote-read-only",
-            Self::Disabled => "remote-disabled",
-        }
+        RemoteErrorCode::from(self).into()
     }
 
     /// Whether the server itself is unusable (so further calls would only cost time).

@@ -77,27 +77,49 @@ impl fmt::Debug for ServerConfig {
     }
 }
 
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
+/// Why a server could not start. Each has a stable code (`server-*`, listed in
+/// docs/errors.md).
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(ServerErrorCode),
+    derive(strum::EnumIter, strum::IntoStaticStr, strum::EnumMessage),
+    doc = "The codes of [`ServerError`], one per variant, with its documentation."
+)]
 pub enum ServerError {
+    /// The private directory for the server's socket could not be created.
+    ///
+    /// It is made under `$XDG_RUNTIME_DIR`, else the system temporary directory: check that
+    /// one is writable.
+    #[strum_discriminants(strum(serialize = "server-socket-dir"))]
     #[error("cannot create the private socket directory under {parent}: {source}")]
     SocketDir {
         parent: PathBuf,
         source: std::io::Error,
     },
+    /// The socket's path is longer than a Unix socket address allows.
+    ///
+    /// Point `XDG_RUNTIME_DIR` (or `TMPDIR`) at a directory with a shorter path.
+    #[strum_discriminants(strum(serialize = "server-socket-path-too-long"))]
     #[error("socket path {path} is {len} bytes; Unix sockets allow at most {max}")]
     SocketPathTooLong {
         path: PathBuf,
         len: usize,
         max: usize,
     },
+    /// The socket could not be bound.
+    #[strum_discriminants(strum(serialize = "server-bind"))]
     #[error("cannot bind the socket {path}: {source}")]
     Bind {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The server's thread or its async runtime could not be started.
+    #[strum_discriminants(strum(serialize = "server-runtime"))]
     #[error("cannot start the server thread: {0}")]
     Runtime(std::io::Error),
+    /// The configured maximum frame length is below what the protocol requires a server to
+    /// accept.
+    #[strum_discriminants(strum(serialize = "server-frame-limit-too-small"))]
     #[error(
         "max_frame_len {len} is below {min}, the size of a frame a client may send right behind Hello"
     )]
@@ -105,14 +127,8 @@ pub enum ServerError {
 }
 
 impl ServerError {
-    /// A stable code for each variant.
+    /// The stable code, such as `server-socket-dir`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::SocketDir { .. } => "socket_dir",
-            Self::SocketPathTooLong { .. } => "socket_path_too_long",
-            Self::Bind { .. } => "bind",
-            Self::Runtime(_) => "runtime",
-            Self::FrameLimitTooSmall { .. } => "frame_limit_too_small",
-        }
+        ServerErrorCode::from(self).into()
     }
 }

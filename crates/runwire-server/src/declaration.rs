@@ -7,8 +7,21 @@ use std::fmt;
 use runwire_model::Declaration;
 use serde::Serialize;
 
-/// Stable codes of protocol faults. Every one makes the run uncacheable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Stable codes of protocol faults, named in spec/protocol.md ("Errors and faults") and
+/// listed in docs/errors.md. Every one makes the run uncacheable.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::EnumIter,
+    strum::EnumMessage,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DiagnosticCode {
     /// A length prefix over the maximum; the connection was closed.

@@ -15,7 +15,7 @@ mod declaration;
 mod server;
 mod session;
 
-pub use config::{RUNNER_SECRETS, ServerConfig, ServerError, is_runner_secret};
+pub use config::{RUNNER_SECRETS, ServerConfig, ServerError, ServerErrorCode, is_runner_secret};
 pub use declaration::{Diagnostic, DiagnosticCode, ServerReport};
 pub use runwire_model::{Declaration, EnvPolicy, EnvSelector, EnvValue};
 pub use server::{RunningServer, Server};

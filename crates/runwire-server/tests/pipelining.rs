@@ -149,7 +149,7 @@ fn a_frame_limit_below_the_pipelined_frame_size_is_refused() {
         matches!(error, ServerError::FrameLimitTooSmall { len, min: m } if len == min - 1 && m == min),
         "{error}"
     );
-    assert_eq!(error.code(), "frame_limit_too_small");
+    assert_eq!(error.code(), "server-frame-limit-too-small");
     assert_eq!(
         error.to_string(),
         "max_frame_len 255 is below 256, the size of a frame a client may send right behind Hello"

@@ -208,8 +208,10 @@ pub use command::{
     DEFAULT_LINGER, DEFAULT_RING_CAPACITY, TraceOutcome, TracedChild, TracedCommand, TracedOutput,
     contain,
 };
-pub use error::TraceError;
-pub use trace::{AccessKind, IncompleteReason, PathAccess, Service, Trace};
+pub use error::{TraceError, TraceErrorCode};
+pub use trace::{
+    AccessKind, IncompleteReason, IncompleteReasonKind, PathAccess, Service, ServiceKind, Trace,
+};
 
 /// For the benchmark only (`benches/trace.rs`): the kernel's own cost of the seccomp path.
 #[doc(hidden)]

@@ -77,6 +77,6 @@ mod tests {
         let link = root.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let err = private_dir(&link).unwrap_err();
-        assert_eq!(err.code(), "TRACE_SHIM_DIR", "{err}");
+        assert_eq!(err.code(), "trace-shim-dir", "{err}");
     }
 }

@@ -98,53 +98,66 @@ fn names_lossy<S: Serializer>(names: &BTreeSet<OsString>, s: S) -> Result<S::Ok,
     s.collect_seq(names.iter().map(|n| n.to_string_lossy()))
 }
 
-/// Why a trace cannot be trusted to list every access.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Why a trace cannot be trusted to list every access. Each reason has a stable code
+/// (`trace-*`, listed in docs/errors.md).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, strum::EnumDiscriminants,
+)]
+#[strum_discriminants(
+    name(IncompleteReasonKind),
+    derive(strum::EnumIter, strum::IntoStaticStr, strum::EnumMessage),
+    doc = "The kinds of [`IncompleteReason`], without their data: each has the code and documentation of its variant."
+)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum IncompleteReason {
     /// A statically linked program (no `PT_INTERP`) ran: `LD_PRELOAD` cannot enter it, and
     /// the seccomp tracer was switched off (or a `posix_spawn` started it, see the crate
     /// docs).
+    ///
+    /// Unless it was set on purpose, unset `RUNWIRE_TRACE_SECCOMP=0`: the seccomp tracer
+    /// follows such programs.
+    #[strum_discriminants(strum(serialize = "trace-static-binary"))]
     StaticBinary { program: PathBuf },
     /// A statically linked or Go program ran and the seccomp tracer could not follow it:
     /// installing the filter or reading a call's arguments failed (`cause` says how).
+    #[strum_discriminants(strum(serialize = "trace-seccomp-unavailable"))]
     SeccompUnavailable { program: PathBuf, cause: String },
     /// A setuid/setgid program ran: the loader ignores `LD_PRELOAD` for it.
+    #[strum_discriminants(strum(serialize = "trace-setuid-binary"))]
     SetuidBinary { program: PathBuf },
     /// A program for another architecture or ELF class ran (the shim cannot load there).
+    #[strum_discriminants(strum(serialize = "trace-unsupported-binary"))]
     UnsupportedBinary { program: PathBuf },
     /// A Go program ran: it makes file system calls directly, not through libc, and the
     /// seccomp tracer was switched off (or a `posix_spawn` started it).
+    ///
+    /// Unless it was set on purpose, unset `RUNWIRE_TRACE_SECCOMP=0`: the seccomp tracer
+    /// follows such programs.
+    #[strum_discriminants(strum(serialize = "trace-go-binary"))]
     GoBinary { program: PathBuf },
     /// A process set up `io_uring`, whose file operations bypass libc.
+    #[strum_discriminants(strum(serialize = "trace-io-uring"))]
     IoUring { program: PathBuf },
     /// A process was exec'd or spawned but the shim never reported from it.
+    #[strum_discriminants(strum(serialize = "trace-shim-not-loaded"))]
     ShimNotLoaded { program: PathBuf },
     /// Traced processes were still running when the trace was read (the root exited and
     /// the linger time passed): their later accesses are missing.
+    #[strum_discriminants(strum(serialize = "trace-still-running"))]
     ProcessesStillRunning,
     /// The ring ran out of space; later events were dropped.
+    #[strum_discriminants(strum(serialize = "trace-ring-overflow"))]
     RingOverflow,
     /// A record was reserved but never completed: a process died while appending, or was
     /// still running when the trace was read.
+    #[strum_discriminants(strum(serialize = "trace-torn-record"))]
     TornRecord,
 }
 
 impl IncompleteReason {
-    /// Stable code for reports and logs.
+    /// The stable code, such as `trace-static-binary`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::StaticBinary { .. } => "TRACE_STATIC_BINARY",
-            Self::SeccompUnavailable { .. } => "TRACE_SECCOMP_UNAVAILABLE",
-            Self::SetuidBinary { .. } => "TRACE_SETUID_BINARY",
-            Self::UnsupportedBinary { .. } => "TRACE_UNSUPPORTED_BINARY",
-            Self::GoBinary { .. } => "TRACE_GO_BINARY",
-            Self::IoUring { .. } => "TRACE_IO_URING",
-            Self::ShimNotLoaded { .. } => "TRACE_SHIM_NOT_LOADED",
-            Self::ProcessesStillRunning => "TRACE_PROCESSES_STILL_RUNNING",
-            Self::RingOverflow => "TRACE_RING_OVERFLOW",
-            Self::TornRecord => "TRACE_TORN_RECORD",
-        }
+        IncompleteReasonKind::from(self).into()
     }
 }
 
@@ -203,26 +216,33 @@ impl std::fmt::Display for IncompleteReason {
 
 /// Something a traced process did that makes the run a service rather than a build: its
 /// result depends on what happened while it ran (requests, file changes), so it is never a
-/// cacheable result, even when it exits 0 (a dev server quit with `q`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// cacheable result, even when it exits 0 (a dev server quit with `q`). Each has a stable
+/// code (`trace-*`, listed in docs/errors.md).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, strum::EnumDiscriminants,
+)]
+#[strum_discriminants(
+    name(ServiceKind),
+    derive(strum::EnumIter, strum::IntoStaticStr, strum::EnumMessage),
+    doc = "The kinds of [`Service`], without their data: each has the code and documentation of its variant."
+)]
 #[serde(tag = "service", rename_all = "snake_case")]
 pub enum Service {
     /// `listen()` on a socket: a server.
+    #[strum_discriminants(strum(serialize = "trace-listen"))]
     Listen { program: PathBuf },
     /// An inotify watch was added: a watcher.
+    #[strum_discriminants(strum(serialize = "trace-inotify"))]
     Inotify { program: PathBuf },
     /// A fanotify mark was set: a watcher.
+    #[strum_discriminants(strum(serialize = "trace-fanotify"))]
     Fanotify { program: PathBuf },
 }
 
 impl Service {
-    /// Stable code for reports and logs.
+    /// The stable code, such as `trace-listen`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::Listen { .. } => "TRACE_LISTEN",
-            Self::Inotify { .. } => "TRACE_INOTIFY",
-            Self::Fanotify { .. } => "TRACE_FANOTIFY",
-        }
+        ServiceKind::from(self).into()
     }
 }
 

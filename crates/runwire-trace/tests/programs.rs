@@ -779,7 +779,7 @@ fn servers_and_watchers_are_named_and_the_trace_stays_complete() {
 require('net').createServer().listen(0, '127.0.0.1', function () { this.close(); });";
     let out = root.run_ok("node", &["-e", js]);
     let codes: Vec<_> = out.trace.services().iter().map(Service::code).collect();
-    assert_eq!(codes, ["TRACE_INOTIFY", "TRACE_LISTEN"]);
+    assert_eq!(codes, ["trace-inotify", "trace-listen"]);
 }
 
 #[test]

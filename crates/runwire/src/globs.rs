@@ -33,7 +33,7 @@ impl Patterns {
             let compiled = GlobBuilder::new(glob)
                 .literal_separator(true)
                 .build()
-                .map_err(|e| Error::Task(format!("{what}: `{pattern}`: {}", e.kind())))?;
+                .map_err(|e| Error::TaskSettings(format!("{what}: `{pattern}`: {}", e.kind())))?;
             if negated {
                 exclude.add(compiled);
             } else {
@@ -41,7 +41,10 @@ impl Patterns {
                 include_sources.push(glob.to_owned());
             }
         }
-        let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::Task(format!("{what}: {e}")));
+        let build = |b: GlobSetBuilder| {
+            b.build()
+                .map_err(|e| Error::TaskSettings(format!("{what}: {e}")))
+        };
         Ok(Self {
             include: build(include)?,
             exclude: build(exclude)?,

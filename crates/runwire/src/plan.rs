@@ -85,7 +85,7 @@ impl Selection {
                     message.push_str(&crate::suggest::did_you_mean(filter, names()));
                 }
                 message.push_str(&package_list(ws));
-                return Err(Error::Task(message));
+                return Err(Error::Filter(message));
             }
             matched
         } else if recursive {
@@ -107,7 +107,7 @@ fn filter_packages(ws: &Workspace, filters: &[String]) -> Result<Vec<usize>, Err
     let mut by_name = globset::GlobSetBuilder::new();
     let mut by_path = globset::GlobSetBuilder::new();
     for filter in filters {
-        let bad = |e: globset::Error| Error::Task(format!("--filter `{filter}`: {}", e.kind()));
+        let bad = |e: globset::Error| Error::Filter(format!("--filter `{filter}`: {}", e.kind()));
         if let Some(path) = filter.strip_prefix("./") {
             let glob = globset::GlobBuilder::new(path.trim_end_matches('/'))
                 .literal_separator(true)
@@ -120,10 +120,10 @@ fn filter_packages(ws: &Workspace, filters: &[String]) -> Result<Vec<usize>, Err
     }
     let by_name = by_name
         .build()
-        .map_err(|e| Error::Task(format!("--filter: {e}")))?;
+        .map_err(|e| Error::Filter(format!("--filter: {e}")))?;
     let by_path = by_path
         .build()
-        .map_err(|e| Error::Task(format!("--filter: {e}")))?;
+        .map_err(|e| Error::Filter(format!("--filter: {e}")))?;
     Ok(ws
         .packages
         .iter()
@@ -268,7 +268,7 @@ fn package_list(ws: &Workspace) -> String {
 /// The package named `name`, or an error with "did you mean" and the package list.
 fn find_package(ws: &Workspace, name: &str, context: &str) -> Result<usize, Error> {
     ws.package_by_name(name).ok_or_else(|| {
-        Error::Task(format!(
+        Error::UnknownTask(format!(
             "{context}there is no package `{name}`{}{}",
             crate::suggest::did_you_mean(name, ws.packages.iter().map(|p| p.name.as_str())),
             package_list(ws)
@@ -285,7 +285,7 @@ fn missing_task(ws: &Workspace, pkg: usize, task: &str, known: &BTreeSet<String>
     } else {
         " (no package defines it)"
     };
-    Error::Task(format!(
+    Error::UnknownTask(format!(
         "package `{}` ({}) has no task `{task}`{anywhere}: no runwire.json entry with a command and no package.json script{}{}",
         package.name,
         package.rel,
@@ -347,7 +347,7 @@ impl Builder<'_> {
     /// The error for a `dependsOn` entry naming a task no package defines.
     fn unknown_dependency(&self, pkg: usize, task: &str, entry: &str, name: &str) -> Error {
         let package = &self.ws.packages[pkg];
-        Error::Task(format!(
+        Error::UnknownTask(format!(
             "task `{}:{task}` depends on `{entry}`, but no package defines a task `{name}` and runwire.json does not name it{}{}",
             package.name,
             crate::suggest::did_you_mean(name, self.known.iter().map(String::as_str)),
@@ -413,7 +413,7 @@ impl Builder<'_> {
                     let d = find_package(self.ws, &other, &context)?;
                     // Named explicitly: a missing task is an error, not a skip.
                     if definition(self.ws, d, &name).is_none() {
-                        return Err(Error::Task(format!(
+                        return Err(Error::UnknownTask(format!(
                             "task `{}:{task}` depends on `{entry}`, which package `{other}` does not define{}{}",
                             package.name,
                             crate::suggest::did_you_mean(
@@ -501,7 +501,7 @@ impl Plan {
                         defining.join(", ")
                     )
                 };
-                return Err(Error::Task(message));
+                return Err(Error::UnknownTask(message));
             }
         }
         let mut builder = Builder {

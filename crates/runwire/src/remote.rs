@@ -94,9 +94,7 @@ pub fn setup(
     let url = var(env, "RUNWIRE_REMOTE_CACHE_URL").or_else(|| config.and_then(|c| c.url.clone()));
     let Some(url) = url else {
         if flags.remote_only {
-            return Err(Error::Task(
-                "--remote-only needs a remote cache: set `remoteCache.url` in runwire.json or RUNWIRE_REMOTE_CACHE_URL".into(),
-            ));
+            return Err(Error::NoRemote);
         }
         return Ok(None);
     };
@@ -106,7 +104,10 @@ pub fn setup(
     let kind_name =
         var(env, "RUNWIRE_REMOTE_CACHE_KIND").or_else(|| config.and_then(|c| c.kind.clone()));
     let kind = match kind_name {
-        Some(k) => Kind::parse(&k).map_err(|e| Error::Task(format!("{}: {e}", where_())))?,
+        Some(k) => Kind::parse(&k).map_err(|source| Error::Remote {
+            place: where_(),
+            source,
+        })?,
         None if url.starts_with("grpc://") => Kind::Reapi,
         None => Kind::Turbo,
     };
@@ -126,16 +127,20 @@ pub fn setup(
         || config.and_then(|c| c.read_only).unwrap_or(false),
         |v| truthy(&v),
     );
-    let store = remote_config
-        .connect()
-        .map_err(|e| Error::Task(format!("{}: {e}", where_())))?;
+    let store = remote_config.connect().map_err(|source| Error::Remote {
+        place: where_(),
+        source,
+    })?;
     let Some(secret) = var(env, "RUNWIRE_REMOTE_CACHE_KEY") else {
         eprintln!(
             "runwire: warning: remote cache off: RUNWIRE_REMOTE_CACHE_KEY is not set (every machine sharing a remote cache needs the same secret key)"
         );
         return Ok(None);
     };
-    let key = shared_env_key(&secret).map_err(|e| Error::Cache(e.to_string()))?;
+    let key = shared_env_key(&secret).map_err(|source| Error::Cache {
+        place: "RUNWIRE_REMOTE_CACHE_KEY".to_owned(),
+        source,
+    })?;
     Ok(Some(RemoteSetup {
         cache: RemoteCache::new(Remote::new(store, namespace_of(&key), read_only)),
         key,

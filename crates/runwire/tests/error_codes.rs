@@ -22,11 +22,9 @@ use strum::{EnumMessage, IntoEnumIterator};
 /// Set to rewrite docs/errors.md instead of comparing it.
 const UPDATE_ENV: &str = "RUNWIRE_UPDATE_ERRORS_DOC";
 
-/// The CLI's codes from before the convention, kept as they are until the CLI's error type
-/// is split into typed variants (a wrapped library error then answers with its own code).
-/// Every other code must be `<area>-<what>`.
-const CLI_CODES_BEFORE_THE_CONVENTION: &[&str] =
-    &["workspace", "no-workspace", "task", "cycle", "io", "cache"];
+/// The areas of the CLI's own codes (a wrapped library error answers with its own code,
+/// listed under its crate's area).
+const CLI_AREAS: &[&str] = &["config", "workspace", "task", "cli"];
 
 /// One code: where it comes from and what its doc comment says.
 struct Entry {
@@ -340,11 +338,15 @@ fn codes_follow_the_convention_and_are_unique() {
                             .bytes()
                             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
                 });
-            let in_area = area
-                .prefix
-                .is_none_or(|p| e.code.strip_prefix(p).is_some_and(|r| r.starts_with('-')));
-            let legacy = area.prefix.is_none() && CLI_CODES_BEFORE_THE_CONVENTION.contains(&e.code);
-            if !(kebab && in_area || legacy) {
+            let in_area = match area.prefix {
+                Some(p) => e.code.strip_prefix(p).is_some_and(|r| r.starts_with('-')),
+                None => e
+                    .code
+                    .split('-')
+                    .next()
+                    .is_some_and(|a| CLI_AREAS.contains(&a)),
+            };
+            if !(kebab && in_area) {
                 problems.push(format!(
                     "{} ({}) is not `{}-<what>` in kebab-case",
                     e.code,

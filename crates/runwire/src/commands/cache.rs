@@ -12,15 +12,16 @@ pub fn cache(settings: &Settings, command: &CacheCommand, printer: &Printer) -> 
     let dir = crate::cache_dir::prepare(&ws, settings.cache_dir_override())?;
     let shown =
         escape_line(&dir.strip_prefix(&ws.root).unwrap_or(&dir).to_string_lossy()).into_owned();
+    let in_cache = |source| Error::Cache {
+        place: shown.clone(),
+        source,
+    };
     let open = || {
-        runwire_cache::Cache::open(&dir, runwire_cache::CacheOptions::default())
-            .map_err(|e| Error::Cache(format!("{shown}: {e}")))
+        runwire_cache::Cache::open(&dir, runwire_cache::CacheOptions::default()).map_err(in_cache)
     };
     match command {
         CacheCommand::Info => {
-            let info = open()?
-                .info()
-                .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+            let info = open()?.info().map_err(in_cache)?;
             printer.message(&format!(
                 "cache: {shown}\nentries: {} (under {} spawn keys)\nblobs: {} ({} bytes of at most {})\nschema version: {}\nenv hash key: {}",
                 info.entries,
@@ -33,9 +34,7 @@ pub fn cache(settings: &Settings, command: &CacheCommand, printer: &Printer) -> 
             ));
         }
         CacheCommand::Verify { json } => {
-            let report = open()?
-                .verify()
-                .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+            let report = open()?.verify().map_err(in_cache)?;
             if *json {
                 super::print_json(&report, "the report")?;
             } else {
@@ -62,22 +61,16 @@ pub fn cache(settings: &Settings, command: &CacheCommand, printer: &Printer) -> 
                 &dir,
                 runwire_cache::CacheOptions::default(),
             ) {
-                Ok(cache) => format!(
-                    "removed {} entries",
-                    cache
-                        .clean()
-                        .map_err(|e| Error::Cache(format!("{shown}: {e}")))?
-                ),
+                Ok(cache) => format!("removed {} entries", cache.clean().map_err(in_cache)?),
                 Err(e @ runwire_cache::CacheError::InitLockTimeout { .. }) => {
-                    return Err(Error::Cache(format!("{shown}: {e}")));
+                    return Err(in_cache(e));
                 }
                 Err(e) => {
                     printer.message(&format!(
                         "runwire: warning: cache: {shown} cannot be opened ({}); removing its index and blobs",
                         escape_line(&e.to_string())
                     ));
-                    runwire_cache::Cache::wipe(&dir)
-                        .map_err(|e| Error::Cache(format!("{shown}: {e}")))?;
+                    runwire_cache::Cache::wipe(&dir).map_err(in_cache)?;
                     "removed the index and every blob".to_owned()
                 }
             };

@@ -89,9 +89,9 @@ fn executor(
 }
 
 /// `value` as pretty JSON on stdout; `what` names it in the error.
-fn print_json(value: &impl serde::Serialize, what: &str) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::Task(format!("cannot encode {what}: {e}")))?;
+fn print_json(value: &impl serde::Serialize, what: &'static str) -> Result<(), Error> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|source| Error::Json { what, source })?;
     println!("{text}");
     Ok(())
 }

@@ -20,7 +20,7 @@ impl CachedExecutor {
         let cache = self.cache();
         let entries = cache
             .lookup(&summary.spawn_key)
-            .map_err(|e| Error::Cache(e.to_string()))?;
+            .map_err(|source| self.cache_error(source))?;
         if entries.is_empty() {
             return Ok(
                 miss_reasons(&cache, ctx.task, &summary, &[], &world, &hasher)

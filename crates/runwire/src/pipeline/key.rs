@@ -26,7 +26,7 @@ impl CachedExecutor {
             task.cwd_rel.clone()
         };
         let cwd = RelPath::parse(&cwd_rel)
-            .map_err(|e| Error::Task(format!("{}: working directory: {e}", task.label)))?;
+            .map_err(|e| Error::TaskSettings(format!("{}: working directory: {e}", task.label)))?;
         let mut declared_env: BTreeMap<Vec<u8>, Option<Vec<u8>>> = task_env
             .tracked(ctx.full_env)
             .into_iter()

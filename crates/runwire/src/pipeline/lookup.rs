@@ -83,7 +83,7 @@ impl CachedExecutor {
                 "unusable_entry",
                 e.to_string(),
             )])),
-            Err(e) => Err(Error::Cache(e.to_string())),
+            Err(e) => Err(self.cache_error(e)),
         }
     }
 

@@ -65,8 +65,9 @@ pub struct CachedExecutor {
 /// A task's env configuration, read once per task: the child's environment, the spawn key's
 /// tracked values and the untracked policy all come from it.
 fn task_env(ctx: &TaskContext<'_>) -> Result<TaskEnv, Error> {
-    TaskEnv::new(&ctx.task.config)
-        .map_err(|e| Error::Task(format!("{}: tasks.{}.{e}", ctx.task.label, ctx.task.task)))
+    TaskEnv::new(&ctx.task.config).map_err(|e| {
+        Error::TaskSettings(format!("{}: tasks.{}.{e}", ctx.task.label, ctx.task.task))
+    })
 }
 
 impl CachedExecutor {
@@ -84,12 +85,13 @@ impl CachedExecutor {
             shared_env_key: remote.as_ref().map(|r| r.key.clone()),
             ..CacheOptions::default()
         };
-        let cache = Cache::open(&cache_dir, options)
-            .map_err(|e| Error::Cache(format!("{}: {e}", cache_dir.display())))?;
+        let place = |source| Error::Cache {
+            place: cache_dir.display().to_string(),
+            source,
+        };
+        let cache = Cache::open(&cache_dir, options).map_err(place)?;
         let env_key = cache.env_key().clone();
-        let memo = cache
-            .load_memo()
-            .map_err(|e| Error::Cache(format!("{}: {e}", cache_dir.display())))?;
+        let memo = cache.load_memo().map_err(place)?;
         Ok(Self {
             mode,
             root: root.to_owned(),
@@ -102,6 +104,14 @@ impl CachedExecutor {
             remote,
             prefetched: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A cache failure as the CLI's error, naming the cache directory.
+    fn cache_error(&self, source: runwire_cache::CacheError) -> Error {
+        Error::Cache {
+            place: self.cache_dir.display().to_string(),
+            source,
+        }
     }
 
     fn cache(&self) -> MutexGuard<'_, Cache> {

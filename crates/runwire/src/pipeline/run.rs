@@ -88,25 +88,14 @@ impl CachedExecutor {
         };
         let child_env = exec::task_env(ctx, task_env, &extra);
 
-        let mut command = TracedCommand::new("sh");
-        command
-            .arg("-c")
-            .arg(&task.command)
-            .current_dir(&task.cwd)
-            .env_clear()
-            .envs(child_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         let spawned_at = crate::clock::spawn_instant();
-        let mut child = match command.spawn() {
+        let mut child = match traced_shell(task, &child_env).spawn() {
             Ok(child) => child,
-            Err(e @ runwire_trace::TraceError::Spawn { .. }) => {
-                return Err(Error::Task(format!(
-                    "{}: cannot start: {e} [{}]",
-                    task.label,
-                    e.code()
-                )));
+            Err(source @ runwire_trace::TraceError::Spawn { .. }) => {
+                return Err(Error::Trace {
+                    task: task.label.clone(),
+                    source,
+                });
             }
             // The tracer itself could not be set up (no shim, no ring): the task still
             // runs, untraced, and is not cached.
@@ -127,9 +116,10 @@ impl CachedExecutor {
             }
         };
         exec::pump(child.stdout.take(), child.stderr.take(), out);
-        let finished = child
-            .wait()
-            .map_err(|e| Error::Task(format!("{}: {e} [{}]", task.label, e.code())))?;
+        let finished = child.wait().map_err(|source| Error::Trace {
+            task: task.label.clone(),
+            source,
+        })?;
         crate::clock::note_workspace_write();
         let report = server.finish(DRAIN_DEADLINE);
         let duration = start.elapsed();
@@ -149,8 +139,13 @@ impl CachedExecutor {
         };
         options.spawned_at = Some(spawned_at);
         let hasher = Hasher::new(Some(&self.memo), wall_start);
-        let classified = fp::classify(&record, &options, &self.env_key, &hasher)
-            .map_err(|e| Error::Task(format!("{}: classifying the run: {e}", task.label)))?;
+        let classified =
+            fp::classify(&record, &options, &self.env_key, &hasher).map_err(|source| {
+                Error::Fingerprint {
+                    task: task.label.clone(),
+                    source,
+                }
+            })?;
         let mut not_cached: Vec<Reason> =
             classified.verdict.reasons.iter().map(Reason::of).collect();
         not_cached.extend(node_without_addon(&finished.trace));
@@ -188,7 +183,8 @@ impl CachedExecutor {
         let reason = Reason::runner(
             "protocol_server_unavailable",
             format!(
-                "the protocol server could not start, the task ran untraced with the whole environment: {cause}"
+                "the protocol server could not start, the task ran untraced with the whole environment: {cause} [{}]",
+                cause.code()
             ),
         );
         let untraced = Untraced {
@@ -262,7 +258,7 @@ impl CachedExecutor {
             options
                 .tool_state
                 .push(fp::PathGlob::new(pattern).map_err(|e| {
-                    Error::Task(format!(
+                    Error::TaskSettings(format!(
                         "{}: tasks.{}.toolState[{i}]: {e}",
                         ctx.task.label, ctx.task.task
                     ))
@@ -341,6 +337,21 @@ impl CachedExecutor {
         );
         out
     }
+}
+
+/// `sh -c <command>` under the tracer, in the task's cwd with exactly `env`, output piped.
+fn traced_shell(task: &crate::plan::PlannedTask, env: &[(OsString, OsString)]) -> TracedCommand {
+    let mut command = TracedCommand::new("sh");
+    command
+        .arg("-c")
+        .arg(&task.command)
+        .current_dir(&task.cwd)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
 }
 
 fn exit_status(status: std::process::ExitStatus) -> fp::ExitStatus {

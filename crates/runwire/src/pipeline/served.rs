@@ -88,12 +88,9 @@ pub(super) fn start_server(
 ) -> Result<(runwire_server::RunningServer, Vec<(OsString, OsString)>), Error> {
     let server_config =
         ServerConfig::new(env.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
-    let server = Server::start(server_config).map_err(|e| {
-        Error::Task(format!(
-            "{}: protocol server: {e} [{}]",
-            ctx.task.label,
-            e.code()
-        ))
+    let server = Server::start(server_config).map_err(|source| Error::Server {
+        task: ctx.task.label.clone(),
+        source,
     })?;
     let socket: OsString = server.socket_path().as_os_str().to_owned();
     let mut extra = vec![("RUNWIRE_SOCKET".into(), socket)];

@@ -27,6 +27,8 @@ mkdir -p "$scratch"
 
 cargo build -q --release -p runwire
 runwire=$target/release/runwire
+spawn_time=$target/spawn_time
+cc -O2 -Wall -o "$spawn_time" bench/spawn_time.c
 npm ci --prefix bench/peers --no-audit --no-fund --loglevel=error >/dev/null
 turbo=$repo/bench/peers/node_modules/@turbo/linux-64/bin/turbo
 # vite-plus ships `vp` as a Node script (its runner is a napi addon): that is how it runs.
@@ -154,21 +156,16 @@ runwire_args[vite]="run build"
 turbo_args[vite]="run build"
 python3 -c 'import runwire' 2>/dev/null || { echo "the runwire Python client is missing (scripts/install.sh)" >&2; exit 2; }
 
-# timed DIR CMD...: runs CMD in DIR from this shell, its stdout and stderr to $log, and sets
-# $elapsed_us; returns CMD's status. No subshell and no `date` process around the
-# measurement: they cost ~3 ms per run, paid by both tools alike, which pulled every ratio
-# towards 1 (hyperfine -N measures the same way: one spawn, nothing else).
+# timed DIR CMD...: runs CMD in DIR, its stdout and stderr to $log, and sets $elapsed_us;
+# returns CMD's status. bench/spawn_time.c times the spawn to the exit and nothing else (no
+# shell fork, no `date` process: those cost ~3 ms per run, paid by both tools alike, which
+# pulled every ratio towards 1), as `hyperfine -N` does.
 log=$work/.last-output
 elapsed_us=0
 timed() {
-  local dir=$1 t0 t1 status=0
+  local dir=$1 status=0
   shift
-  cd "$dir"
-  t0=$EPOCHREALTIME
-  "$@" >"$log" 2>&1 || status=$?
-  t1=$EPOCHREALTIME
-  cd "$repo"
-  elapsed_us=$((10#${t1//[.,]/} - 10#${t0//[.,]/}))
+  elapsed_us=$(cd "$dir" && "$spawn_time" "$log" "$@") || status=$?
   return $status
 }
 

@@ -73,12 +73,17 @@ impl Listings {
             return listing.clone();
         }
         let listing: DirListing = std::fs::read_dir(dir).ok().map(|rd| {
-            rd.flatten()
+            let mut entries: Vec<(String, bool)> = rd
+                .flatten()
                 .filter_map(|e| {
                     let name = e.file_name().into_string().ok()?;
                     Some((name, e.file_type().is_ok_and(|t| t.is_dir())))
                 })
-                .collect()
+                .collect();
+            // Sorted by name, so a segment finds the names starting with its literal prefix
+            // by binary search.
+            entries.sort_unstable();
+            entries.into()
         });
         self.dirs
             .borrow_mut()
@@ -115,7 +120,14 @@ fn walk(dir: &Path, prefix: &str, segs: &[&str], out: &mut BTreeSet<String>, lis
         return;
     };
     let literal = glob.literal();
-    for (name, is_dir) in entries.iter() {
+    // Only names starting with the segment's literal prefix can match (`f01*.txt`: the
+    // names from `f01`), found by binary search in the sorted listing.
+    let lead = glob.literal_prefix();
+    let from = entries.partition_point(|(name, _)| name.as_bytes() < lead.as_slice());
+    let candidates = entries[from..]
+        .iter()
+        .take_while(|(name, _)| name.as_bytes().starts_with(&lead));
+    for (name, is_dir) in candidates {
         let matched = match &literal {
             Some(literal) => name.as_bytes() == literal.as_slice(),
             None => glob.matches(name.as_bytes()),
@@ -191,6 +203,65 @@ fn join(prefix: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The listing's binary search by literal prefix finds what matching every name finds.
+    #[test]
+    fn prefix_search_finds_what_a_full_scan_finds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let names = [
+            "a", "a.txt", "ab", "abc", "b", "f00.txt", "f01.txt", "f01a.txt", "f010.txt",
+            "f02.txt", "F01.txt", "f*1", "f*10", "[x]", "é.txt", "z",
+        ];
+        for name in names {
+            std::fs::write(tmp.path().join(name), b"").unwrap();
+        }
+        std::fs::create_dir(tmp.path().join("f01dir")).unwrap();
+        std::fs::write(tmp.path().join("f01dir/f01.txt"), b"").unwrap();
+        let patterns = [
+            "f01*.txt",
+            "f01*",
+            "f0?.txt",
+            "a*",
+            "a",
+            "ab*c",
+            "*",
+            "?",
+            "f\\*1*",
+            "[ab]*",
+            "[!a]*",
+            "\\[x]",
+            "é*",
+            "F*",
+            "f01dir/f01*",
+            "**/f01*",
+            "nothing*",
+            "zz",
+        ];
+        for pattern in patterns {
+            let found = match_paths(tmp.path(), pattern).unwrap();
+            let mut scanned = BTreeSet::new();
+            for name in names.iter().chain(["f01dir"].iter()) {
+                if !pattern.contains('/') && match_bytes(pattern.as_bytes(), name.as_bytes()) {
+                    scanned.insert((*name).to_owned());
+                }
+            }
+            if pattern == "f01dir/f01*" {
+                scanned.insert("f01dir/f01.txt".to_owned());
+            }
+            if pattern == "**/f01*" {
+                for p in [
+                    "f01.txt",
+                    "f01a.txt",
+                    "f010.txt",
+                    "f01dir",
+                    "f01dir/f01.txt",
+                ] {
+                    scanned.insert(p.to_owned());
+                }
+            }
+            assert_eq!(found, scanned, "{pattern}");
+        }
+    }
 
     #[test]
     fn path_glob_matches_at_any_depth() {

@@ -85,6 +85,18 @@ impl EnvGlob {
             .collect()
     }
 
+    /// The bytes every match starts with: the pattern up to its first wildcard or class
+    /// (all of it when [`EnvGlob::literal`] is `Some`).
+    pub fn literal_prefix(&self) -> Vec<u8> {
+        self.tokens
+            .iter()
+            .map_while(|token| match token {
+                Token::Byte(b) => Some(*b),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether the whole of `name` matches.
     pub fn matches(&self, name: &[u8]) -> bool {
         // Iterative matcher with one backtrack point (the last `*`): linear in practice and
@@ -229,5 +241,16 @@ mod tests {
             assert_eq!(literal(glob), None, "{}", glob.escape_ascii());
         }
         assert!(!matches(b"[", b"["), "a malformed pattern matches nothing");
+    }
+
+    #[test]
+    fn every_match_starts_with_the_literal_prefix() {
+        let lead = |p: &[u8]| EnvGlob::new(p).unwrap().literal_prefix();
+        assert_eq!(lead(b"f01*.txt"), b"f01");
+        assert_eq!(lead(b"NODE_ENV"), b"NODE_ENV");
+        assert_eq!(lead(b"FOO_\\*X*"), b"FOO_*X");
+        assert_eq!(lead(b"a?b"), b"a");
+        assert_eq!(lead(b"[ab]c"), b"");
+        assert_eq!(lead(b"*"), b"");
     }
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::env::{EnvMap, EnvName};
-use crate::fingerprint::{Existence, PathFact, PostRunFingerprint};
-use crate::hash::{EnvKey, Hash32, Hasher};
+use crate::fingerprint::{Existence, ListingFact, PathFact, PostRunFingerprint};
+use crate::hash::{EnvKey, Hash32, Hasher, StatKey};
 use crate::path::RelPath;
 use crate::stat;
 
@@ -383,24 +383,67 @@ fn check_path(
         }
     }
     if let Some(listing) = &fact.listing {
-        match read_names(&path.to_abs(root)) {
-            Ok(mut names) => {
-                names.retain(|n| !listing.skip.contains(n));
-                if names != listing.names {
-                    out.push(Difference::ListingChanged {
-                        path: path.clone(),
-                        added: names.difference(&listing.names).cloned().collect(),
-                        removed: listing.names.difference(&names).cloned().collect(),
-                    });
-                }
-            }
-            Err(e) => out.push(Difference::Unreadable {
-                path: path.clone(),
-                error: e.kind().to_string(),
-            }),
-        }
+        out.extend(check_listing(root, path, listing, hasher));
     }
     out
+}
+
+/// Whether the directory at `path` still holds exactly the names of `listing`. A directory
+/// whose stat is what it was when this listing last matched, and old enough for the racy
+/// rule, is not read again: creating, removing or renaming an entry changes the
+/// directory's mtime and ctime, and ctime cannot be set back. The stat is taken before
+/// the names are read, so a change during the read leaves a stat that never comes back.
+fn check_listing(
+    root: &Path,
+    path: &RelPath,
+    listing: &ListingFact,
+    hasher: &Hasher<'_>,
+) -> Vec<Difference> {
+    let abs = path.to_abs(root);
+    let stat = std::fs::metadata(&abs)
+        .ok()
+        .map(|m| StatKey::from_metadata(&m));
+    let expected = listing_digest(listing);
+    if stat.and_then(|key| hasher.remembered(&abs, &key)) == Some(expected) {
+        return Vec::new();
+    }
+    match read_names(&abs) {
+        Ok(mut names) => {
+            names.retain(|n| !listing.skip.contains(n));
+            if names == listing.names {
+                if let Some(key) = stat {
+                    hasher.remember(&abs, key, expected);
+                }
+                Vec::new()
+            } else {
+                vec![Difference::ListingChanged {
+                    path: path.clone(),
+                    added: names.difference(&listing.names).cloned().collect(),
+                    removed: listing.names.difference(&names).cloned().collect(),
+                }]
+            }
+        }
+        Err(e) => vec![Difference::Unreadable {
+            path: path.clone(),
+            error: e.kind().to_string(),
+        }],
+    }
+}
+
+/// What the hash memo remembers for a directory whose listing matched: a digest of the
+/// expected names and skipped names, in its own domain so it never equals a file's content
+/// hash.
+fn listing_digest(listing: &ListingFact) -> Hash32 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"runwire directory listing v1\0");
+    for name in &listing.names {
+        h.update(name.as_bytes()).update(b"\0");
+    }
+    h.update(b"\x01");
+    for name in &listing.skip {
+        h.update(name.as_bytes()).update(b"\0");
+    }
+    h.finalize().into()
 }
 
 /// The names in a directory (non-UTF-8 names lossily converted: they only need to compare).
@@ -465,5 +508,110 @@ mod tests {
             fp.validate(&world, &Hasher::new(None, SystemTime::now())),
             vec![Difference::FileChanged(RelPath::parse("a.txt").unwrap())]
         );
+    }
+
+    /// A fingerprint holding one fact: the directory `dir` lists exactly `names`.
+    fn listing_of(dir: &str, names: &[&str]) -> PostRunFingerprint {
+        let mut fp = PostRunFingerprint::default();
+        fp.paths.insert(
+            RelPath::parse(dir).unwrap(),
+            PathFact {
+                existence: Existence::Dir,
+                content: None,
+                listing: Some(ListingFact {
+                    names: names.iter().map(|n| (*n).to_owned()).collect(),
+                    skip: BTreeSet::new(),
+                }),
+                mode_only: None,
+            },
+        );
+        fp
+    }
+
+    fn only_listing(fp: &PostRunFingerprint) -> &ListingFact {
+        fp.paths.values().next().unwrap().listing.as_ref().unwrap()
+    }
+
+    /// A listing that matched is remembered under the directory's stat and not read again
+    /// while that stat holds; any entry created or removed changes the stat, and the
+    /// listing is compared again.
+    #[test]
+    fn a_remembered_listing_is_trusted_only_while_the_directory_stat_holds() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("src");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a.ts"), b"").unwrap();
+        let env = EnvMap::new();
+        let salts = BTreeMap::new();
+        let key = EnvKey([0; 32]);
+        let world = World {
+            workspace_root: d.path(),
+            env: &env,
+            env_key: &key,
+            salts: &salts,
+            untracked_env_patterns: &[],
+        };
+        let memo = crate::hash::HashMemo::new();
+        // Validation "started" later than every change here: the racy rule trusts them.
+        let later = SystemTime::now() + Duration::from_secs(5);
+        let hasher = Hasher::new(Some(&memo), later);
+        let fp = listing_of("src", &["a.ts"]);
+        assert!(fp.validate(&world, &hasher).is_empty());
+        let stat = StatKey::from_metadata(&std::fs::metadata(&dir).unwrap());
+        let digest = listing_digest(only_listing(&fp));
+        assert_eq!(
+            memo.get(&dir, &stat),
+            Some(digest),
+            "the match is remembered"
+        );
+
+        // Trusted while the stat holds: a planted memo entry for another listing with the
+        // directory's real stat is believed (what makes the second look cheap).
+        let other = listing_of("src", &["a.ts", "b.ts"]);
+        let other_digest = listing_digest(only_listing(&other));
+        memo.put(&dir, stat, other_digest);
+        assert!(other.validate(&world, &hasher).is_empty());
+
+        // A new entry changes the directory's stat: the listing is read and differs.
+        std::fs::write(dir.join("c.ts"), b"").unwrap();
+        assert_eq!(
+            fp.validate(&world, &hasher),
+            vec![Difference::ListingChanged {
+                path: RelPath::parse("src").unwrap(),
+                added: vec!["c.ts".to_owned()],
+                removed: Vec::new(),
+            }]
+        );
+        // So does a removal (the planted entry is no longer consulted either).
+        std::fs::remove_file(dir.join("c.ts")).unwrap();
+        std::fs::remove_file(dir.join("a.ts")).unwrap();
+        assert_eq!(fp.validate(&world, &hasher).len(), 1);
+        assert_eq!(other.validate(&world, &hasher).len(), 1);
+    }
+
+    /// A directory changed in the second validation started is compared but never
+    /// remembered (git's racy rule, as for file hashes).
+    #[test]
+    fn a_listing_changed_since_validation_started_is_not_remembered() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("src")).unwrap();
+        let env = EnvMap::new();
+        let salts = BTreeMap::new();
+        let key = EnvKey([0; 32]);
+        let world = World {
+            workspace_root: d.path(),
+            env: &env,
+            env_key: &key,
+            salts: &salts,
+            untracked_env_patterns: &[],
+        };
+        let memo = crate::hash::HashMemo::new();
+        let earlier = SystemTime::now() - Duration::from_secs(5);
+        let fp = listing_of("src", &[]);
+        assert!(
+            fp.validate(&world, &Hasher::new(Some(&memo), earlier))
+                .is_empty()
+        );
+        assert!(memo.is_empty());
     }
 }

@@ -66,11 +66,20 @@ fn the_parser_acts_on_nothing() {
     let text = std::fs::read_to_string(src().join("cli.rs")).unwrap();
     // Its unit tests read the README; the module above them is what is checked.
     let cli = text.split("#[cfg(test)]").next().unwrap();
-    for word in ["std::env", "std::fs", "Workspace", "Executor", "std::process"] {
+    for word in [
+        "std::env",
+        "std::fs",
+        "Workspace",
+        "Executor",
+        "std::process",
+    ] {
         let used = cli
             .lines()
             .filter(|line| !line.trim_start().starts_with("//"))
             .any(|line| line.contains(word));
-        assert!(!used, "cli.rs uses {word}: it only declares the command line");
+        assert!(
+            !used,
+            "cli.rs uses {word}: it only declares the command line"
+        );
     }
 }

@@ -147,6 +147,21 @@ fn cold(tree: &Path, rels: &[String], paths: &[PathBuf]) {
 }
 
 /// Warm validation of one entry with every file as an input.
+/// Stores `fp` under `key` with no outputs and no stdio.
+fn store_without_outputs(cache: &Cache, key: SpawnKey, fp: &PostRunFingerprint, tree: &Path) {
+    cache
+        .store(&NewEntry {
+            spawn_key: key,
+            fingerprint: fp,
+            outputs: &OutputSet::default(),
+            workspace_root: tree,
+            stdio: &[],
+            run_time: None,
+            remember: None,
+        })
+        .unwrap();
+}
+
 fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
     // 2. Warm validation of one entry with 10,000 inputs. The files must be older than the
     // run start's whole second for their stats to be trusted (racy rule).
@@ -180,17 +195,7 @@ fn warm(base: &Path, tree: &Path, rels: &[String], paths: &[PathBuf]) {
     let _ = std::fs::remove_dir_all(&cache_dir);
     let cache = Cache::open(&cache_dir, CacheOptions::default()).unwrap();
     let key = SpawnKey(Hash32::of(b"bench"));
-    let outputs = OutputSet::default();
-    cache
-        .store(&NewEntry {
-            spawn_key: key,
-            fingerprint: &fp,
-            outputs: &outputs,
-            workspace_root: tree,
-            stdio: &[],
-            run_time: None,
-        })
-        .unwrap();
+    store_without_outputs(&cache, key, &fp, tree);
     let env = EnvMap::new();
     let salts = BTreeMap::new();
     let world = World {

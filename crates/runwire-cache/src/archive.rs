@@ -163,6 +163,7 @@ pub(crate) fn build(
     root: &Path,
     outputs: &OutputSet,
     blobs: &Blobs,
+    remember: Option<&Hasher<'_>>,
     observe: &mut dyn FnMut(crate::StoreStep),
 ) -> Result<Manifest, CacheError> {
     let mut m = Manifest {
@@ -185,11 +186,17 @@ pub(crate) fn build(
     {
         guard.check_parents(p.as_str())?;
     }
+    let mut adding = Adding {
+        root,
+        blobs,
+        remember,
+        observe,
+    };
     for p in &outputs.paths {
-        add(root, p, &mut m.items, blobs, false, observe)?;
+        adding.add(p, &mut m.items, false)?;
     }
     for p in &outputs.trees {
-        add(root, p, &mut m.items, blobs, true, observe)?;
+        adding.add(p, &mut m.items, true)?;
     }
     m.emptied_dirs = outputs
         .emptied_dirs
@@ -201,83 +208,100 @@ pub(crate) fn build(
     Ok(m)
 }
 
-fn add(
-    root: &Path,
-    rel: &RelPath,
-    items: &mut BTreeMap<String, Item>,
-    blobs: &Blobs,
-    recursive: bool,
-    observe: &mut dyn FnMut(crate::StoreStep),
-) -> Result<(), CacheError> {
-    if rel.is_root() || rel.is_external() || items.contains_key(rel.as_str()) {
-        return Ok(());
-    }
-    let abs = rel.to_abs(root);
-    let meta = match fs::symlink_metadata(&abs) {
-        Ok(m) => m,
-        // Gone, or a parent is no longer a directory: either way the path does not exist.
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(libc::ENOTDIR) =>
-        {
-            items.insert(rel.as_str().to_owned(), Item::Deleted);
-            observe(crate::StoreStep::Archived(rel.as_str().to_owned()));
+/// What archiving the outputs of one store needs at every path.
+struct Adding<'a, 'h> {
+    root: &'a Path,
+    blobs: &'a Blobs,
+    remember: Option<&'a Hasher<'h>>,
+    observe: &'a mut dyn FnMut(crate::StoreStep),
+}
+
+impl Adding<'_, '_> {
+    fn add(
+        &mut self,
+        rel: &RelPath,
+        items: &mut BTreeMap<String, Item>,
+        recursive: bool,
+    ) -> Result<(), CacheError> {
+        let root = self.root;
+        if rel.is_root() || rel.is_external() || items.contains_key(rel.as_str()) {
             return Ok(());
         }
-        Err(e) => {
-            return Err(CacheError::Io {
-                action: "reading output",
-                path: abs,
-                source: e,
-            });
-        }
-    };
-    let ft = meta.file_type();
-    let item = if ft.is_symlink() {
-        let t = fs::read_link(&abs).map_err(io("reading symlink", &abs))?;
-        let target = t
-            .into_os_string()
-            .into_string()
-            .map_err(|_| CacheError::Unarchivable {
+        let abs = rel.to_abs(root);
+        let meta = match fs::symlink_metadata(&abs) {
+            Ok(m) => m,
+            // Gone, or a parent is no longer a directory: either way the path does not exist.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                items.insert(rel.as_str().to_owned(), Item::Deleted);
+                (self.observe)(crate::StoreStep::Archived(rel.as_str().to_owned()));
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(CacheError::Io {
+                    action: "reading output",
+                    path: abs,
+                    source: e,
+                });
+            }
+        };
+        let ft = meta.file_type();
+        let item = if ft.is_symlink() {
+            let t = fs::read_link(&abs).map_err(io("reading symlink", &abs))?;
+            let target =
+                t.into_os_string()
+                    .into_string()
+                    .map_err(|_| CacheError::Unarchivable {
+                        path: rel.to_string(),
+                        why: "symlink target is not UTF-8".into(),
+                    })?;
+            Item::Symlink { target }
+        } else if ft.is_dir() {
+            Item::Dir {
+                mode: meta.mode() & 0o7777,
+            }
+        } else if ft.is_file() {
+            let observe = &mut *self.observe;
+            let (hash, size) = self
+                .blobs
+                .put_file(&abs, &mut |n| observe(crate::StoreStep::Bytes(n)))?;
+            // Taken before the read: a change after it leaves a stat that never comes back, so
+            // the remembered hash is only ever used for the content it was computed from.
+            if let Some(hasher) = self.remember {
+                hasher.remember(&abs, StatKey::from_metadata(&meta), hash);
+            }
+            Item::File {
+                hash,
+                size,
+                mode: meta.mode() & 0o7777,
+            }
+        } else {
+            return Err(CacheError::Unarchivable {
                 path: rel.to_string(),
-                why: "symlink target is not UTF-8".into(),
-            })?;
-        Item::Symlink { target }
-    } else if ft.is_dir() {
-        Item::Dir {
-            mode: meta.mode() & 0o7777,
+                why: "not a file, directory or symlink".into(),
+            });
+        };
+        let is_dir = matches!(item, Item::Dir { .. });
+        items.insert(rel.as_str().to_owned(), item);
+        (self.observe)(crate::StoreStep::Archived(rel.as_str().to_owned()));
+        if recursive && is_dir {
+            let rd = fs::read_dir(&abs).map_err(io("listing output", &abs))?;
+            for e in rd {
+                let e = e.map_err(io("listing output", &abs))?;
+                let name = e
+                    .file_name()
+                    .into_string()
+                    .map_err(|n| CacheError::Unarchivable {
+                        path: format!("{rel}/{}", n.to_string_lossy()),
+                        why: "name is not UTF-8".into(),
+                    })?;
+                self.add(&rel.join(&name), items, true)?;
+            }
         }
-    } else if ft.is_file() {
-        let (hash, size) = blobs.put_file(&abs, &mut |n| observe(crate::StoreStep::Bytes(n)))?;
-        Item::File {
-            hash,
-            size,
-            mode: meta.mode() & 0o7777,
-        }
-    } else {
-        return Err(CacheError::Unarchivable {
-            path: rel.to_string(),
-            why: "not a file, directory or symlink".into(),
-        });
-    };
-    let is_dir = matches!(item, Item::Dir { .. });
-    items.insert(rel.as_str().to_owned(), item);
-    observe(crate::StoreStep::Archived(rel.as_str().to_owned()));
-    if recursive && is_dir {
-        let rd = fs::read_dir(&abs).map_err(io("listing output", &abs))?;
-        for e in rd {
-            let e = e.map_err(io("listing output", &abs))?;
-            let name = e
-                .file_name()
-                .into_string()
-                .map_err(|n| CacheError::Unarchivable {
-                    path: format!("{rel}/{}", n.to_string_lossy()),
-                    why: "name is not UTF-8".into(),
-                })?;
-            add(root, &rel.join(&name), items, blobs, true, observe)?;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Counts of what a restore did.

@@ -233,6 +233,11 @@ pub struct NewEntry<'a> {
     pub stdio: &'a [StdioChunk],
     /// How long the run took (kept to report what a hit saved).
     pub run_time: Option<Duration>,
+    /// Remembers each archived file's hash under the stat it was read at, in the hasher's
+    /// memo, when that stat may be trusted later (the racy rule of [`Hasher::remember`],
+    /// against the hasher's start): the next hit then compares the outputs in place by
+    /// stat instead of reading them all again.
+    pub remember: Option<&'a Hasher<'a>>,
 }
 
 /// Progress of a store, for callers that report it (and for the crash tests).
@@ -692,7 +697,13 @@ impl Cache {
         observe: &mut dyn FnMut(StoreStep),
     ) -> Result<i64, CacheError> {
         for _attempt in 0..5 {
-            let manifest = archive::build(new.workspace_root, new.outputs, &self.blobs, observe)?;
+            let manifest = archive::build(
+                new.workspace_root,
+                new.outputs,
+                &self.blobs,
+                new.remember,
+                observe,
+            )?;
             let stdio = if new.stdio.is_empty() {
                 None
             } else {

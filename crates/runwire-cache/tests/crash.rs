@@ -58,6 +58,7 @@ fn assert_store_and_restore_work(cache_dir: &Path, ws: &Path) {
             workspace_root: ws,
             stdio: &[],
             run_time: None,
+            remember: None,
         })
         .unwrap();
     std::fs::remove_file(ws.join("after/x.txt")).unwrap();

@@ -49,6 +49,7 @@ fn filled_cache(base: &Path) -> std::path::PathBuf {
             workspace_root: &ws,
             stdio: &[],
             run_time: None,
+            remember: None,
         })
         .unwrap();
     assert_eq!(cache.info().unwrap().entries, 1);

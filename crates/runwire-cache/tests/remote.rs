@@ -138,6 +138,7 @@ fn build_and_upload(m: &Machine, mode: &str) {
             workspace_root: &m.root,
             stdio: &stdio,
             run_time: None,
+            remember: None,
         })
         .unwrap();
     let job = m.cache.upload_job(&KEY, id).unwrap().expect("just stored");

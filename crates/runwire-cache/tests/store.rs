@@ -67,6 +67,7 @@ fn store(cache: &Cache, root: &Path, k: SpawnKey, f: &PostRunFingerprint, o: &Ou
             workspace_root: root,
             stdio: &[],
             run_time: None,
+            remember: None,
         })
         .unwrap()
 }
@@ -140,6 +141,7 @@ fn variants_a_b_a_third_run_is_a_hit_with_exact_outputs() {
                 workspace_root: &w.root,
                 stdio: &[],
                 run_time: None,
+                remember: None,
             })
             .unwrap()
     };
@@ -395,6 +397,7 @@ fn stdio_is_replayed_in_original_interleaving() {
             workspace_root: &w.root,
             stdio: &chunks,
             run_time: None,
+            remember: None,
         })
         .unwrap();
     let entry = cache.lookup(&key(4)).unwrap().remove(0);
@@ -534,6 +537,7 @@ fn outputs_under_a_symlinked_directory_are_never_stored() {
             workspace_root: &w.root,
             stdio: &[],
             run_time: None,
+            remember: None,
         })
         .unwrap_err();
     assert!(matches!(err, CacheError::UnsafePath { .. }), "{err}");
@@ -1053,6 +1057,7 @@ fn what_restore_would_refuse_is_never_stored() {
                 workspace_root: &w.root,
                 stdio: &[],
                 run_time: None,
+                remember: None,
             })
             .unwrap_err();
         assert!(err.to_string().contains(why), "{path}: {err}");
@@ -1133,4 +1138,63 @@ fn prefetched_rows_give_what_a_lookup_gives() {
     assert!(!decoded.is_settled());
     assert!(cache.settle(decoded).unwrap().is_empty());
     assert!(cache.prefetch(&[key(2)]).unwrap()[&key(2)].is_empty());
+}
+
+/// A store remembers each archived file's hash under the stat it read the file at, when the
+/// racy rule allows (here the reference is in the future, so every stat is old enough); a
+/// later change to an output changes its stat, so restore compares the content again and
+/// rewrites it rather than trusting the remembered hash.
+#[test]
+fn a_store_remembers_its_outputs_hashes_and_a_changed_output_is_still_restored() {
+    let w = ws();
+    let cache = Cache::open(&w.cache_dir, CacheOptions::default()).unwrap();
+    write(&w.root, "dist/a.js", b"a1");
+    write(&w.root, "dist/b.js", b"b1");
+    let o = outputs(&["dist/a.js", "dist/b.js"]);
+    let memo = runwire_fingerprint::HashMemo::new();
+    let later = SystemTime::now() + std::time::Duration::from_secs(5);
+    let hasher = Hasher::new(Some(&memo), later);
+    cache
+        .store(&NewEntry {
+            spawn_key: key(7),
+            fingerprint: &fp("remember"),
+            outputs: &o,
+            workspace_root: &w.root,
+            stdio: &[],
+            run_time: None,
+            remember: Some(&hasher),
+        })
+        .unwrap();
+    let abs = w.root.join("dist/a.js");
+    let stat = runwire_fingerprint::StatKey::from_metadata(&std::fs::metadata(&abs).unwrap());
+    assert_eq!(memo.get(&abs, &stat), Some(Hash32::of(b"a1")));
+    assert_eq!(memo.len(), 2);
+
+    // Not remembered when the stat is as new as the store (the default reference: now).
+    let fresh = runwire_fingerprint::HashMemo::new();
+    let now = Hasher::new(
+        Some(&fresh),
+        SystemTime::now() - std::time::Duration::from_secs(5),
+    );
+    cache
+        .store(&NewEntry {
+            spawn_key: key(8),
+            fingerprint: &fp("remember"),
+            outputs: &o,
+            workspace_root: &w.root,
+            stdio: &[],
+            run_time: None,
+            remember: Some(&now),
+        })
+        .unwrap();
+    assert!(fresh.is_empty());
+
+    // Same size, new content: restore with the memo must not trust the old hash.
+    let entry = cache.lookup(&key(7)).unwrap().remove(0);
+    write(&w.root, "dist/a.js", b"a2");
+    let r = cache
+        .restore_with_memo(&entry, &w.root, Some(&memo))
+        .unwrap();
+    assert_eq!((r.stats.files, r.stats.unchanged), (1, 1), "{:?}", r.stats);
+    assert_eq!(std::fs::read(&abs).unwrap(), b"a1");
 }

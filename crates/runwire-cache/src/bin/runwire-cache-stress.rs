@@ -139,6 +139,7 @@ fn main() -> ExitCode {
             workspace_root: &ws,
             stdio: &stdio,
             run_time: None,
+            remember: None,
         };
         let res = cache.store_observed(&new, &mut |step| {
             let line = match step {

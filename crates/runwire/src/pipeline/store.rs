@@ -1,10 +1,10 @@
 //! After a run: recording the task's history and storing its result, and `--verify`'s
 //! comparison of a fresh result with the cached one.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use runwire_cache::{NewEntry, StdioChunk};
-use runwire_fingerprint::{self as fp, SpawnSummary};
+use runwire_fingerprint::{self as fp, Hasher, SpawnSummary};
 
 use super::{CachedExecutor, from_cache_stream};
 use crate::exec::{Reason, TaskContext};
@@ -50,6 +50,8 @@ impl CachedExecutor {
                     data,
                 })
                 .collect();
+            // Started before any output is read: the racy rule's reference.
+            let hasher = Hasher::new(Some(&self.memo), SystemTime::now());
             let entry = NewEntry {
                 spawn_key: summary.spawn_key,
                 fingerprint: &classified.fingerprint,
@@ -57,6 +59,7 @@ impl CachedExecutor {
                 workspace_root: &self.root,
                 stdio: &stdio,
                 run_time: Some(duration),
+                remember: Some(&hasher),
             };
             match cache.store(&entry) {
                 Ok(id) => {

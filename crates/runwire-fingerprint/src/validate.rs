@@ -463,6 +463,35 @@ mod tests {
     use crate::fingerprint::ContentFact;
     use crate::hash::Hash32;
 
+    /// A world with no env, no salts and a zero key, around a workspace root.
+    struct Empty {
+        env: EnvMap,
+        salts: BTreeMap<String, Vec<u8>>,
+        key: EnvKey,
+    }
+
+    impl Default for Empty {
+        fn default() -> Self {
+            Self {
+                env: EnvMap::new(),
+                salts: BTreeMap::new(),
+                key: EnvKey([0; 32]),
+            }
+        }
+    }
+
+    impl Empty {
+        fn world<'a>(&'a self, root: &'a Path) -> World<'a> {
+            World {
+                workspace_root: root,
+                env: &self.env,
+                env_key: &self.key,
+                salts: &self.salts,
+                untracked_env_patterns: &[],
+            }
+        }
+    }
+
     #[test]
     fn an_unchanged_remembered_stat_skips_rehashing_and_a_changed_one_does_not() {
         let d = tempfile::tempdir().unwrap();
@@ -488,16 +517,8 @@ mod tests {
                 mode_only: None,
             },
         );
-        let env = EnvMap::new();
-        let salts = BTreeMap::new();
-        let key = EnvKey([0; 32]);
-        let world = World {
-            workspace_root: d.path(),
-            env: &env,
-            env_key: &key,
-            salts: &salts,
-            untracked_env_patterns: &[],
-        };
+        let empty = Empty::default();
+        let world = empty.world(d.path());
         assert!(
             fp.validate(&world, &Hasher::new(None, SystemTime::now()))
                 .is_empty()
@@ -541,16 +562,8 @@ mod tests {
         let dir = d.path().join("src");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("a.ts"), b"").unwrap();
-        let env = EnvMap::new();
-        let salts = BTreeMap::new();
-        let key = EnvKey([0; 32]);
-        let world = World {
-            workspace_root: d.path(),
-            env: &env,
-            env_key: &key,
-            salts: &salts,
-            untracked_env_patterns: &[],
-        };
+        let empty = Empty::default();
+        let world = empty.world(d.path());
         let memo = crate::hash::HashMemo::new();
         // Validation "started" later than every change here: the racy rule trusts them.
         let later = SystemTime::now() + Duration::from_secs(5);
@@ -595,16 +608,8 @@ mod tests {
     fn a_listing_changed_since_validation_started_is_not_remembered() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("src")).unwrap();
-        let env = EnvMap::new();
-        let salts = BTreeMap::new();
-        let key = EnvKey([0; 32]);
-        let world = World {
-            workspace_root: d.path(),
-            env: &env,
-            env_key: &key,
-            salts: &salts,
-            untracked_env_patterns: &[],
-        };
+        let empty = Empty::default();
+        let world = empty.world(d.path());
         let memo = crate::hash::HashMemo::new();
         let earlier = SystemTime::now() - Duration::from_secs(5);
         let fp = listing_of("src", &[]);

@@ -334,6 +334,21 @@ impl<'m> Hasher<'m> {
         self.map_parallel(paths, |p, buf| self.hash_file(p, buf))
     }
 
+    /// [`Hasher::map_parallel`] when `parallel`, else on this thread alone (for work too
+    /// small to pay for starting threads).
+    pub fn map_parallel_if<T: Sync, R: Send>(
+        &self,
+        parallel: bool,
+        items: &[T],
+        f: impl Fn(&T, &mut [u8]) -> R + Sync,
+    ) -> Vec<R> {
+        if parallel {
+            self.map_parallel(items, f)
+        } else {
+            with_read_buffer(|buf| items.iter().map(|i| f(i, buf)).collect())
+        }
+    }
+
     /// Runs `f` over `items` on scoped threads sharing an atomic cursor (cheap work
     /// stealing), each thread with its own read buffer. Results keep the input order.
     pub fn map_parallel<T: Sync, R: Send>(

@@ -171,6 +171,10 @@ pub struct World<'a> {
     pub untracked_env_patterns: &'a [Vec<u8>],
 }
 
+/// How many path facts make validating on several threads worth starting them (a thread
+/// costs ~60-100 us to start and join, a stat-only fact ~1-2 us).
+const PARALLEL_FROM_PATHS: usize = 256;
+
 impl PostRunFingerprint {
     /// Every difference between this fingerprint and `world`, sorted; empty means valid.
     pub fn validate(&self, world: &World<'_>, hasher: &Hasher<'_>) -> Vec<Difference> {
@@ -183,7 +187,10 @@ impl PostRunFingerprint {
         }
         let groups: Vec<SiblingGroup<'_>> = groups.into_iter().collect();
         let root = world.workspace_root;
-        let per_path = hasher.map_parallel(&groups, |(parent, items), buf| {
+        // Most facts cost one stat; a thread costs more to start and join than a few hundred
+        // of those, so a small fingerprint is checked on this thread alone.
+        let parallel = self.paths.len() >= PARALLEL_FROM_PATHS;
+        let per_path = hasher.map_parallel_if(parallel, &groups, |(parent, items), buf| {
             let observed = parent.as_ref().and_then(|d| {
                 stat::observe_siblings(&d.to_abs(root), items.iter().map(|(p, _)| p.file_name()))
             });

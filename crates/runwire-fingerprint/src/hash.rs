@@ -142,16 +142,27 @@ impl StatKey {
     }
 
     /// True when both mtime and ctime are older than the whole second in which `start`
-    /// falls. A file changed at or after `start` then always gets a newer timestamp, even on
-    /// file systems with one-second granularity, so its stale hash can never be reused.
+    /// falls, and older than `start` by more than [`TICK_MARGIN`]. A file changed at or
+    /// after `start` then always gets a newer timestamp: on file systems with one-second
+    /// granularity, and where the kernel stamps times from a clock that advances per tick
+    /// (a change just after `start` can carry the tick's time, which may lie before the
+    /// second began), so its stale hash can never be reused. Coarser file systems (vfat's
+    /// two seconds) and a file server whose clock is behind are not covered, as in git.
     pub fn is_stable_before(&self, start: SystemTime) -> bool {
-        let start_s = start.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let limit = i64::try_from(start_s)
+        let start = start.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let second = i64::try_from(start.as_secs())
             .unwrap_or(i64::MAX)
             .saturating_mul(1_000_000_000);
+        let ticked =
+            i64::try_from(start.saturating_sub(TICK_MARGIN).as_nanos()).unwrap_or(i64::MAX);
+        let limit = second.min(ticked);
         self.mtime_ns < limit && self.ctime_ns < limit
     }
 }
+
+/// More than a kernel timestamp tick (1-10 ms at HZ 1000-100): a stat must predate the
+/// start of hashing by this much before the hash may be remembered.
+pub const TICK_MARGIN: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Remembered content hashes keyed by absolute path. The cache persists one between runs.
 #[derive(Debug, Default)]
@@ -477,7 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn stable_needs_both_times_before_the_whole_start_second() {
+    fn stable_needs_both_times_a_margin_before_the_whole_start_second() {
         let start = UNIX_EPOCH + Duration::from_millis(10_500);
         let k = |m: i64, c: i64| StatKey {
             size: 1,
@@ -491,6 +502,14 @@ mod tests {
             !k(10_000_000_000, 1).is_stable_before(start),
             "same second as the start"
         );
+        // Just after a second began, a coarse tick may still read the previous second: a
+        // change right after `start` can carry a time a few ms before it.
+        let early = UNIX_EPOCH + Duration::from_millis(10_005);
+        assert!(
+            !k(9_990_000_000, 9_990_000_000).is_stable_before(early),
+            "within a tick of the start"
+        );
+        assert!(k(9_980_000_000, 9_980_000_000).is_stable_before(early));
         assert!(
             !k(1, 10_200_000_000).is_stable_before(start),
             "ctime counts too"

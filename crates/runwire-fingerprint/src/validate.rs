@@ -439,16 +439,17 @@ fn check_listing(
 
 /// What the hash memo remembers for a directory whose listing matched: a digest of the
 /// expected names and skipped names, in its own domain so it never equals a file's content
-/// hash.
+/// hash. Each set and each name is length-prefixed, so no two listings share an encoding
+/// (a name may hold any byte but `/` and NUL, separators included).
 fn listing_digest(listing: &ListingFact) -> Hash32 {
     let mut h = blake3::Hasher::new();
-    h.update(b"runwire directory listing v1\0");
-    for name in &listing.names {
-        h.update(name.as_bytes()).update(b"\0");
-    }
-    h.update(b"\x01");
-    for name in &listing.skip {
-        h.update(name.as_bytes()).update(b"\0");
+    h.update(b"runwire directory listing v2\0");
+    for set in [&listing.names, &listing.skip] {
+        h.update(&(set.len() as u64).to_le_bytes());
+        for name in set {
+            h.update(&(name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+        }
     }
     h.finalize().into()
 }
@@ -625,5 +626,29 @@ mod tests {
                 .is_empty()
         );
         assert!(memo.is_empty());
+    }
+
+    /// Two listings never share a digest, even when a name holds what would otherwise be a
+    /// separator (found in review: names `\x01\x01a` + skip `b` against skip `\x01a`, `\x01b`).
+    #[test]
+    fn listing_digests_do_not_collide_across_names_and_skips() {
+        let fact = |names: &[&str], skip: &[&str]| ListingFact {
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            skip: skip.iter().map(|n| (*n).to_owned()).collect(),
+        };
+        let cases = [
+            fact(&["\x01\x01a"], &["b"]),
+            fact(&[], &["\x01a", "\x01b"]),
+            fact(&["ab"], &[]),
+            fact(&["a", "b"], &[]),
+            fact(&["a"], &["b"]),
+            fact(&[], &["a", "b"]),
+            fact(&[], &[]),
+        ];
+        for (i, a) in cases.iter().enumerate() {
+            for b in &cases[i + 1..] {
+                assert_ne!(listing_digest(a), listing_digest(b), "{a:?} / {b:?}");
+            }
+        }
     }
 }

@@ -48,9 +48,9 @@ impl Repo {
     }
 }
 
-/// Waits until the clock is in a later second than every file under `root` was written:
-/// only then are their hashes remembered (the racy rule), so the next hit learns them all
-/// and the one after it has nothing left to learn.
+/// Waits until the clock is more than the racy margin past the second every file under
+/// `root` was written in: only then are their hashes remembered (the racy rule), so the next
+/// hit learns them all and the one after it has nothing left to learn.
 fn let_a_second_pass(root: &Path) {
     let newest = walk(root)
         .iter()
@@ -62,7 +62,9 @@ fn let_a_second_pass(root: &Path) {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        <= u64::try_from(newest).unwrap()
+        // One second more than the racy rule's own: its tick margin reaches back
+        // across a second's start.
+        <= u64::try_from(newest).unwrap() + 1
     {
         std::thread::sleep(Duration::from_millis(50));
     }

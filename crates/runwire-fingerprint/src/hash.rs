@@ -353,11 +353,8 @@ impl<'m> Hasher<'m> {
         items: &[T],
         f: impl Fn(&T, &mut [u8]) -> R + Sync,
     ) -> Vec<R> {
-        if parallel {
-            self.map_parallel(items, f)
-        } else {
-            with_read_buffer(|buf| items.iter().map(|i| f(i, buf)).collect())
-        }
+        let threads = if parallel { self.threads } else { 1 };
+        map_on(threads, items, f)
     }
 
     /// Runs `f` over `items` on scoped threads sharing an atomic cursor (cheap work
@@ -367,49 +364,58 @@ impl<'m> Hasher<'m> {
         items: &[T],
         f: impl Fn(&T, &mut [u8]) -> R + Sync,
     ) -> Vec<R> {
-        let threads = self.threads.min(items.len().div_ceil(16)).max(1);
-        if threads == 1 {
-            return with_read_buffer(|buf| items.iter().map(|i| f(i, buf)).collect());
-        }
-        let cursor = AtomicUsize::new(0);
-        let work = |buf: &mut [u8]| {
-            let mut out = Vec::new();
-            loop {
-                // Small batches keep threads balanced without contending on every item.
-                let start = cursor.fetch_add(8, Ordering::Relaxed);
-                if start >= items.len() {
-                    break;
-                }
-                for (i, item) in items.iter().enumerate().skip(start).take(8) {
-                    out.push((i, f(item, buf)));
-                }
-            }
-            out
-        };
-        // The calling thread is one of the workers: one thread fewer to start and wait for.
-        let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (1..threads)
-                .map(|_| s.spawn(|| work(&mut vec![0u8; BLOCK])))
-                .collect();
-            let mut parts = vec![with_read_buffer(|buf| work(buf))];
-            parts.extend(
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-            );
-            parts
-        });
-        let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-        for part in &mut parts {
-            for (i, r) in part.drain(..) {
-                slots[i] = Some(r);
-            }
-        }
-        slots
-            .into_iter()
-            .map(|r| r.expect("every index is visited once"))
-            .collect()
+        map_on(self.threads, items, f)
     }
+}
+
+/// [`Hasher::map_parallel`] on at most `threads` threads, and one per 16 items.
+fn map_on<T: Sync, R: Send>(
+    threads: usize,
+    items: &[T],
+    f: impl Fn(&T, &mut [u8]) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.min(items.len().div_ceil(16)).max(1);
+    if threads == 1 {
+        return with_read_buffer(|buf| items.iter().map(|i| f(i, buf)).collect());
+    }
+    let cursor = AtomicUsize::new(0);
+    let work = |buf: &mut [u8]| {
+        let mut out = Vec::new();
+        loop {
+            // Small batches keep threads balanced without contending on every item.
+            let start = cursor.fetch_add(8, Ordering::Relaxed);
+            if start >= items.len() {
+                break;
+            }
+            for (i, item) in items.iter().enumerate().skip(start).take(8) {
+                out.push((i, f(item, buf)));
+            }
+        }
+        out
+    };
+    // The calling thread is one of the workers: one thread fewer to start and wait for.
+    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads)
+            .map(|_| s.spawn(|| work(&mut vec![0u8; BLOCK])))
+            .collect();
+        let mut parts = vec![with_read_buffer(|buf| work(buf))];
+        parts.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+        );
+        parts
+    });
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for part in &mut parts {
+        for (i, r) in part.drain(..) {
+            slots[i] = Some(r);
+        }
+    }
+    slots
+        .into_iter()
+        .map(|r| r.expect("every index is visited once"))
+        .collect()
 }
 
 /// Runs `f` with this thread's read buffer: a hit validates and compares a few files on

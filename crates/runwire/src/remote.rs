@@ -5,7 +5,6 @@
 //! file) and are never printed. Without the shared key the remote is turned off with one
 //! warning: machines with different env-hash keys could never validate each other's entries.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use runwire_remote::{Kind, Remote, RemoteConfig};
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::settings::EnvSnapshot;
 
 /// How long the run waits at exit for uploads still in flight.
 pub const UPLOAD_WAIT: Duration = Duration::from_secs(60);
@@ -64,12 +64,9 @@ pub struct RemoteSetup {
     pub lookup_local: bool,
 }
 
-fn var(env: &[(OsString, OsString)], name: &str) -> Option<String> {
-    env.iter()
-        .rev()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, v)| v.to_str())
-        .filter(|v| !v.is_empty())
+fn var(env: &EnvSnapshot, name: &str) -> Option<String> {
+    env.non_empty(name)
+        .and_then(std::ffi::OsStr::to_str)
         .map(str::to_owned)
 }
 
@@ -82,7 +79,7 @@ fn truthy(v: &str) -> bool {
 pub fn setup(
     config: Option<&RemoteCacheConfig>,
     config_path: Option<&Path>,
-    env: &[(OsString, OsString)],
+    env: &EnvSnapshot,
     flags: RemoteFlags,
 ) -> Result<Option<RemoteSetup>, Error> {
     let where_ = || {
@@ -90,6 +87,10 @@ pub fn setup(
             || "RUNWIRE_REMOTE_CACHE_URL".to_owned(),
             |p| format!("{} `remoteCache`", p.display()),
         )
+    };
+    let unusable = |source| Error::Remote {
+        place: where_(),
+        source,
     };
     let url = var(env, "RUNWIRE_REMOTE_CACHE_URL").or_else(|| config.and_then(|c| c.url.clone()));
     let Some(url) = url else {
@@ -104,10 +105,7 @@ pub fn setup(
     let kind_name =
         var(env, "RUNWIRE_REMOTE_CACHE_KIND").or_else(|| config.and_then(|c| c.kind.clone()));
     let kind = match kind_name {
-        Some(k) => Kind::parse(&k).map_err(|source| Error::Remote {
-            place: where_(),
-            source,
-        })?,
+        Some(k) => Kind::parse(&k).map_err(unusable)?,
         None if url.starts_with("grpc://") => Kind::Reapi,
         None => Kind::Turbo,
     };
@@ -127,10 +125,7 @@ pub fn setup(
         || config.and_then(|c| c.read_only).unwrap_or(false),
         |v| truthy(&v),
     );
-    let store = remote_config.connect().map_err(|source| Error::Remote {
-        place: where_(),
-        source,
-    })?;
+    let store = remote_config.connect().map_err(unusable)?;
     let Some(secret) = var(env, "RUNWIRE_REMOTE_CACHE_KEY") else {
         eprintln!(
             "runwire: warning: remote cache off: RUNWIRE_REMOTE_CACHE_KEY is not set (every machine sharing a remote cache needs the same secret key)"

@@ -79,7 +79,7 @@ fn executor(
     let remote = crate::remote::setup(
         ws.config.remote_cache.as_ref(),
         ws.config_path.as_deref(),
-        settings.env.with_secrets(),
+        &settings.env,
         flags,
     )?;
     let cache_dir = crate::cache_dir::prepare(ws, settings.cache_dir_override())?;

@@ -91,7 +91,7 @@ impl CachedExecutor {
     /// Where this lookup's local variants come from: the rows read ahead for its key, else
     /// the index now (`--remote-only`: none).
     fn local_variants(&self, key: &SpawnKey) -> LocalVariants {
-        if self.remote.as_ref().is_some_and(|r| !r.lookup_local) {
+        if !self.looks_up_locally() {
             return LocalVariants::Skip;
         }
         let rows = self

@@ -114,6 +114,11 @@ impl CachedExecutor {
         }
     }
 
+    /// Whether lookups read the local cache (not with `--remote-only`).
+    fn looks_up_locally(&self) -> bool {
+        self.remote.as_ref().is_none_or(|r| r.lookup_local)
+    }
+
     fn cache(&self) -> MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -264,7 +269,7 @@ impl Executor for CachedExecutor {
     fn prepare(&self, tasks: &[TaskContext<'_>]) {
         // `--force` looks nothing up. A task whose key cannot be made now fails the same
         // way when it runs, which reports it.
-        if self.mode == CacheMode::Force || self.remote.as_ref().is_some_and(|r| !r.lookup_local) {
+        if self.mode == CacheMode::Force || !self.looks_up_locally() {
             return;
         }
         let keys: Vec<SpawnKey> = tasks

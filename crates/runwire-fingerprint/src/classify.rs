@@ -14,8 +14,8 @@ use crate::fingerprint::{
     ContentFact, EnvSetFact, Existence, GlobFact, ListingFact, OutputContent, PathFact,
     PostRunFingerprint,
 };
-use crate::hash::StatKey;
 use crate::hash::{EnvKey, FileHash, Hasher};
+use crate::hash::{Hash32, StatKey};
 use crate::model::{
     Access, ClassifyOptions, Declaration, ExitStatus, OTHER_RUNNER_DIRS, PathAccess, RunRecord,
 };
@@ -977,6 +977,24 @@ struct Decls {
 }
 
 /// Applies the tools' declarations: ignores, reports, tracked envs, globs, salts.
+/// The directories the glob matches listed, workspace-relative, with their digests; empty
+/// when one of them has no canonical workspace path (validation then matches every glob).
+pub(crate) fn glob_dirs(
+    root: &Path,
+    listings: &crate::glob::Listings,
+) -> BTreeMap<RelPath, Hash32> {
+    let relative = |dir: &Path| {
+        let rel = dir.strip_prefix(root).ok()?.to_str()?;
+        RelPath::parse(rel).ok().filter(|p| !p.is_external())
+    };
+    listings
+        .digests()
+        .into_iter()
+        .map(|(dir, digest)| Some((relative(&dir)?, digest)))
+        .collect::<Option<_>>()
+        .unwrap_or_default()
+}
+
 /// The match set of a `ReportGlob`, or the reason it cannot be fingerprinted.
 fn glob_fact(
     root: &Path,
@@ -1098,6 +1116,9 @@ fn apply_declarations(
         .sort_by(|a, b| (&a.base, &a.pattern).cmp(&(&b.base, &b.pattern)));
     fp.globs
         .dedup_by(|a, b| a.base == b.base && a.pattern == b.pattern);
+    if !fp.globs.is_empty() {
+        fp.glob_dirs = glob_dirs(root, &listings);
+    }
     Decls {
         ignore_in,
         ignore_out,

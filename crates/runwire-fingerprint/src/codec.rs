@@ -1,7 +1,8 @@
 //! Compact binary storage form of a [`PostRunFingerprint`] (the cache stores this; decoding
 //! 10,000 path facts takes a few milliseconds, several times faster than JSON).
 //!
-//! Layout: magic `RWF2`, then sections in field order. Integers are little-endian u32/u64/i64;
+//! Layout: magic `RWF3`, then sections in field order, the glob directories last (`RWF2`,
+//! written before they existed, ends after the salts and still decodes). Integers are little-endian u32/u64/i64;
 //! strings and byte strings are `u32 len ++ bytes`; optional values are a 0/1 tag byte.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +17,9 @@ use crate::hash::{Hash32, StatKey};
 use crate::model::EnvSelector;
 use crate::path::RelPath;
 
-const MAGIC: &[u8; 4] = b"RWF2";
+const MAGIC: &[u8; 4] = b"RWF3";
+/// The layout before `glob_dirs`: read, never written.
+const MAGIC_V2: &[u8; 4] = b"RWF2";
 
 struct W(Vec<u8>);
 
@@ -279,13 +282,19 @@ impl PostRunFingerprint {
             w.bytes(k.as_bytes());
             w.hash(h);
         }
+        w.u32(self.glob_dirs.len());
+        for (dir, h) in &self.glob_dirs {
+            w.bytes(dir.as_str().as_bytes());
+            w.hash(h);
+        }
         w.0
     }
 
     /// Decodes [`PostRunFingerprint::to_bytes`]; any damage is an error, never a panic.
     pub fn from_bytes(data: &[u8]) -> Result<Self, FingerprintError> {
         let mut r = R(data);
-        if r.take(4)? != MAGIC {
+        let magic = r.take(4)?;
+        if magic != MAGIC && magic != MAGIC_V2 {
             return Err(FingerprintError::Decode(
                 "not a binary fingerprint (bad magic)".into(),
             ));
@@ -336,6 +345,12 @@ impl PostRunFingerprint {
         for _ in 0..r.count(36)? {
             let k = r.string()?;
             fp.salts.insert(k, r.hash()?);
+        }
+        if magic == MAGIC {
+            for _ in 0..r.count(36)? {
+                let dir = RelPath::parse(&r.string()?)?;
+                fp.glob_dirs.insert(dir, r.hash()?);
+            }
         }
         if !r.0.is_empty() {
             return Err(FingerprintError::Decode(

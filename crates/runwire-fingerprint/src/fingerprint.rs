@@ -126,6 +126,12 @@ pub struct PostRunFingerprint {
     pub globs: Vec<GlobFact>,
     /// Tool salts, keyed-hashed.
     pub salts: BTreeMap<String, Hash32>,
+    /// A hint, not a fact (left out of the id, like remembered stats): every directory the
+    /// glob match sets were computed from, with the digest of what matching saw in it
+    /// (`glob::Listings::digest`). While each still lists the same, every match set is as
+    /// stored and validation need not match the globs again. Empty: match them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub glob_dirs: BTreeMap<RelPath, Hash32>,
 }
 
 impl PostRunFingerprint {

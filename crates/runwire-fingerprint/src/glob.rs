@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::error::FingerprintError;
+use crate::hash::Hash32;
 
 /// Matches one name (an env name, or one path segment of a file glob) against the
 /// env-name glob (`runwire_model::glob`, spec/protocol.md "Glob syntax"). A malformed pattern
@@ -119,6 +120,45 @@ impl Listings {
             .insert(dir.to_path_buf(), listing.clone());
         listing
     }
+
+    /// The digest of what matching sees in `dir` (listing it unless listed already).
+    pub fn digest(&self, dir: &Path) -> Hash32 {
+        listing_digest(self.list(dir).as_deref())
+    }
+
+    /// Every directory listed so far, with the digest of what matching saw in it. Matching
+    /// is a function of these listings alone: while each directory still lists the same,
+    /// every match set computed from them is the same.
+    pub fn digests(&self) -> Vec<(std::path::PathBuf, Hash32)> {
+        self.dirs
+            .borrow()
+            .iter()
+            .map(|(dir, listing)| (dir.clone(), listing_digest(listing.as_deref())))
+            .collect()
+    }
+}
+
+/// What matching sees in one directory: its names and which are directories, or that it
+/// could not be read. Its own domain, so it never equals a file's content hash or another
+/// kind of listing digest in the hash memo; every name is length-prefixed.
+fn listing_digest(listing: Option<&[(String, bool)]>) -> Hash32 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"runwire glob directory v1\0");
+    match listing {
+        None => {
+            h.update(&[0]);
+        }
+        Some(entries) => {
+            h.update(&[1]);
+            h.update(&(entries.len() as u64).to_le_bytes());
+            for (name, is_dir) in entries {
+                h.update(&(name.len() as u64).to_le_bytes());
+                h.update(name.as_bytes());
+                h.update(&[u8::from(*is_dir)]);
+            }
+        }
+    }
+    h.finalize().into()
 }
 
 fn walk(dir: &Path, prefix: &str, segs: &[&str], out: &mut BTreeSet<String>, listings: &Listings) {

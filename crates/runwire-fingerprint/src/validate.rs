@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::env::{EnvMap, EnvName};
 use crate::fingerprint::{Existence, ListingFact, PathFact, PostRunFingerprint};
+use crate::glob::Listings;
 use crate::hash::{EnvKey, Hash32, Hasher, StatKey};
 use crate::path::RelPath;
 use crate::stat;
@@ -237,8 +238,9 @@ impl PostRunFingerprint {
                 }
             }
         }
-        let listings = crate::glob::Listings::default();
-        for g in &self.globs {
+        let listings = Listings::default();
+        let globs_unchanged = self.glob_dirs_unchanged(world.workspace_root, &listings, hasher);
+        for g in self.globs.iter().filter(|_| !globs_unchanged) {
             let base = g.base.to_abs(world.workspace_root);
             let now = crate::glob::match_paths_in(&base, &g.pattern, &listings).unwrap_or_default();
             if now != g.matches {
@@ -260,6 +262,34 @@ impl PostRunFingerprint {
         out.sort();
         out.dedup();
         out
+    }
+}
+
+impl PostRunFingerprint {
+    /// Whether every directory the globs were matched against still lists what matching saw
+    /// in it then: every match set is then as stored. A directory whose stat is what it was
+    /// when its listing last matched, and old enough for the racy rule, is not read again
+    /// (the reasons of [`check_listing`]).
+    fn glob_dirs_unchanged(&self, root: &Path, listings: &Listings, hasher: &Hasher<'_>) -> bool {
+        !self.glob_dirs.is_empty()
+            && self.glob_dirs.iter().all(|(dir, expected)| {
+                let abs = dir.to_abs(root);
+                let stat = std::fs::metadata(&abs)
+                    .ok()
+                    .map(|m| StatKey::from_metadata(&m));
+                // Its own memo slot: a directory a tool listed (`check_listing`) keeps its
+                // digest at its own path, and two digests sharing one slot would replace
+                // each other at every hit. No path holds a NUL, so this one is free.
+                let slot = abs.join("\0glob listing");
+                if stat.and_then(|key| hasher.remembered(&slot, &key)) == Some(*expected) {
+                    return true;
+                }
+                let same = listings.digest(&abs) == *expected;
+                if let (true, Some(key)) = (same, stat) {
+                    hasher.remember(&slot, key, *expected);
+                }
+                same
+            })
     }
 }
 
@@ -608,6 +638,80 @@ mod tests {
         std::fs::remove_file(dir.join("a.ts")).unwrap();
         assert_eq!(fp.validate(&world, &hasher).len(), 1);
         assert_eq!(other.validate(&world, &hasher).len(), 1);
+    }
+
+    /// A fingerprint holding one glob under the root, matched now, with the directories its
+    /// match set was computed from (as classification records them).
+    fn globbed(root: &Path, pattern: &str) -> PostRunFingerprint {
+        let listings = Listings::default();
+        let matches = crate::glob::match_paths_in(root, pattern, &listings).unwrap();
+        PostRunFingerprint {
+            globs: vec![crate::fingerprint::GlobFact {
+                base: RelPath::root(),
+                pattern: pattern.to_owned(),
+                matches,
+            }],
+            glob_dirs: crate::classify::glob_dirs(root, &listings),
+            ..PostRunFingerprint::default()
+        }
+    }
+
+    fn with_matches(fp: &PostRunFingerprint, matches: &[&str]) -> PostRunFingerprint {
+        let mut fp = fp.clone();
+        fp.globs[0].matches = matches.iter().map(|m| (*m).to_owned()).collect();
+        fp
+    }
+
+    /// While every directory a glob walked lists as it did, its stored match set is
+    /// believed without matching (a planted set shows it); a directory that changed makes
+    /// every glob match again, so a new match is seen and an unrelated name is not a
+    /// difference; a fingerprint without the directories (stored before them) always matches.
+    #[test]
+    fn globs_are_matched_again_only_when_a_directory_they_walked_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        for (path, body) in [("src/a.ts", ""), ("src/b.js", ""), ("src/sub/c.ts", "")] {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), body).unwrap();
+        }
+        let fp = globbed(root, "src/**/*.ts");
+        let walked: Vec<&str> = fp.glob_dirs.keys().map(RelPath::as_str).collect();
+        assert_eq!(walked, ["", "src", "src/sub"]);
+        let empty = Empty::default();
+        let world = empty.world(root);
+        let memo = crate::hash::HashMemo::new();
+        let later = SystemTime::now() + Duration::from_secs(5);
+        let hasher = Hasher::new(Some(&memo), later);
+        assert!(fp.validate(&world, &hasher).is_empty());
+        assert_eq!(memo.len(), 3, "each walked directory is remembered");
+
+        let planted = with_matches(&fp, &["src/planted.ts"]);
+        assert!(planted.validate(&world, &hasher).is_empty());
+        let mut unhinted = planted.clone();
+        unhinted.glob_dirs.clear();
+        assert_eq!(unhinted.validate(&world, &hasher).len(), 1);
+
+        std::fs::write(root.join("src/sub/notes.md"), "").unwrap();
+        assert!(fp.validate(&world, &hasher).is_empty());
+        assert_eq!(planted.validate(&world, &hasher).len(), 1);
+
+        std::fs::write(root.join("src/sub/d.ts"), "").unwrap();
+        assert_eq!(
+            fp.validate(&world, &hasher),
+            vec![Difference::GlobChanged {
+                base: RelPath::root(),
+                pattern: "src/**/*.ts".to_owned(),
+                added: vec!["src/sub/d.ts".to_owned()],
+                removed: Vec::new(),
+            }]
+        );
+        // A directory the walk found and that is gone now is a change too.
+        std::fs::remove_dir_all(root.join("src/sub")).unwrap();
+        assert_eq!(
+            globbed(root, "src/**/*.ts").validate(&world, &hasher),
+            vec![]
+        );
+        assert_eq!(fp.validate(&world, &hasher).len(), 1);
     }
 
     /// A directory changed in the second validation started is compared but never

@@ -12,6 +12,8 @@
 //! `export NAME=VALUE`, `unset NAME`; `#` starts a comment. Every step's exit code and
 //! output go into the transcript.
 
+mod common;
+
 use std::fmt::Write as _;
 
 use std::path::{Path, PathBuf};
@@ -87,32 +89,6 @@ fn split_words(text: &str) -> Vec<String> {
     words
 }
 
-/// The test tool's binary: built next to `runwire` by `cargo test --workspace` /
-/// `cargo build --workspace`; otherwise built once into a target dir of its own (the
-/// running `cargo test` holds the lock of ours).
-fn test_tool_dir() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let bin_dir = Path::new(env!("CARGO_BIN_EXE_runwire"))
-            .parent()
-            .unwrap()
-            .to_owned();
-        if bin_dir.join("runwire-test-tool").is_file() {
-            return bin_dir;
-        }
-        let target = bin_dir.join("e2e-test-tool");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "runwire-test-tool", "--target-dir"])
-            .arg(&target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building runwire-test-tool failed");
-        target.join("debug")
-    })
-    .clone()
-}
-
 fn run_case(name: &str) {
     let case = fixtures().join(name);
     let tmp = tempfile::tempdir().unwrap();
@@ -136,7 +112,7 @@ fn run_case(name: &str) {
     let path = format!(
         "{}:{}:{}",
         runwire_dir.display(),
-        test_tool_dir().display(),
+        common::test_tool_dir().display(),
         std::env::var("PATH").unwrap_or_default()
     );
     let mut env: Vec<(String, Option<String>)> = vec![

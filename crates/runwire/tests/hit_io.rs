@@ -1,6 +1,8 @@
 //! What a cache hit writes: nothing to the index (its recency goes to an append-only log)
 //! and nothing to outputs that already equal the entry. Real runs of the `runwire` binary.
 
+mod common;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,15 +16,24 @@ struct Repo {
 
 /// One package whose `build` copies `src.txt` into `dist/` (two files, one executable).
 fn repo() -> Repo {
+    repo_with(
+        r"mkdir -p dist && cp src.txt dist/out.txt && printf '#!/bin/sh\n' > dist/run.sh && chmod 755 dist/run.sh",
+        &[("src.txt", "hello\n")],
+    )
+}
+
+/// One package whose `build` is `script`, with `files` (path, content) around it.
+fn repo_with(script: &str, files: &[(&str, &str)]) -> Repo {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
     std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(
-        root.join("package.json"),
-        r#"{"name":"a","scripts":{"build":"mkdir -p dist && cp src.txt dist/out.txt && printf '#!/bin/sh\\n' > dist/run.sh && chmod 755 dist/run.sh"}}"#,
-    )
-    .unwrap();
-    std::fs::write(root.join("src.txt"), "hello\n").unwrap();
+    let manifest = serde_json::json!({"name": "a", "scripts": {"build": script}});
+    std::fs::write(root.join("package.json"), manifest.to_string()).unwrap();
+    for (path, content) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
     let cache = dir.path().join("cache");
     Repo {
         _dir: dir,
@@ -39,6 +50,7 @@ impl Repo {
             .args(extra)
             .current_dir(&self.root)
             .env("RUNWIRE_CACHE_DIR", &self.cache)
+            .env("PATH", path_with_test_tool())
             .env_remove("RUNWIRE_REMOTE_CACHE_URL")
             .output()
             .unwrap();
@@ -46,6 +58,15 @@ impl Repo {
         assert!(out.status.success(), "runwire failed:\n{stderr}");
         stderr
     }
+}
+
+/// `PATH` with the test tool's directory first.
+fn path_with_test_tool() -> std::ffi::OsString {
+    let mut dirs = vec![common::test_tool_dir()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).unwrap()
 }
 
 /// Waits until the clock is more than the racy margin past the second every file under
@@ -88,7 +109,35 @@ fn bytes(path: &Path) -> Option<Vec<u8>> {
 
 #[test]
 fn a_pure_hit_writes_nothing_to_the_index() {
-    let r = repo();
+    assert_a_pure_hit_writes_nothing(&repo());
+}
+
+/// A task that lists `src` and reports a glob over it: the directory's listing and its
+/// glob listing are remembered side by side (one would otherwise replace the other at
+/// every hit), and a remembered glob directory does not hide a new match.
+#[test]
+fn a_pure_hit_of_a_globbing_task_writes_nothing_to_the_index() {
+    let r = repo_with(
+        "runwire-test-tool ls src report-glob 'src/**/*.md' write dist/out.txt x",
+        &[
+            ("src/a.md", "a"),
+            ("src/docs/b.md", "b"),
+            ("src/c.txt", "c"),
+        ],
+    );
+    assert_a_pure_hit_writes_nothing(&r);
+    // An unrelated file in a directory the glob walked: compared again, still a hit.
+    std::fs::write(r.root.join("src/docs/notes.txt"), "n").unwrap();
+    assert!(r.build(&[]).contains("cache hit"));
+    std::fs::write(r.root.join("src/docs/new.md"), "n").unwrap();
+    let stderr = r.build(&[]);
+    assert!(
+        stderr.contains("cache miss") && stderr.contains("added: src/docs/new.md"),
+        "{stderr}"
+    );
+}
+
+fn assert_a_pure_hit_writes_nothing(r: &Repo) {
     assert!(r.build(&[]).contains("cache miss"));
     let_a_second_pass(&r.root);
     // The first hit may remember hashes it had to read; the second has nothing to learn.

@@ -148,6 +148,8 @@ pub fn unserved_task_env(ctx: &TaskContext<'_>) -> Vec<(OsString, OsString)> {
 
 /// A `sh -c <command>` command for a task with its cwd and env, stdio piped for capture.
 pub fn shell_command(task: &PlannedTask, env: &[(OsString, OsString)]) -> Command {
+    // A task is about to exist: a signal must now reach it.
+    crate::signals::watch_tasks();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(&task.command)

@@ -4,20 +4,32 @@
 //! runwire exits with 128 + the signal (130, 143) after one line saying so. A second signal
 //! during the grace period kills at once.
 //!
-//! How: [`install`] blocks both signals in the main thread before any other thread exists
-//! (threads inherit the mask; `std::process::Command` clears it in children), and one
-//! thread takes them with `sigtimedwait`. Tasks are found as the runner's own children
-//! (`/proc/*/stat` with our pid as parent): each runs in a process group of its own
-//! (`runwire_trace::contain`), led by that child.
+//! How: [`install`] sets a handler and starts no thread: a run of cache hits never starts
+//! a task, and a thread would cost it ~0.15 ms. Until a task is about to start there is
+//! nothing to stop, so the handler prints the line and ends the runner itself (`write` and
+//! `_exit` are async-signal-safe; a store cut short is crash-safe, see runwire-cache).
+//! [`watch_tasks`], called before a task's command is spawned, starts the watcher thread
+//! once; from then on the handler only writes the signal's number into the watcher's pipe
+//! (async-signal-safe too) and the watcher forwards it to every task's process group,
+//! waits out the grace period and decides the exit. Tasks are found as the runner's own
+//! children (`/proc/*/stat` with our pid as parent): each runs in a process group of its
+//! own (`runwire_trace::contain`), led by that child. A child between fork and exec shares
+//! the handler and leaves the signal alone; exec resets it.
 
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The write end of the watcher's pipe; -1 until the watcher runs.
+static WATCHER: AtomicI32 = AtomicI32::new(-1);
+/// The runner's pid, for the handler to tell a freshly forked child from the runner.
+static RUNNER_PID: AtomicI32 = AtomicI32::new(0);
 
-/// Called by `main` when the run is over: if a signal is being handled, the signal thread
+/// Called by `main` when the run is over: if a signal is being handled, the watcher
 /// decides the exit (code and message), so this thread waits for it and never returns.
 pub fn defer_to_interruption() {
-    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+    if INTERRUPTED.load(SeqCst) {
         loop {
             std::thread::park();
         }
@@ -27,55 +39,100 @@ pub fn defer_to_interruption() {
 /// The grace period when `RUNWIRE_KILL_GRACE_MS` is not set.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-/// Blocks SIGINT and SIGTERM in this thread and starts the thread that handles them. Call
-/// first thing in `main`, before any other thread is started.
+/// Sets the handler of SIGINT and SIGTERM. Call first thing in `main`.
 pub fn install() {
-    let set = signal_set();
-    // SAFETY: a valid, initialized signal set; only this thread's mask changes.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
-    }
-    let spawned = std::thread::Builder::new()
-        .name("runwire-signals".into())
-        .spawn(move || {
-            loop {
-                let sig = wait_signal(&set, None);
-                if let Some(sig) = sig {
-                    interrupted(sig, &set);
-                }
-            }
-        });
-    if spawned.is_err() {
-        // Without the thread, fall back to the default: the signal ends the runner (the
-        // tasks still die with it through their parent-death signal).
-        // SAFETY: as above.
+    // SAFETY: getpid has no preconditions.
+    RUNNER_PID.store(unsafe { libc::getpid() }, SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: an all-zero sigaction is valid; the mask is initialized by sigemptyset and
+        // the handler has the signature `sa_handler` expects (no SA_SIGINFO).
         unsafe {
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut());
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&raw mut action.sa_mask);
+            libc::sigaction(sig, &raw const action, std::ptr::null_mut());
         }
     }
 }
 
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset initializes the set; sigaddset with valid signal numbers.
+/// Starts the watcher that stops the tasks on a signal (once; later calls do nothing).
+/// Call before spawning a task's command.
+pub fn watch_tasks() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let mut fds = [-1; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            // No watcher: a signal then ends the runner at once, and the tasks die with it
+            // through their parent-death signal.
+            return;
+        }
+        let [read_end, write_end] = fds;
+        let spawned = std::thread::Builder::new()
+            .name("runwire-signals".into())
+            .spawn(move || {
+                loop {
+                    if let Some(sig) = next_signal(read_end, None) {
+                        interrupted(sig, read_end);
+                    }
+                }
+            });
+        if spawned.is_ok() {
+            WATCHER.store(write_end, SeqCst);
+        } else {
+            // SAFETY: both descriptors were opened above and are closed exactly once.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+        }
+    });
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // SAFETY: only async-signal-safe calls (getpid, write, _exit), atomics and errno, which
+    // is restored for the code the signal interrupted.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&raw mut set);
-        libc::sigaddset(&raw mut set, libc::SIGINT);
-        libc::sigaddset(&raw mut set, libc::SIGTERM);
-        set
+        if libc::getpid() != RUNNER_PID.load(SeqCst) {
+            return;
+        }
+        let errno = *libc::__errno_location();
+        let watcher = WATCHER.load(SeqCst);
+        if watcher >= 0 {
+            #[allow(clippy::cast_sign_loss)] // SIGINT or SIGTERM
+            let byte = sig as u8;
+            libc::write(watcher, (&raw const byte).cast(), 1);
+            *libc::__errno_location() = errno;
+            return;
+        }
+        let line: &[u8] = if sig == libc::SIGINT {
+            b"runwire: interrupted by SIGINT before any task started; nothing of this run was cached\n"
+        } else {
+            b"runwire: interrupted by SIGTERM before any task started; nothing of this run was cached\n"
+        };
+        libc::write(2, line.as_ptr().cast(), line.len());
+        libc::_exit(128 + sig);
     }
 }
 
-/// The next signal of `set`, or `None` when `timeout` passes first.
-fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::from(t.subsec_nanos()),
-    });
-    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
-    // SAFETY: valid set and timespec (or null: wait forever); no siginfo wanted.
-    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), ts_ptr) };
-    (sig > 0).then_some(sig)
+/// The next signal number from the watcher's pipe, or `None` when `timeout` passes first
+/// (or the wait was interrupted: the caller asks again).
+fn next_signal(read_end: RawFd, timeout: Option<Duration>) -> Option<i32> {
+    let mut pfd = libc::pollfd {
+        fd: read_end,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.map_or(-1, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&raw mut pfd, 1, ms) } <= 0 {
+        return None;
+    }
+    let mut byte = 0u8;
+    // SAFETY: reads at most one byte into `byte`.
+    let n = unsafe { libc::read(read_end, (&raw mut byte).cast(), 1) };
+    (n == 1).then_some(i32::from(byte))
 }
 
 /// The grace period in milliseconds; `u64::MAX` until [`set_grace`] runs.
@@ -84,21 +141,18 @@ static GRACE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 /// Sets the grace period (from the resolved settings; [`DEFAULT_GRACE`] when `None`).
 pub fn set_grace(grace: Option<Duration>) {
     let ms = grace.unwrap_or(DEFAULT_GRACE).as_millis();
-    GRACE_MS.store(
-        u64::try_from(ms).unwrap_or(u64::MAX - 1),
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    GRACE_MS.store(u64::try_from(ms).unwrap_or(u64::MAX - 1), SeqCst);
 }
 
 fn grace() -> Duration {
-    match GRACE_MS.load(std::sync::atomic::Ordering::SeqCst) {
+    match GRACE_MS.load(SeqCst) {
         u64::MAX => DEFAULT_GRACE,
         ms => Duration::from_millis(ms),
     }
 }
 
-fn interrupted(sig: i32, set: &libc::sigset_t) -> ! {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+fn interrupted(sig: i32, read_end: RawFd) -> ! {
+    INTERRUPTED.store(true, SeqCst);
     runwire_cache::close_stores();
     let grace = grace();
     let deadline = Instant::now() + grace;
@@ -121,7 +175,12 @@ fn interrupted(sig: i32, set: &libc::sigset_t) -> ! {
             break;
         }
         // A second signal means "now"; otherwise poll again soon.
-        if wait_signal(set, Some((deadline - now).min(Duration::from_millis(20)))).is_some() {
+        if next_signal(
+            read_end,
+            Some((deadline - now).min(Duration::from_millis(20))),
+        )
+        .is_some()
+        {
             forced = true;
             break;
         }

@@ -174,6 +174,44 @@ fn sigterm_ignored_by_the_task_ends_with_a_group_sigkill_and_143() {
     wait_gone(pid);
 }
 
+/// Before any task has started there is nothing to forward: the runner ends at once with
+/// the signal's code and says so. It is held where it would wait longest: another runner
+/// (here the test) holds the lock under which a runner opens the cache.
+#[test]
+fn a_signal_before_any_task_started_ends_the_runner_at_once() {
+    use std::os::fd::AsRawFd;
+    let repo = repo();
+    let cache = repo.path().join("node_modules/.cache/runwire");
+    std::fs::create_dir_all(&cache).unwrap();
+    let lock = std::fs::File::create(cache.join("index.lock")).unwrap();
+    // SAFETY: flock on an open fd.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut runner = start(repo.path(), "quick");
+    // Waiting for the lock once it holds the lock file open (its handler is set by then).
+    let fds = PathBuf::from(format!("/proc/{}/fd", runner.id()));
+    let start = Instant::now();
+    while !std::fs::read_dir(&fds).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.ends_with("index.lock")))
+    }) {
+        assert!(runner.try_wait().unwrap().is_none(), "runwire exited early");
+        assert!(
+            start.elapsed() < BOUND,
+            "runwire never opened the lock file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(runner.id(), libc::SIGTERM);
+    let out = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "runwire: interrupted by SIGTERM before any task started; nothing of this run was cached"
+    );
+    assert!(out.stdout.is_empty(), "a task ran: {out:?}");
+}
+
 #[test]
 fn sigkilled_runner_takes_its_task_along() {
     let repo = repo();

@@ -341,6 +341,8 @@ impl CachedExecutor {
 
 /// `sh -c <command>` under the tracer, in the task's cwd with exactly `env`, output piped.
 fn traced_shell(task: &crate::plan::PlannedTask, env: &[(OsString, OsString)]) -> TracedCommand {
+    // A task is about to exist: a signal must now reach it.
+    crate::signals::watch_tasks();
     let mut command = TracedCommand::new("sh");
     command
         .arg("-c")

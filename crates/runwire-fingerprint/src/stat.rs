@@ -46,11 +46,13 @@ pub(crate) fn observe(abs: &Path) -> Observed {
     }
 }
 
-/// Every name in `dir`, in order. `None` when the directory cannot be opened (the caller
-/// then falls back to [`observe`], which reports the precise state of each path).
+/// Every name in `dir`, in order. A directory that does not exist (or is not one) holds
+/// nothing: every name is absent, as a stat of each would say. `None` when the directory
+/// cannot be opened for another reason (the caller then falls back to [`observe`], which
+/// reports the precise state of each path).
 pub(crate) fn observe_siblings<'a>(
     dir: &Path,
-    names: impl Iterator<Item = &'a str>,
+    names: impl ExactSizeIterator<Item = &'a str>,
 ) -> Option<Vec<Observed>> {
     let cdir = CString::new(dir.as_os_str().as_bytes()).ok()?;
     // SAFETY: `cdir` is a valid NUL-terminated string; the fd is closed below.
@@ -61,7 +63,13 @@ pub(crate) fn observe_siblings<'a>(
         )
     };
     if fd < 0 {
-        return None;
+        // Node's module resolution probes many paths under directories that do not exist
+        // (`node_modules/node_modules/...`): one failed open answers for all of them.
+        let missing = matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOENT | libc::ENOTDIR)
+        );
+        return missing.then(|| vec![ABSENT; names.len()]);
     }
     let mut out = Vec::new();
     for name in names {
@@ -129,6 +137,14 @@ mod tests {
         assert_eq!(fast[0].existence, Existence::File);
         assert_eq!(fast[2].existence, Existence::File, "symlinks are followed");
         assert_eq!(fast[3], ABSENT);
-        assert!(observe_siblings(&d.path().join("nope"), names.iter().copied()).is_none());
+        // Under a directory that is missing, or is a file, every name is absent (as a stat
+        // of each says).
+        for parent in ["nope", "f", "nope/deeper"] {
+            let parent = d.path().join(parent);
+            let fast = observe_siblings(&parent, names.iter().copied()).unwrap();
+            let slow: Vec<Observed> = names.iter().map(|n| observe(&parent.join(n))).collect();
+            assert_eq!(fast, slow);
+            assert!(fast.iter().all(|o| *o == ABSENT));
+        }
     }
 }

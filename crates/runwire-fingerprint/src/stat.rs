@@ -12,7 +12,8 @@ use crate::hash::StatKey;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Observed {
     pub existence: Existence,
-    /// For regular files only.
+    /// For regular files and directories (a directory's says whether its listing can have
+    /// changed).
     pub stat: Option<StatKey>,
     /// Any execute bit set (regular files only).
     pub executable: bool,
@@ -35,7 +36,7 @@ pub(crate) fn observe(abs: &Path) -> Observed {
         },
         Ok(m) if m.is_dir() => Observed {
             existence: Existence::Dir,
-            stat: None,
+            stat: Some(StatKey::from_metadata(&m)),
             executable: false,
         },
         Ok(_) => Observed {
@@ -89,27 +90,29 @@ pub(crate) fn observe_siblings<'a>(
 }
 
 fn from_stat(st: &libc::stat) -> Observed {
+    // As `StatKey::from_metadata` builds it: remembered keys compare equal either way.
+    let key = || StatKey {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime_ns: st
+            .st_mtime
+            .saturating_mul(1_000_000_000)
+            .saturating_add(st.st_mtime_nsec),
+        ctime_ns: st
+            .st_ctime
+            .saturating_mul(1_000_000_000)
+            .saturating_add(st.st_ctime_nsec),
+        ino: st.st_ino,
+        dev: st.st_dev,
+    };
     match st.st_mode & libc::S_IFMT {
         libc::S_IFREG => Observed {
             existence: Existence::File,
-            stat: Some(StatKey {
-                size: u64::try_from(st.st_size).unwrap_or(0),
-                mtime_ns: st
-                    .st_mtime
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(st.st_mtime_nsec),
-                ctime_ns: st
-                    .st_ctime
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(st.st_ctime_nsec),
-                ino: st.st_ino,
-                dev: st.st_dev,
-            }),
+            stat: Some(key()),
             executable: st.st_mode & 0o111 != 0,
         },
         libc::S_IFDIR => Observed {
             existence: Existence::Dir,
-            stat: None,
+            stat: Some(key()),
             executable: false,
         },
         _ => Observed {

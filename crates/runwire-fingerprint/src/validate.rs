@@ -420,7 +420,9 @@ fn check_path(
         }
     }
     if let Some(listing) = &fact.listing {
-        out.extend(check_listing(root, path, listing, hasher));
+        // Taken before the names are read, as `check_listing` needs.
+        let stat = obs.stat.filter(|_| now == Existence::Dir);
+        out.extend(check_listing(root, path, listing, stat, hasher));
     }
     out
 }
@@ -428,18 +430,17 @@ fn check_path(
 /// Whether the directory at `path` still holds exactly the names of `listing`. A directory
 /// whose stat is what it was when this listing last matched, and old enough for the racy
 /// rule, is not read again: creating, removing or renaming an entry changes the
-/// directory's mtime and ctime, and ctime cannot be set back. The stat is taken before
-/// the names are read, so a change during the read leaves a stat that never comes back.
+/// directory's mtime and ctime, and ctime cannot be set back. `stat` (the directory's, if
+/// it is one) must be taken before the names are read, so a change during the read leaves
+/// a stat that never comes back.
 fn check_listing(
     root: &Path,
     path: &RelPath,
     listing: &ListingFact,
+    stat: Option<StatKey>,
     hasher: &Hasher<'_>,
 ) -> Vec<Difference> {
     let abs = path.to_abs(root);
-    let stat = std::fs::metadata(&abs)
-        .ok()
-        .map(|m| StatKey::from_metadata(&m));
     let expected = listing_digest(listing);
     if stat.and_then(|key| hasher.remembered(&abs, &key)) == Some(expected) {
         return Vec::new();

@@ -25,8 +25,8 @@ target=${CARGO_TARGET_DIR:-$repo/target}
 scratch=${PEERS_SCRATCH:-$HOME/.cache/runwire/peers}
 mkdir -p "$scratch"
 
-cargo build -q --release -p runwire
-runwire=$target/release/runwire
+# The binary as it ships (statically linked on glibc, as turbo's is).
+runwire=$(bash scripts/build-release.sh)
 spawn_time=$target/spawn_time
 cc -O2 -Wall -o "$spawn_time" bench/spawn_time.c
 npm ci --prefix bench/peers --no-audit --no-fund --loglevel=error >/dev/null

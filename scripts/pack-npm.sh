@@ -7,7 +7,8 @@
 #   scripts/pack-npm.sh [--out DIR] [--profile release|debug] [--binary PATH]
 #                       [--platform-binary KEY=PATH]...
 #
-# --profile   build this machine's binary with this cargo profile (default: release);
+# --profile   build this machine's binary with this cargo profile (default: release, as
+#             scripts/build-release.sh builds it: statically linked on glibc);
 # --binary    use this already-built binary for this machine instead of building one (the
 #             tests pack the debug binary the test run already has);
 # --platform-binary linux-arm64-gnu=PATH   also pack another platform's package;
@@ -48,7 +49,7 @@ host_key=linux-$cpu-$libc
 
 if [ -z "$binary" ]; then
   case $profile in
-    release) cargo build --release --locked -p runwire >&2; binary=$target_dir/release/runwire ;;
+    release) binary=$(bash scripts/build-release.sh) ;;
     debug|dev) cargo build --locked -p runwire >&2; binary=$target_dir/debug/runwire ;;
     *) echo "pack-npm.sh: --profile is release or debug" >&2; exit 2 ;;
   esac

@@ -25,4 +25,6 @@ conformance/run.sh
 # own sources until the next cargo build.
 node --test npm/test/
 bash scripts/check-pypi-cli.sh
+# The binary npm ships: release, statically linked (scripts/build-release.sh).
+bash scripts/check-release-binary.sh
 bash scripts/check-cargo-install.sh

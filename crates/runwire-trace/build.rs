@@ -24,6 +24,9 @@ fn main() {
     let compiler = cc::Build::new()
         .cargo_metadata(false)
         .cargo_warnings(false)
+        // The shim is loaded into dynamically linked programs, even when the runner itself
+        // is linked statically (`crt-static`).
+        .static_flag(false)
         .get_compiler();
     let mut cmd: Command = compiler.to_command();
     cmd.args([

@@ -21,13 +21,15 @@ fn main() {
         return;
     }
 
-    let compiler = cc::Build::new()
-        .cargo_metadata(false)
-        .cargo_warnings(false)
-        // The shim is loaded into dynamically linked programs, even when the runner itself
-        // is linked statically (`crt-static`).
-        .static_flag(false)
-        .get_compiler();
+    let mut build = cc::Build::new();
+    build.cargo_metadata(false).cargo_warnings(false);
+    // The shim is loaded into dynamically linked programs, even when the runner itself is
+    // linked statically (`crt-static`, scripts/build-release.sh). cc deprecates the setting
+    // as doing nothing, but `get_compiler` still adds `-static` under `crt-static` unless
+    // it is set (cc 1.11), and a static shared object does not link.
+    #[allow(deprecated)]
+    build.static_flag(false);
+    let compiler = build.get_compiler();
     let mut cmd: Command = compiler.to_command();
     cmd.args([
         "-shared",

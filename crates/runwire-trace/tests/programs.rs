@@ -473,9 +473,20 @@ fn descendants_outliving_the_root_make_the_trace_incomplete() {
     let pid = String::from_utf8(out.stdout).unwrap();
     let _ = Command::new("kill").arg(pid.trim()).status();
     assert!(out.status.success());
-    assert_eq!(
-        out.trace.incomplete_reasons(),
-        &[IncompleteReason::ProcessesStillRunning]
+    let reasons = out.trace.incomplete_reasons();
+    assert!(
+        reasons.contains(&IncompleteReason::ProcessesStillRunning),
+        "{reasons:?}"
+    );
+    // The sleep may still be starting (its loader's reads being recorded) when the ring is
+    // read: its half-written record is torn, the same doubt seen from the ring (seen in CI
+    // on 2 busy cores).
+    assert!(
+        reasons.iter().all(|r| matches!(
+            r,
+            IncompleteReason::ProcessesStillRunning | IncompleteReason::TornRecord
+        )),
+        "{reasons:?}"
     );
 }
 
